@@ -1,0 +1,102 @@
+/*
+ * arch/arch.h - the narrow contract between the machine and everything above
+ * it. Two implementations: arch/x86_64 (bare metal, booted by GRUB) and
+ * arch/hosted (a Linux process, for native benchmarks and sanitizers).
+ * Nothing above arch/ knows which one it runs on.
+ */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARCH_PAGE_SIZE 4096UL
+#define ARCH_PAGE_SHIFT 12
+
+/* ---- console ---------------------------------------------------------- */
+/* Writes raw bytes to the primary console (COM1 / stdout) and its mirrors. */
+void arch_console_write(const char *buf, size_t len);
+/* Reads one byte if one is waiting; returns -1 otherwise. */
+int arch_console_getc(void);
+
+/* ---- interrupts ------------------------------------------------------- */
+typedef uint64_t arch_irqflags_t;
+arch_irqflags_t arch_irq_save(void);          /* disable, return old state */
+void arch_irq_restore(arch_irqflags_t flags); /* back to the saved state */
+void arch_irq_enable(void);
+void arch_irq_disable(void);
+bool arch_irq_enabled(void);
+void arch_cpu_relax(void);  /* spin-wait hint (pause) */
+void arch_wait_for_interrupt(void); /* idle until the next interrupt */
+
+/* ---- time ------------------------------------------------------------- */
+uint64_t arch_cycles(void);          /* raw cycle counter (TSC) */
+uint64_t arch_cycles_per_sec(void);  /* calibrated at boot */
+uint64_t arch_nanotime(void);        /* monotonic ns since boot */
+uint64_t arch_ticks(void);           /* timer interrupts since boot */
+uint32_t arch_tick_hz(void);         /* configured tick rate */
+/* Called from the timer interrupt, interrupts off. NULL: none. */
+void arch_set_tick_handler(void (*handler)(void));
+
+/* ---- pages: the heap's one page source -------------------------------- */
+/* Reserves address space for `bytes` (page multiple), not backed; NULL when
+ * the space is exhausted. Touching reserved, uncommitted pages faults. */
+void *arch_reserve(size_t bytes);
+/* Backs [addr, addr+bytes) with zeroed, writable, non-executable pages.
+ * Returns false (nothing committed) when memory runs out. */
+bool arch_commit(void *addr, size_t bytes);
+/* Returns the memory behind [addr, addr+bytes); the range stays reserved
+ * and faults when touched until committed again. */
+void arch_decommit(void *addr, size_t bytes);
+/* Pages the page source can still commit (free physical frames). */
+size_t arch_free_pages(void);
+
+/* ---- faults ----------------------------------------------------------- */
+/* Fault kinds use the x86 exception vector numbers on every arch. */
+enum {
+	ARCH_FAULT_DIVIDE = 0,
+	ARCH_FAULT_BREAKPOINT = 3,
+	ARCH_FAULT_INVALID_OPCODE = 6,
+	ARCH_FAULT_GENERAL_PROTECTION = 13,
+	ARCH_FAULT_PAGE = 14,
+	ARCH_FAULT_ABORT = 256, /* arch_try_abort(): a software abort, no CPU fault */
+};
+
+typedef struct arch_fault {
+	int vector;          /* ARCH_FAULT_* */
+	uint64_t error_code; /* CPU error code (page fault: P/W/U/I bits) */
+	uintptr_t addr;      /* faulting data address (CR2) for page faults */
+	uintptr_t ip;        /* instruction pointer at the fault */
+} arch_fault;
+
+/* Runs fn(arg). Returns true if it returned normally; false if a CPU
+ * exception or arch_try_abort() ended it early, with *fault filled in.
+ * Tries nest. The code under a try must not hold locks. */
+bool arch_try(void (*fn)(void *), void *arg, arch_fault *fault);
+/* Leaves the innermost arch_try with vector ARCH_FAULT_ABORT. Panics when no
+ * try is active. */
+_Noreturn void arch_try_abort(void);
+/* "page fault", "invalid opcode", ... */
+const char *arch_fault_name(int vector);
+
+/* ---- backtrace and symbols -------------------------------------------- */
+/* Return addresses of the current call chain, innermost first. */
+size_t arch_backtrace(uintptr_t *pcs, size_t max);
+/* Name of the function containing pc and the offset into it; NULL when
+ * unknown. */
+const char *arch_symbolize(uintptr_t pc, uintptr_t *offset);
+
+/* ---- image layout: the collector's global roots ----------------------- */
+typedef struct arch_range {
+	uintptr_t start, end; /* [start, end) */
+} arch_range;
+arch_range arch_data_range(void); /* initialised data */
+arch_range arch_bss_range(void);  /* zero-initialised data */
+
+/* ---- leaving ---------------------------------------------------------- */
+/* Ends the machine/process with `status` (0..111); QEMU reports it through
+ * isa-debug-exit, the host script turns it back into an exit code. */
+_Noreturn void arch_exit(int status);
+/* Stops this CPU for good, interrupts off (the end of a panic). */
+_Noreturn void arch_halt(void);
