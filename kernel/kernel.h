@@ -16,6 +16,10 @@ enum {
 	EXIT_PANIC = 3,   /* kernel panic */
 };
 
+/* The portable half of start-up, called by each arch once the machine is
+ * up (interrupts on): runs what the command line asks for, then exits. */
+_Noreturn void kernel_main(void);
+
 /* ---- formatted output ------------------------------------------------- */
 /* Formats: %d %i %u %x %X %p %s %c %%, length modifiers l ll z, a field
  * width, '0' padding and '-' left alignment. Never allocates. */
@@ -28,8 +32,9 @@ int ksnprintf(char *buf, size_t n, const char *fmt, ...)
 int kvsnprintf(char *buf, size_t n, const char *fmt, va_list ap);
 
 /* ---- panic and assertions --------------------------------------------- */
-/* Prints the message, a symbolized backtrace, and halts (in test mode,
- * exits with EXIT_PANIC). Never allocates. */
+/* Prints the message and a symbolized backtrace, then ends the machine with
+ * arch_exit(EXIT_PANIC). Never allocates. A panic during a panic prints one
+ * line and halts. */
 _Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a symbolized backtrace of the caller. */
 void print_backtrace(void);
@@ -107,10 +112,16 @@ bool cmdline_parse_string(const cmdline_option *opt, const char *value,
 #define CMDLINE_STRING(var, key, help) \
 	CMDLINE_OPTION_(var, key, cmdline_parse_string, 0, 0, help)
 
-/* Parses a whole command line ("key=value key=value ..."). Tokens are
- * separated by spaces. Returns false after printing every error. */
+/* Parses a whole command line ("key=value key=value ..."; NULL = empty) from
+ * a private copy of at most 4095 bytes. Tokens are separated by spaces.
+ * Returns false after printing every error. Rules: kernel/cmdline.c. */
 bool cmdline_parse(const char *cmdline);
-/* Parses one "key=value" token; false with a reason in err. */
+/* Like cmdline_parse(), but splits and keeps `line` itself: string options
+ * point into it afterwards. For lines that are not the boot command line
+ * (tests), so the boot line's copy stays intact. */
+bool cmdline_parse_in_place(char *line);
+/* Parses one "key=value" token; false with a reason in err. A string option
+ * keeps pointing into `token`. */
 bool cmdline_parse_token(const char *token, char *err, size_t errlen);
 /* Prints the valid keys with their help text and current values. */
 void cmdline_print_help(void);

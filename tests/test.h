@@ -39,7 +39,9 @@ typedef struct test_case {
  * report; 0 = do not check. Reset before every test. */
 extern uintptr_t test_expected_addr;
 
-/* Records a failure for the running test and ends it (arch_try_abort). */
+/* Records a failure for the running test (the first one is reported) and
+ * ends it with arch_try_abort(). Inside a nested arch_try only that try
+ * ends; the test still counts as failed. */
 _Noreturn void test_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Prints an informational line under the running test ("# ..."). */
@@ -84,8 +86,17 @@ void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 				  #b, check_a_, check_b_);                   \
 	} while (0)
 
-/* Runs the tests selected by `selection` (NULL or "all" = every test).
- * Returns the number of failures; -1 if the selection names no test. */
+/* The `tests=` command-line option (registered in tests/runner.c, shared by
+ * both builds); NULL when not given. */
+extern const char *tests_selection;
+
+/* Runs the tests selected by `selection` (NULL or "all" = every test,
+ * "list" = tests_list() and nothing else). Returns the number of failures;
+ * -1 if an item of the selection matches no test (then nothing runs). */
 int tests_run(const char *selection);
 /* Lists suites and test names. */
 void tests_list(void);
+/* Runs one test case exactly as tests_run() does, without printing its
+ * verdict: true if it passed, else false with the reason in `reason`. The
+ * framework's own tests use it to check failure reports. */
+bool tests_run_one(const test_case *tc, char *reason, size_t len);

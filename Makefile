@@ -1,0 +1,123 @@
+# tricolor - build, boot and test. `make help` lists the targets.
+#
+# The kernel is linked twice: the first link's symbols become the .ksyms
+# table (tools/gensyms.sh) that backtraces print names from; the second link
+# adds it. .ksyms comes last in linker.ld, so nothing else moves (checked).
+
+CC := gcc
+BUILD := build
+CMDLINE ?=
+EXP ?=
+MACHINE ?= q35
+MEM ?= 512M
+TEST_TIMEOUT ?= 600
+
+KERNEL_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -nostdlib -nostdinc \
+	-isystem $(shell $(CC) -print-file-name=include) \
+	-mno-red-zone -mcmodel=kernel -fno-pic -fno-pie -mgeneral-regs-only \
+	-fno-omit-frame-pointer -fstack-protector-strong \
+	-mstack-protector-guard=global -fno-common -fno-strict-aliasing \
+	-Wall -Wextra -Werror -MD -MP -I.
+KERNEL_LDFLAGS := -nostdlib -static -no-pie -T linker.ld \
+	-Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -Wl,-z,noexecstack \
+	-Wl,--no-warn-rwx-segments
+
+# Portable code (also built by the hosted build) + this arch + x86-only tests.
+KERNEL_SRCS := boot/boot.S $(wildcard arch/x86_64/*.c arch/x86_64/*.S) \
+	$(wildcard kernel/*.c mm/*.c gc/*.c tests/*.c tests/x86/*.c)
+
+ifneq ($(EXP),)
+# An experiment gets its own build directory: the same objects plus one.
+KBUILD := $(BUILD)/exp
+KERNEL_SRCS += $(EXP)
+else
+KBUILD := $(BUILD)/kernel
+endif
+
+KERNEL_OBJS := $(patsubst %,$(KBUILD)/%.o,$(KERNEL_SRCS))
+KERNEL_ELF := $(KBUILD)/tricolor.elf
+
+.PHONY: all deps iso run test test-qemu test-matrix debug clean help
+
+all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
+
+help:
+	@echo "make            build the kernel ELF, symbols, disassembly and build/tricolor.iso"
+	@echo "make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c)"
+	@echo "make test       QEMU self-tests, the pc/q35 x 128M/4G boot matrix, hosted tests"
+	@echo "make test-qemu  the QEMU self-tests only (TESTS=suite,suite.name to select)"
+	@echo "make test-matrix  boot the platform suites on pc/q35 with 128M and 4G"
+	@echo "make hosted-test  the suites natively under ASan+UBSan"
+	@echo "make debug      QEMU waiting for gdb (prints how to attach)"
+	@echo "make deps       install missing host packages"
+
+deps:
+	@tools/deps.sh
+
+$(KBUILD)/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
+
+$(KBUILD)/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
+
+$(KBUILD)/tricolor.pass1.elf: $(KERNEL_OBJS) linker.ld
+	$(CC) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) -lgcc
+
+$(KBUILD)/ksyms.S: $(KBUILD)/tricolor.pass1.elf tools/gensyms.sh
+	tools/gensyms.sh $< > $@
+
+$(KERNEL_ELF): $(KBUILD)/tricolor.pass1.elf $(KBUILD)/ksyms.S.o
+	$(CC) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(KBUILD)/ksyms.S.o -lgcc
+	@nm -n $< | grep -vE 'ksym|__kernel_(phys_)?end' > $(KBUILD)/syms1.txt
+	@nm -n $@ | grep -vE 'ksym|__kernel_(phys_)?end' > $(KBUILD)/syms2.txt
+	@cmp -s $(KBUILD)/syms1.txt $(KBUILD)/syms2.txt || \
+		{ echo "the symbol table moved other symbols (see linker.ld)"; exit 1; }
+	nm -n $@ > $(KBUILD)/tricolor.sym
+	objdump -d --no-show-raw-insn $@ > $(KBUILD)/tricolor.dis
+
+$(KBUILD)/ksyms.S.o: $(KBUILD)/ksyms.S
+	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tricolor.iso: $(KERNEL_ELF) boot/grub.cfg tools/mkiso.sh | deps
+	tools/mkiso.sh $(KERNEL_ELF) $@
+
+iso: $(BUILD)/tricolor.iso
+
+run: deps $(KERNEL_ELF)
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(CMDLINE)
+	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 $(KBUILD)/run.iso
+
+debug: deps $(KERNEL_ELF)
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(CMDLINE)
+	@echo "QEMU waits for gdb. In another terminal:"
+	@echo "  gdb $(KERNEL_ELF) -ex 'target remote :1234' -ex 'break kmain' -ex continue"
+	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --debug $(KBUILD)/run.iso
+
+TESTS ?= all
+test-qemu: deps $(KERNEL_ELF)
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/test.iso tests=$(TESTS)
+	@tools/qemu-run.sh --tests --machine $(MACHINE) --mem $(MEM) \
+		--timeout $(TEST_TIMEOUT) --log $(KBUILD)/test.log $(KBUILD)/test.iso
+
+# The platform suites under both machine types and a small and a large RAM.
+MATRIX_TESTS := boot,pmm,vmm,fault,timer
+test-matrix: deps $(KERNEL_ELF)
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix.iso tests=$(MATRIX_TESTS)
+	@set -e; for m in pc q35; do for mem in 128M 4G; do \
+		log=$(KBUILD)/matrix-$$m-$$mem.log; \
+		tools/qemu-run.sh --tests --machine $$m --mem $$mem --timeout 300 \
+			--log $$log $(KBUILD)/matrix.iso >/dev/null 2>$$log.err \
+			|| { cat $$log $$log.err; exit 1; }; \
+		echo "matrix $$m $$mem: $$(grep -E '^[0-9]+ passed' $$log)"; \
+	done; done
+
+test: test-qemu test-matrix hosted-test
+
+clean:
+	rm -rf $(BUILD)
+
+-include arch/hosted/hosted.mk
+-include mm/mm.mk
+-include $(KERNEL_OBJS:.o=.d) $(KBUILD)/ksyms.S.d

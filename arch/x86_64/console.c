@@ -1,0 +1,118 @@
+/*
+ * console.c - the primary console: COM1 16550 UART at 115200 8N1, mirrored to
+ * the VGA text screen when GRUB left the machine in text mode. Output polls
+ * the UART (no interrupts), so it works from any context, panics included.
+ */
+#include "arch/x86_64/x86.h"
+
+#define COM1 0x3f8
+#define UART_DATA 0
+#define UART_IER 1
+#define UART_DIVISOR_LO 0
+#define UART_DIVISOR_HI 1
+#define UART_FCR 2
+#define UART_LCR 3
+#define UART_MCR 4
+#define UART_LSR 5
+#define UART_LCR_DLAB 0x80
+#define UART_LCR_8N1 0x03
+#define UART_LSR_DATA_READY 0x01
+#define UART_LSR_THR_EMPTY 0x20
+#define UART_BASE_CLOCK 115200
+#define UART_BAUD 115200
+#define UART_SPIN_LIMIT 100000 /* no UART (some real machines): give up */
+
+static bool serial_present;
+
+void serial_init(void)
+{
+	outb(COM1 + UART_IER, 0x00);
+	outb(COM1 + UART_LCR, UART_LCR_DLAB);
+	outb(COM1 + UART_DIVISOR_LO, UART_BASE_CLOCK / UART_BAUD);
+	outb(COM1 + UART_DIVISOR_HI, 0);
+	outb(COM1 + UART_LCR, UART_LCR_8N1);
+	outb(COM1 + UART_FCR, 0xc7); /* FIFOs on, cleared, 14-byte threshold */
+	outb(COM1 + UART_MCR, 0x0b); /* DTR, RTS, OUT2 */
+	/* An absent UART reads back 0xff. */
+	serial_present = inb(COM1 + UART_LSR) != 0xff;
+}
+
+static void serial_putc(char c)
+{
+	if (!serial_present)
+		return;
+	for (int i = 0; i < UART_SPIN_LIMIT; i++) {
+		if (inb(COM1 + UART_LSR) & UART_LSR_THR_EMPTY)
+			break;
+		__asm__ volatile("pause");
+	}
+	outb(COM1 + UART_DATA, (uint8_t)c);
+}
+
+/* ---- VGA text mode ---------------------------------------------------- */
+#define VGA_COLS 80
+#define VGA_ROWS 25
+#define VGA_ATTR 0x07 /* light grey on black */
+
+static volatile uint16_t *vga;
+static unsigned vga_row, vga_col;
+
+void vga_init(bool text_mode, uint64_t phys)
+{
+	if (!text_mode)
+		return;
+	vga = phys_to_virt(phys);
+	for (unsigned i = 0; i < VGA_COLS * VGA_ROWS; i++)
+		vga[i] = (uint16_t)(VGA_ATTR << 8 | ' ');
+	vga_row = vga_col = 0;
+}
+
+static void vga_newline(void)
+{
+	vga_col = 0;
+	if (++vga_row < VGA_ROWS)
+		return;
+	for (unsigned i = 0; i < VGA_COLS * (VGA_ROWS - 1); i++)
+		vga[i] = vga[i + VGA_COLS];
+	for (unsigned i = 0; i < VGA_COLS; i++)
+		vga[(VGA_ROWS - 1) * VGA_COLS + i] = (uint16_t)(VGA_ATTR << 8 | ' ');
+	vga_row = VGA_ROWS - 1;
+}
+
+static void vga_putc(char c)
+{
+	if (!vga)
+		return;
+	if (c == '\n') {
+		vga_newline();
+		return;
+	}
+	if (c == '\r') {
+		vga_col = 0;
+		return;
+	}
+	vga[vga_row * VGA_COLS + vga_col] = (uint16_t)(VGA_ATTR << 8 | (uint8_t)c);
+	if (++vga_col == VGA_COLS)
+		vga_newline();
+}
+
+void arch_console_write(const char *buf, size_t len)
+{
+	/* Interrupts off so lines from an interrupt handler do not split a
+	 * character sequence on the VGA cursor state. */
+	arch_irqflags_t flags = arch_irq_save();
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == '\n')
+			serial_putc('\r');
+		serial_putc(buf[i]);
+		vga_putc(buf[i]);
+	}
+	arch_irq_restore(flags);
+}
+
+int arch_console_getc(void)
+{
+	if (!serial_present || !(inb(COM1 + UART_LSR) & UART_LSR_DATA_READY))
+		return -1;
+	return inb(COM1 + UART_DATA);
+}

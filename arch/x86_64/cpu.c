@@ -1,0 +1,66 @@
+/*
+ * cpu.c - the small arch/arch.h services that are one instruction each
+ * (interrupt flag, pause, hlt), leaving the machine (isa-debug-exit), and
+ * the stack-protector hooks the compiler calls.
+ */
+#include "arch/x86_64/x86.h"
+
+arch_irqflags_t arch_irq_save(void)
+{
+	arch_irqflags_t flags = read_rflags() & RFLAGS_IF;
+	__asm__ volatile("cli" ::: "memory");
+	return flags;
+}
+
+void arch_irq_restore(arch_irqflags_t flags)
+{
+	if (flags & RFLAGS_IF)
+		__asm__ volatile("sti" ::: "memory");
+}
+
+void arch_irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
+void arch_irq_disable(void) { __asm__ volatile("cli" ::: "memory"); }
+bool arch_irq_enabled(void) { return read_rflags() & RFLAGS_IF; }
+void arch_cpu_relax(void) { __asm__ volatile("pause"); }
+
+void arch_wait_for_interrupt(void)
+{
+	/* sti takes effect after the next instruction, so an interrupt that
+	 * is already pending wakes this hlt instead of being missed. */
+	__asm__ volatile("sti; hlt" ::: "memory");
+}
+
+/* QEMU's isa-debug-exit device (see tools/qemu-run.sh): writing v makes QEMU
+ * exit with status (v << 1) | 1. Statuses are offset by EXIT_PORT_BIAS so
+ * that no kernel status can look like QEMU's own exit codes 0 and 1. */
+#define DEBUG_EXIT_PORT 0xf4
+#define EXIT_PORT_BIAS 16
+
+_Noreturn void arch_halt(void)
+{
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+_Noreturn void arch_exit(int status)
+{
+	if (status < 0 || status > 111)
+		status = EXIT_FAIL;
+	outl(DEBUG_EXIT_PORT, (uint32_t)(status + EXIT_PORT_BIAS));
+	/* Real hardware has no such device: stop here. */
+	kprintf("tricolor: halted (exit status %d)\n", status);
+	arch_halt();
+}
+
+/* -fstack-protector-strong with -mstack-protector-guard=global: boot.S
+ * seeds the guard from the TSC before the first C function runs. */
+uint64_t __stack_chk_guard = 0x595e9fbd94fda766ULL;
+
+_Noreturn void __stack_chk_fail(void)
+{
+	uintptr_t caller = (uintptr_t)__builtin_return_address(0);
+	uintptr_t off = 0;
+	const char *fn = arch_symbolize(caller, &off);
+	panic("stack smashing detected in %s (return address 0x%llx)", fn ? fn : "?",
+	      (unsigned long long)caller);
+}

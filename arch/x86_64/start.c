@@ -1,0 +1,45 @@
+/*
+ * start.c - kmain, where boot/boot.S lands in the higher half: brings the
+ * machine up in dependency order and hands over to the portable
+ * kernel_main(). Order matters: the console first (to report anything), the
+ * boot information next (the command line and memory map live there), the
+ * command line before anything it configures, GDT/IDT before the first
+ * fault can happen on purpose, pmm before vmm (page tables need frames),
+ * vmm before the LAPIC (its registers are mapped uncached), timers last.
+ */
+#include "arch/x86_64/x86.h"
+
+#define MB2_BOOT_MAGIC 0x36d76289
+
+static bool vga_text_mode(void)
+{
+	/* GRUB reports text mode as an EGA-text framebuffer, or no framebuffer
+	 * tag at all. */
+	return !boot.framebuffer.present || boot.framebuffer.type == 2;
+}
+
+void kmain(uint32_t magic, uint32_t info_phys)
+{
+	serial_init();
+	kprintf("\ntricolor: a concurrent mark-sweep collector, down to the page tables\n");
+	if (magic != MB2_BOOT_MAGIC)
+		panic("bad multiboot2 magic 0x%x", magic);
+	char err[128];
+	if (!boot_info_parse(info_phys, err, sizeof(err)))
+		panic("boot information: %s", err);
+	vga_init(vga_text_mode(), vga_text_mode() && boot.framebuffer.present
+					  ? boot.framebuffer.addr : 0xb8000);
+	boot_info_print();
+
+	gdt_init();
+	idt_init();
+	if (!cmdline_parse(boot.cmdline))
+		arch_exit(EXIT_CMDLINE);
+	pmm_init();
+	vmm_init();
+	pic_disable();
+	lapic_init();
+	timer_init();
+	arch_irq_enable();
+	kernel_main();
+}

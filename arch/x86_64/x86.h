@@ -1,0 +1,241 @@
+/*
+ * arch/x86_64/x86.h - private to arch/x86_64 (and the x86-only tests in
+ * tests/x86/): CPU access helpers, the boot information, the physical frame
+ * allocator (pmm), page tables (vmm), interrupt plumbing and the address
+ * space layout. Everything above arch/ uses arch/arch.h instead.
+ *
+ * Virtual address space (48-bit, 4-level paging):
+ *   0x0000000000000000 - 0x00007fffffffffff  unused (lower half; the boot
+ *                                            identity map is removed)
+ *   0xffff800000000000 HHDM_BASE            all physical memory, 2 MiB pages
+ *   0xffffc00000000000 HEAP_VA_BASE         arch_reserve() ranges (GC arena,
+ *                                            task stacks), 4 KiB pages
+ *   0xffffff0000000000 MMIO_VA_BASE         device registers (LAPIC), UC
+ *   0xffffffff80000000 KERNEL_VMA           kernel image, W^X by section
+ */
+#pragma once
+
+#include "arch/arch.h"
+#include "kernel/kernel.h"
+
+#define KERNEL_VMA 0xffffffff80000000UL
+#define HHDM_BASE 0xffff800000000000UL
+#define HHDM_SIZE (64UL << 40) /* 64 TiB of physical memory at most */
+#define RESERVE_VA_BASE 0xffffc00000000000UL
+#define RESERVE_VA_SIZE (16UL << 40)
+#define MMIO_VA_BASE 0xffffff0000000000UL
+#define MMIO_VA_SIZE (1UL << 30)
+
+#define PAGE_SIZE ARCH_PAGE_SIZE
+#define LARGE_PAGE_SIZE (2UL << 20)
+
+static inline void *phys_to_virt(uint64_t phys) { return (void *)(HHDM_BASE + phys); }
+static inline uint64_t virt_to_phys_hhdm(const void *v) { return (uint64_t)v - HHDM_BASE; }
+static inline uint64_t kernel_virt_to_phys(const void *v) { return (uint64_t)v - KERNEL_VMA; }
+
+/* ---- CPU access ------------------------------------------------------- */
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+static inline uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return ((uint64_t)hi << 32) | lo;
+}
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+static inline uint64_t read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
+static inline uint64_t read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
+static inline uint64_t read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
+static inline uint64_t read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+static inline void write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" ::"r"(v) : "memory"); }
+static inline void invlpg(uintptr_t va) { __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory"); }
+static inline uint64_t read_rflags(void)
+{
+	uint64_t v;
+	__asm__ volatile("pushfq; popq %0" : "=r"(v));
+	return v;
+}
+#define RFLAGS_IF (1UL << 9)
+#define MSR_EFER 0xC0000080
+#define EFER_NXE (1UL << 11)
+#define CR0_WP (1UL << 16)
+
+/* ---- boot information (boot_info.c) ----------------------------------- */
+enum {
+	MEMMAP_AVAILABLE = 1,
+	MEMMAP_RESERVED = 2,
+	MEMMAP_ACPI_RECLAIMABLE = 3,
+	MEMMAP_ACPI_NVS = 4,
+	MEMMAP_BAD = 5,
+};
+#define BOOT_MAX_MEMMAP 128
+#define BOOT_MAX_MODULES 8
+
+typedef struct boot_memmap_entry {
+	uint64_t base, length;
+	uint32_t type;
+} boot_memmap_entry;
+
+typedef struct boot_module {
+	uint64_t start, end; /* physical, [start, end) */
+	char name[64];
+} boot_module;
+
+typedef struct boot_info {
+	uint64_t info_phys, info_size; /* the multiboot2 structure itself */
+	char loader_name[64];
+	char cmdline[1024];
+	bool cmdline_truncated;
+	boot_memmap_entry memmap[BOOT_MAX_MEMMAP];
+	size_t memmap_count;
+	bool memmap_truncated;
+	boot_module modules[BOOT_MAX_MODULES];
+	size_t module_count;
+	struct {
+		bool present;
+		uint64_t addr; /* physical */
+		uint32_t pitch, width, height;
+		uint8_t bpp, type; /* type 0 indexed, 1 RGB, 2 EGA text */
+	} framebuffer;
+	struct {
+		int version; /* 0 = absent, 1 = ACPI 1.0 RSDP, 2 = 2.0+ XSDP */
+		uint8_t bytes[36];
+		uint64_t rsdt_or_xsdt_phys;
+	} acpi;
+} boot_info;
+
+extern boot_info boot;
+/* Parses the multiboot2 information at info_phys (reachable through the
+ * boot HHDM). Returns false with a reason on a malformed structure. */
+bool boot_info_parse(uint64_t info_phys, char *err, size_t errlen);
+void boot_info_print(void);
+const char *memmap_type_name(uint32_t type);
+
+/* ---- console (console.c) ---------------------------------------------- */
+void serial_init(void);
+void vga_init(bool text_mode, uint64_t phys);
+
+/* ---- GDT, TSS, IDT (gdt.c, idt.c) ------------------------------------- */
+#define GDT_KERNEL_CODE 0x08
+#define GDT_KERNEL_DATA 0x10
+#define GDT_TSS 0x18
+enum { IST_DOUBLE_FAULT = 1, IST_NMI = 2, IST_MACHINE_CHECK = 3 };
+void gdt_init(void);
+void idt_init(void);
+
+#define IRQ_PIC_BASE 0x20      /* legacy PIC, remapped and masked */
+#define IRQ_TIMER_VECTOR 0x30  /* LAPIC timer */
+#define IRQ_SPURIOUS_VECTOR 0xff
+
+/* The register frame isr.S builds on every interrupt and exception, lowest
+ * address first. Offsets are pinned in idt.c with _Static_assert. */
+typedef struct trap_frame {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector, error_code;
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
+} trap_frame;
+
+void trap_dispatch(trap_frame *tf); /* called from isr.S */
+/* Prints a trap frame: vector name, error code (decoded for #PF, with CR2),
+ * every register and a backtrace from the interrupted frame. */
+void trap_print(const trap_frame *tf, uint64_t cr2);
+
+/* ---- arch_try support (isr.S) ----------------------------------------- */
+typedef struct try_context {
+	uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip, rflags;
+} try_context;
+/* Returns 0 when saving; 1 when resumed by try_resume(). */
+int try_save(try_context *ctx) __attribute__((returns_twice));
+_Noreturn void try_resume(const try_context *ctx);
+
+/* ---- interrupt controllers and time (pic.c, lapic.c, timer.c) --------- */
+void pic_disable(void);
+void lapic_init(void);
+void lapic_eoi(void);
+uint32_t lapic_id(void);
+void lapic_timer_start(uint32_t hz);
+void timer_init(void);       /* TSC + LAPIC timer calibration, tick on */
+void timer_tick(void);       /* from the timer interrupt */
+/* PIT channel 2 one-shot: TSC cycles elapsed while it counts `pit_ticks`
+ * (1.193182 MHz, at most 65535). Used to calibrate the TSC and the LAPIC
+ * timer, and by the calibration test. */
+#define PIT_HZ 1193182UL
+uint64_t pit_measure_tsc(uint32_t pit_ticks);
+const char *timer_tsc_source(void); /* "cpuid 0x15", "cpuid 0x16", "pit" */
+uint64_t timer_lapic_hz(void);
+
+/* ---- physical frames (pmm.c) ------------------------------------------ */
+typedef enum {
+	PMM_OK = 0,
+	PMM_ERR_DOUBLE_FREE,   /* the frame is already free */
+	PMM_ERR_NOT_MANAGED,   /* never handed out: reserved, or not RAM */
+	PMM_ERR_UNALIGNED,     /* not a frame address */
+} pmm_status;
+
+void pmm_init(void);
+/* One zeroed-or-not frame, physical address; 0 when none is left. */
+uint64_t pmm_alloc(void);
+/* `count` contiguous frames aligned to `align` frames; 0 when none. */
+uint64_t pmm_alloc_run(size_t count, size_t align);
+/* Frees `count` frames from phys. On misuse nothing is freed, the problem
+ * is printed and returned. */
+pmm_status pmm_free_run(uint64_t phys, size_t count);
+pmm_status pmm_free(uint64_t phys);
+const char *pmm_status_name(pmm_status s);
+size_t pmm_free_count(void);
+size_t pmm_total_count(void);  /* frames managed (usable RAM minus reserved) */
+uint64_t pmm_max_phys(void);   /* end of the highest usable RAM */
+/* True when [phys, phys+len) overlaps memory pmm must never hand out. */
+bool pmm_is_reserved_range(uint64_t phys, uint64_t len);
+bool pmm_is_allocated(uint64_t phys);
+
+/* ---- page tables (vmm.c) ---------------------------------------------- */
+enum {
+	VMM_WRITE = 1 << 0,
+	VMM_EXEC = 1 << 1,
+	VMM_UNCACHED = 1 << 2,
+};
+void vmm_init(void);
+/* Maps the 4 KiB page va -> phys with VMM_* flags (read is implied). Fails
+ * when va is already mapped or a table frame cannot be had. */
+bool vmm_map(uintptr_t va, uint64_t phys, unsigned flags);
+/* Unmaps va and returns the frame it mapped (0 if none). */
+uint64_t vmm_unmap(uintptr_t va);
+bool vmm_protect(uintptr_t va, unsigned flags);
+/* Physical address behind va (any page size); false when unmapped. */
+bool vmm_translate(uintptr_t va, uint64_t *phys);
+/* The leaf entry's flags for va, as VMM_*; -1 when unmapped. */
+int vmm_flags(uintptr_t va);
+/* Maps device registers (uncached, NX) and returns their virtual address. */
+void *vmm_map_mmio(uint64_t phys, size_t len);
+/* True when [va, va+len) is mapped readable (backtraces use it). */
+bool vmm_is_readable(uintptr_t va, size_t len);
+
+/* ---- symbols (symbols.c) ---------------------------------------------- */
+extern char __text_start[], __text_end[], __rodata_start[], __rodata_end[];
+extern char __data_start[], __data_end[], __bss_start[], __bss_end[];
+extern char __kstacks_start[], __kstacks_end[], __ksyms_start[], __ksyms_end[];
+extern char __kernel_phys_start[], __kernel_phys_end[], __kernel_end[];
+extern char boot_stack_guard[], boot_stack_bottom[], boot_stack_top[];
+size_t backtrace_from(uintptr_t rbp, uintptr_t *pcs, size_t max);
+void kmain(uint32_t magic, uint32_t info_phys);

@@ -1,0 +1,61 @@
+/*
+ * kernel/panic.c - the end of the line: panic() reports a broken invariant
+ * with a symbolized backtrace and ends the machine with EXIT_PANIC. The path
+ * never allocates and takes no lock; a panic raised while panicking (say,
+ * the backtrace walk itself faults) prints one fixed line and halts, so a
+ * broken printer cannot loop forever.
+ */
+#include "kernel/kernel.h"
+
+/* Frames printed by print_backtrace(); deeper chains are cut off. */
+#define PANIC_BACKTRACE_MAX 32
+
+/* Panics started so far; only the first one gets to report. */
+static int panic_count;
+
+void print_backtrace_from(const uintptr_t *pcs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		/*
+		 * pcs are return addresses: the instruction after the call.
+		 * Look up pc - 1 so a call that ends a function (a call to a
+		 * _Noreturn function, say) is not attributed to the next one.
+		 */
+		uintptr_t offset;
+		const char *name = arch_symbolize(pcs[i] - 1, &offset);
+
+		if (name)
+			kprintf("  #%zu %p %s+0x%lx\n", i, (void *)pcs[i], name,
+				(unsigned long)offset + 1);
+		else
+			kprintf("  #%zu %p ?\n", i, (void *)pcs[i]);
+	}
+}
+
+void print_backtrace(void)
+{
+	uintptr_t pcs[PANIC_BACKTRACE_MAX];
+	size_t n = arch_backtrace(pcs, ARRAY_SIZE(pcs));
+
+	print_backtrace_from(pcs, n);
+}
+
+_Noreturn void panic(const char *fmt, ...)
+{
+	arch_irq_disable();
+	if (__atomic_fetch_add(&panic_count, 1, __ATOMIC_SEQ_CST) > 0) {
+		/* Bypass kprintf: it may be what failed. */
+		static const char recursive[] = "PANIC: panic while panicking, halting\n";
+		arch_console_write(recursive, sizeof recursive - 1);
+		arch_halt();
+	}
+
+	va_list ap;
+	va_start(ap, fmt);
+	kprintf("PANIC: ");
+	kvprintf(fmt, ap);
+	kprintf("\n");
+	va_end(ap);
+	print_backtrace();
+	arch_exit(EXIT_PANIC);
+}

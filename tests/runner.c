@@ -1,0 +1,275 @@
+/*
+ * tests/runner.c - selects and runs the test cases that TEST() places in the
+ * linker section "test_cases", in section (link) order. Each test runs under
+ * arch_try(), so a CHECK failure, a fault or an abort ends only that test;
+ * the runner prints one "ok N suite.name" / "not ok N suite.name: reason"
+ * line per test and a final "P passed, F failed" line, the format the host
+ * scripts read.
+ */
+#include "tests/test.h"
+
+/* Longest failure reason kept; longer ones are cut. */
+#define TESTS_REASON_MAX 256
+
+extern const test_case __start_test_cases[], __stop_test_cases[];
+
+const char *tests_selection;
+CMDLINE_STRING(tests_selection, "tests",
+	       "run self-tests: all, list, or comma-separated SUITE / SUITE.NAME");
+
+uintptr_t test_expected_addr;
+
+/* The test being run; tests_run_one() nests, so this is a stack. */
+typedef struct tests_state {
+	const test_case *tc;
+	bool failed;  /* test_fail() was called; reason holds its message */
+	char *reason; /* the caller's buffer */
+	size_t reason_len;
+	struct tests_state *outer; /* the test that ran tests_run_one() */
+} tests_state;
+
+static tests_state *tests_current;
+
+_Noreturn void test_fail(const char *file, int line, const char *fmt, ...)
+{
+	tests_state *state = tests_current;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (!state) {
+		/* A CHECK outside any test: nothing can record it. */
+		char msg[TESTS_REASON_MAX];
+		kvsnprintf(msg, sizeof msg, fmt, ap);
+		panic("test_fail outside a test at %s:%d: %s", file, line, msg);
+	}
+	/* Keep the first failure: later ones are usually its consequences. */
+	if (!state->failed) {
+		int len = ksnprintf(state->reason, state->reason_len, "%s:%d: ",
+				    file, line);
+		if ((size_t)len < state->reason_len)
+			kvsnprintf(state->reason + len,
+				   state->reason_len - (size_t)len, fmt, ap);
+		state->failed = true;
+	}
+	va_end(ap);
+	arch_try_abort();
+}
+
+void test_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	kprintf("# ");
+	kvprintf(fmt, ap);
+	kprintf("\n");
+	va_end(ap);
+}
+
+static void tests_call(void *arg)
+{
+	const test_case *tc = arg;
+
+	tc->fn();
+}
+
+/* "<what> at ip 0x... (function+0x..)", plus the address for page faults. */
+static void tests_describe_fault(char *buf, size_t len, const char *what,
+				 const arch_fault *fault)
+{
+	uintptr_t offset;
+	const char *name = arch_symbolize(fault->ip, &offset);
+	int n;
+
+	if (name)
+		n = ksnprintf(buf, len, "%s at ip 0x%lx (%s+0x%lx)", what,
+			      (unsigned long)fault->ip, name,
+			      (unsigned long)offset);
+	else
+		n = ksnprintf(buf, len, "%s at ip 0x%lx", what,
+			      (unsigned long)fault->ip);
+	if (fault->vector == ARCH_FAULT_PAGE && (size_t)n < len)
+		ksnprintf(buf + n, len - (size_t)n, " addr 0x%lx",
+			  (unsigned long)fault->addr);
+}
+
+/* Judges a finished test: true if it passed, else the reason in state. */
+static bool tests_verdict(tests_state *state, bool returned,
+			  const arch_fault *fault)
+{
+	const test_case *tc = state->tc;
+	char *reason = state->reason;
+	size_t len = state->reason_len;
+
+	if (state->failed)
+		return false;
+	if (returned) {
+		if (tc->expect_fault < 0)
+			return true;
+		ksnprintf(reason, len, "expected %s, but the test returned",
+			  arch_fault_name(tc->expect_fault));
+		return false;
+	}
+	if (fault->vector == tc->expect_fault) {
+		if (test_expected_addr == 0 || fault->addr == test_expected_addr)
+			return true;
+		ksnprintf(reason, len, "expected %s at 0x%lx, got addr 0x%lx",
+			  arch_fault_name(tc->expect_fault),
+			  (unsigned long)test_expected_addr,
+			  (unsigned long)fault->addr);
+		return false;
+	}
+
+	char what[64];
+	if (tc->expect_fault >= 0)
+		ksnprintf(what, sizeof what, "expected %s, got %s",
+			  arch_fault_name(tc->expect_fault),
+			  arch_fault_name(fault->vector));
+	else
+		ksnprintf(what, sizeof what, "unexpected %s",
+			  arch_fault_name(fault->vector));
+	tests_describe_fault(reason, len, what, fault);
+	return false;
+}
+
+bool tests_run_one(const test_case *tc, char *reason, size_t len)
+{
+	tests_state state = {
+		.tc = tc, .reason = reason, .reason_len = len,
+		.outer = tests_current,
+	};
+	uintptr_t outer_expected_addr = test_expected_addr;
+	bool irq_was_enabled = arch_irq_enabled();
+	arch_fault fault;
+
+	if (len > 0)
+		reason[0] = '\0';
+	tests_current = &state;
+	test_expected_addr = 0;
+	bool returned = arch_try(tests_call, (void *)tc, &fault);
+	bool passed = tests_verdict(&state, returned, &fault);
+
+	/* A test that leaves interrupts switched must not affect the next. */
+	if (arch_irq_enabled() != irq_was_enabled) {
+		if (irq_was_enabled)
+			arch_irq_enable();
+		else
+			arch_irq_disable();
+	}
+	test_expected_addr = outer_expected_addr;
+	tests_current = state.outer;
+	return passed;
+}
+
+/* Does `item` (not NUL-terminated) name tc's suite or tc itself? */
+static bool tests_item_matches(const char *item, size_t len,
+			       const test_case *tc)
+{
+	size_t suite_len = strlen(tc->suite);
+
+	if (strncmp(item, tc->suite, suite_len) != 0)
+		return false;
+	if (len == suite_len)
+		return true;
+	return len == suite_len + 1 + strlen(tc->name) &&
+	       item[suite_len] == '.' &&
+	       strncmp(item + suite_len + 1, tc->name, len - suite_len - 1) == 0;
+}
+
+/*
+ * Steps through the comma-separated items of a selection: sets item/len to
+ * the next one, or returns false at the end. *cursor starts at the
+ * selection.
+ */
+static bool tests_next_item(const char **cursor, const char **item,
+			    size_t *len)
+{
+	if (!*cursor)
+		return false;
+	const char *comma = strchr(*cursor, ',');
+	*item = *cursor;
+	*len = comma ? (size_t)(comma - *cursor) : strlen(*cursor);
+	*cursor = comma ? comma + 1 : NULL;
+	return true;
+}
+
+static bool tests_selected(const char *selection, const test_case *tc)
+{
+	const char *cursor = selection, *item;
+	size_t len;
+
+	while (tests_next_item(&cursor, &item, &len)) {
+		if (tests_item_matches(item, len, tc))
+			return true;
+	}
+	return false;
+}
+
+/* Reports every item that matches no test; true if there is none. */
+static bool tests_check_selection(const char *selection)
+{
+	const char *cursor = selection, *item;
+	size_t len;
+	bool ok = true;
+
+	while (tests_next_item(&cursor, &item, &len)) {
+		const test_case *tc = __start_test_cases;
+		while (tc < __stop_test_cases && !tests_item_matches(item, len, tc))
+			tc++;
+		if (tc == __stop_test_cases) {
+			/* A size of len + 1 copies the item without the rest. */
+			char name[64];
+			ksnprintf(name, MIN(len + 1, sizeof name), "%s", item);
+			kprintf("tests: no test matches '%s'\n", name);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+void tests_list(void)
+{
+	size_t count = (size_t)(__stop_test_cases - __start_test_cases);
+
+	kprintf("%zu tests:\n", count);
+	for (const test_case *tc = __start_test_cases; tc < __stop_test_cases;
+	     tc++) {
+		if (tc->expect_fault >= 0)
+			kprintf("  %s.%s (expects %s)\n", tc->suite, tc->name,
+				arch_fault_name(tc->expect_fault));
+		else
+			kprintf("  %s.%s\n", tc->suite, tc->name);
+	}
+}
+
+int tests_run(const char *selection)
+{
+	if (selection && strcmp(selection, "list") == 0) {
+		tests_list();
+		return 0;
+	}
+	if (selection && strcmp(selection, "all") == 0)
+		selection = NULL;
+	if (selection && !tests_check_selection(selection))
+		return -1;
+
+	int number = 0, passed = 0, failed = 0;
+	for (const test_case *tc = __start_test_cases; tc < __stop_test_cases;
+	     tc++) {
+		if (selection && !tests_selected(selection, tc))
+			continue;
+
+		char reason[TESTS_REASON_MAX];
+		number++;
+		if (tests_run_one(tc, reason, sizeof reason)) {
+			kprintf("ok %d %s.%s\n", number, tc->suite, tc->name);
+			passed++;
+		} else {
+			kprintf("not ok %d %s.%s: %s\n", number, tc->suite,
+				tc->name, reason);
+			failed++;
+		}
+	}
+	kprintf("%d passed, %d failed\n", passed, failed);
+	return failed;
+}
