@@ -27,8 +27,8 @@ KERNEL_SRCS := boot/boot.S $(wildcard arch/x86_64/*.c arch/x86_64/*.S) \
 	$(wildcard kernel/*.c mm/*.c gc/*.c tests/*.c tests/x86/*.c)
 
 ifneq ($(EXP),)
-# An experiment gets its own build directory: the same objects plus one.
-KBUILD := $(BUILD)/exp
+# Each experiment gets its own build directory: the same objects plus one.
+KBUILD := $(BUILD)/exp/$(subst /,_,$(basename $(EXP)))
 KERNEL_SRCS += $(EXP)
 else
 KBUILD := $(BUILD)/kernel
@@ -37,7 +37,7 @@ endif
 KERNEL_OBJS := $(patsubst %,$(KBUILD)/%.o,$(KERNEL_SRCS))
 KERNEL_ELF := $(KBUILD)/tricolor.elf
 
-.PHONY: all deps iso run test test-qemu test-matrix debug clean help
+.PHONY: all deps iso run test test-qemu test-matrix test-harness debug clean help FORCE
 
 all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
 
@@ -54,11 +54,17 @@ help:
 deps:
 	@tools/deps.sh
 
-$(KBUILD)/%.c.o: %.c
+# Objects depend on the flags too: a changed flag rebuilds everything.
+$(KBUILD)/cflags.txt: FORCE
+	@mkdir -p $(KBUILD)
+	@echo '$(KERNEL_CFLAGS)' | cmp -s - $@ || echo '$(KERNEL_CFLAGS)' > $@
+FORCE:
+
+$(KBUILD)/%.c.o: %.c $(KBUILD)/cflags.txt
 	@mkdir -p $(dir $@)
 	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
 
-$(KBUILD)/%.S.o: %.S
+$(KBUILD)/%.S.o: %.S $(KBUILD)/cflags.txt
 	@mkdir -p $(dir $@)
 	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
 

@@ -52,6 +52,36 @@ void arch_decommit(void *addr, size_t bytes);
 /* Pages the page source can still commit (free physical frames). */
 size_t arch_free_pages(void);
 
+/* ---- contexts: what a task switch saves and restores ----------------- */
+/*
+ * One context per task, plus the boot context that start-up runs on. A
+ * switch saves the callee-saved registers on the current stack and the stack
+ * pointer in the context (a timer preemption has already saved the rest in
+ * the interrupt frame above it). Per-context arch state rides along: the
+ * active arch_try()s, and in the hosted build the sanitizer's fiber state.
+ */
+typedef struct arch_context {
+	uintptr_t sp;      /* saved stack pointer while switched out */
+	void *stack_base;  /* lowest address of the stack */
+	size_t stack_size;
+	void *try_top;     /* innermost arch_try() on this context */
+	void *fiber_state; /* hosted ASan: the fake stack between switches */
+	bool dying;        /* last switch away: the stack is about to go */
+} arch_context;
+
+/* Prepares ctx so that the first switch to it runs entry(arg) on the stack
+ * [stack_base, stack_base + stack_size). entry must never return. */
+void arch_context_init(arch_context *ctx, void *stack_base, size_t stack_size,
+		       void (*entry)(void *), void *arg);
+/* Switches from the running context (saved into `from`) to `to`.
+ * Interrupts must be off; the resumed context finds them off too. */
+void arch_context_switch(arch_context *from, arch_context *to);
+/* The context start-up runs on (kmain / main); the scheduler turns it
+ * into the first task. */
+arch_context *arch_boot_context(void);
+/* The context running now. */
+arch_context *arch_current_context(void);
+
 /* ---- faults ----------------------------------------------------------- */
 /* Fault kinds use the x86 exception vector numbers on every arch. */
 enum {
@@ -79,6 +109,16 @@ bool arch_try(void (*fn)(void *), void *arg, arch_fault *fault);
 _Noreturn void arch_try_abort(void);
 /* "page fault", "invalid opcode", ... */
 const char *arch_fault_name(int vector);
+/*
+ * A CPU fault outside any arch_try() is first reported by the arch (vector,
+ * registers, backtrace), then handed to this handler, interrupts off, on the
+ * faulting context (or, for a stack overflow, an emergency stack). The
+ * scheduler kills the faulting task there and switches away for good; if
+ * the handler returns (or none is set), the kernel panics. For a double
+ * fault (a fault while pushing a fault frame: a stack overflow) addr holds
+ * the address that first faulted.
+ */
+void arch_set_fault_handler(void (*handler)(const arch_fault *fault));
 
 /* ---- backtrace and symbols -------------------------------------------- */
 /* Return addresses of the current call chain, innermost first. */

@@ -102,14 +102,23 @@ bool cmdline_parse_string(const cmdline_option *opt, const char *value,
 			.target = &var, .min = lo, .max = hi,                  \
 		}
 
+/* The parser writes through a void *: a variable of the wrong type would
+ * be overrun silently, so the type is checked at compile time. */
+#define CMDLINE_CHECK_TYPE_(var, type)                                     \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(var), type), \
+		       "command-line option " #var " must be " #type)
+
 /* int64_t var in [lo, hi] */
 #define CMDLINE_INT(var, key, lo, hi, help) \
+	CMDLINE_CHECK_TYPE_(var, int64_t);  \
 	CMDLINE_OPTION_(var, key, cmdline_parse_int, lo, hi, help)
 /* bool var: 0/1/on/off/true/false/yes/no */
-#define CMDLINE_BOOL(var, key, help) \
+#define CMDLINE_BOOL(var, key, help)     \
+	CMDLINE_CHECK_TYPE_(var, bool); \
 	CMDLINE_OPTION_(var, key, cmdline_parse_bool, 0, 1, help)
 /* const char *var, points into the parsed copy of the command line */
-#define CMDLINE_STRING(var, key, help) \
+#define CMDLINE_STRING(var, key, help)           \
+	CMDLINE_CHECK_TYPE_(var, const char *); \
 	CMDLINE_OPTION_(var, key, cmdline_parse_string, 0, 0, help)
 
 /* Parses a whole command line ("key=value key=value ..."; NULL = empty) from

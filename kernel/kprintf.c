@@ -71,7 +71,7 @@ static void kprintf_number(kprintf_sink *sink, uint64_t mag, bool negative,
 			   size_t min_digits, const kprintf_spec *spec)
 {
 	const char *digit_set = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-	char digits[64]; /* 64 binary digits is the most a uint64_t needs */
+	char digits[20]; /* UINT64_MAX has 20 decimal digits, 16 hex */
 	size_t ndigits = 0;
 
 	do {

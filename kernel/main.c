@@ -46,7 +46,8 @@ _Noreturn void kernel_main(void)
 	}
 	if (tests_selection) {
 		int failed = tests_run(tests_selection);
-		arch_exit(failed == 0 ? EXIT_PASS : EXIT_FAIL);
+		/* A selection that matches nothing is a command-line error. */
+		arch_exit(failed < 0 ? EXIT_CMDLINE : failed > 0 ? EXIT_FAIL : EXIT_PASS);
 	}
 	if (experiment) {
 		kprintf("running experiment\n");

@@ -32,12 +32,15 @@ void print_backtrace_from(const uintptr_t *pcs, size_t n)
 	}
 }
 
-void print_backtrace(void)
+/* noinline: its own frame is the one it drops, so it must have one. */
+__attribute__((noinline)) void print_backtrace(void)
 {
-	uintptr_t pcs[PANIC_BACKTRACE_MAX];
+	uintptr_t pcs[PANIC_BACKTRACE_MAX + 1];
 	size_t n = arch_backtrace(pcs, ARRAY_SIZE(pcs));
 
-	print_backtrace_from(pcs, n);
+	/* pcs[0] is inside this function; the caller's chain follows. */
+	if (n > 0)
+		print_backtrace_from(pcs + 1, n - 1);
 }
 
 _Noreturn void panic(const char *fmt, ...)

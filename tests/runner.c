@@ -1,6 +1,8 @@
 /*
  * tests/runner.c - selects and runs the test cases that TEST() places in the
- * linker section "test_cases", in section (link) order. Each test runs under
+ * linker section "test_cases", ordered by suite, file and line (the section
+ * order depends on link order and on how the compiler emits statics; GCC
+ * reverses them), so runs are comparable across builds. Each test runs under
  * arch_try(), so a CHECK failure, a fault or an abort ends only that test;
  * the runner prints one "ok N suite.name" / "not ok N suite.name: reason"
  * line per test and a final "P passed, F failed" line, the format the host
@@ -161,13 +163,43 @@ bool tests_run_one(const test_case *tc, char *reason, size_t len)
 	return passed;
 }
 
+/* Is a before b in run order: by suite, file, line, then address? */
+static bool tests_before(const test_case *a, const test_case *b)
+{
+	int order = strcmp(a->suite, b->suite);
+
+	if (order == 0)
+		order = strcmp(a->file, b->file);
+	if (order == 0)
+		order = a->line - b->line;
+	return order != 0 ? order < 0 : a < b;
+}
+
+/*
+ * The test after prev in run order (the first for NULL), or NULL: a
+ * selection sort done on the fly, as the table is read-only and small
+ * enough that n^2 comparisons cost nothing next to running the tests.
+ */
+static const test_case *tests_next(const test_case *prev)
+{
+	const test_case *next = NULL;
+
+	for (const test_case *tc = __start_test_cases; tc < __stop_test_cases;
+	     tc++) {
+		if ((!prev || tests_before(prev, tc)) &&
+		    (!next || tests_before(tc, next)))
+			next = tc;
+	}
+	return next;
+}
+
 /* Does `item` (not NUL-terminated) name tc's suite or tc itself? */
 static bool tests_item_matches(const char *item, size_t len,
 			       const test_case *tc)
 {
 	size_t suite_len = strlen(tc->suite);
 
-	if (strncmp(item, tc->suite, suite_len) != 0)
+	if (len < suite_len || strncmp(item, tc->suite, suite_len) != 0)
 		return false;
 	if (len == suite_len)
 		return true;
@@ -232,8 +264,7 @@ void tests_list(void)
 	size_t count = (size_t)(__stop_test_cases - __start_test_cases);
 
 	kprintf("%zu tests:\n", count);
-	for (const test_case *tc = __start_test_cases; tc < __stop_test_cases;
-	     tc++) {
+	for (const test_case *tc = tests_next(NULL); tc; tc = tests_next(tc)) {
 		if (tc->expect_fault >= 0)
 			kprintf("  %s.%s (expects %s)\n", tc->suite, tc->name,
 				arch_fault_name(tc->expect_fault));
@@ -254,8 +285,7 @@ int tests_run(const char *selection)
 		return -1;
 
 	int number = 0, passed = 0, failed = 0;
-	for (const test_case *tc = __start_test_cases; tc < __stop_test_cases;
-	     tc++) {
+	for (const test_case *tc = tests_next(NULL); tc; tc = tests_next(tc)) {
 		if (selection && !tests_selected(selection, tc))
 			continue;
 

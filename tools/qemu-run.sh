@@ -82,4 +82,5 @@ if [ "$tests" = 1 ]; then
 	esac
 	[ "$status" = 0 ] || fail "kernel exit status $status"
 fi
+[ "$status" = 0 ] || echo "qemu-run: kernel exit status $status" >&2
 exit "$status"

@@ -83,37 +83,33 @@ const char *arch_fault_name(int vector)
 }
 
 /* ---- arch_try --------------------------------------------------------- */
-/* The stack of active tries, innermost last. One CPU, one kernel thread of
- * control for now; with tasks this becomes per-task state. */
-#define TRY_MAX_DEPTH 16
+/* Active tries form a chain per context (arch_context.try_top), innermost
+ * first, each frame on the stack of the code that called arch_try. */
 struct try_frame {
 	try_context ctx;
 	arch_fault *fault;
+	struct try_frame *prev;
 };
-static struct try_frame *try_stack[TRY_MAX_DEPTH];
-static int try_depth;
 
 bool arch_try(void (*fn)(void *), void *arg, arch_fault *fault)
 {
-	struct try_frame frame = { .fault = fault };
-	if (try_depth == TRY_MAX_DEPTH)
-		panic("arch_try: nested deeper than %d", TRY_MAX_DEPTH);
-	int depth = try_depth;
-	try_stack[try_depth++] = &frame;
+	arch_context *self = arch_current_context();
+	struct try_frame frame = { .fault = fault, .prev = self->try_top };
+	self->try_top = &frame;
 	if (try_save(&frame.ctx) == 0) {
 		fn(arg);
-		try_depth = depth;
+		self->try_top = frame.prev;
 		return true;
 	}
-	try_depth = depth;
+	self->try_top = frame.prev;
 	return false;
 }
 
 _Noreturn void arch_try_abort(void)
 {
-	if (try_depth == 0)
+	struct try_frame *top = arch_current_context()->try_top;
+	if (!top)
 		panic("arch_try_abort outside arch_try");
-	struct try_frame *top = try_stack[try_depth - 1];
 	*top->fault = (arch_fault){ .vector = ARCH_FAULT_ABORT,
 				    .ip = (uintptr_t)__builtin_return_address(0) };
 	try_resume(&top->ctx);
@@ -123,9 +119,9 @@ _Noreturn void arch_try_abort(void)
  * try) unwinds to it. #DF, NMI and #MC are never recoverable. */
 static bool try_catch(trap_frame *tf)
 {
-	if (try_depth == 0 || tf->vector == 8 || tf->vector == 2 || tf->vector == 18)
+	struct try_frame *top = arch_current_context()->try_top;
+	if (!top || tf->vector == 8 || tf->vector == 2 || tf->vector == 18)
 		return false;
-	struct try_frame *top = try_stack[try_depth - 1];
 	if (tf->rsp > top->ctx.rsp)
 		return false; /* the fault is not below the try on this stack */
 	*top->fault = (arch_fault){
@@ -135,6 +131,13 @@ static bool try_catch(trap_frame *tf)
 		.ip = tf->rip,
 	};
 	try_resume(&top->ctx);
+}
+
+static void (*fault_handler)(const arch_fault *fault);
+
+void arch_set_fault_handler(void (*handler)(const arch_fault *fault))
+{
+	fault_handler = handler;
 }
 
 /* ---- reporting -------------------------------------------------------- */
@@ -183,10 +186,12 @@ void trap_print(const trap_frame *tf, uint64_t cr2)
 	kprintf("  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx\n",
 		(unsigned long long)read_cr0(), (unsigned long long)cr2,
 		(unsigned long long)read_cr3(), (unsigned long long)read_cr4());
+	/* The faulting RIP is exact; the frames above hold return addresses,
+	 * which print_backtrace_from symbolizes as such. */
 	uintptr_t pcs[32];
-	pcs[0] = tf->rip;
-	size_t n = 1 + backtrace_from(tf->rbp, pcs + 1, ARRAY_SIZE(pcs) - 1);
-	kprintf("backtrace:\n");
+	size_t n = backtrace_from(tf->rbp, pcs, ARRAY_SIZE(pcs));
+	kprintf("backtrace:\n  at 0x%llx %s+0x%llx\n", (unsigned long long)tf->rip,
+		sym ? sym : "?", (unsigned long long)sym_off);
 	print_backtrace_from(pcs, n);
 }
 
@@ -200,12 +205,23 @@ void trap_dispatch(trap_frame *tf)
 			return; /* not reached: try_catch resumes the try */
 		uint64_t cr2 = read_cr2();
 		trap_print(tf, cr2);
+		if (fault_handler && tf->vector != 2 && tf->vector != 18) {
+			arch_fault fault = {
+				.vector = (int)tf->vector,
+				.error_code = tf->error_code,
+				.addr = (tf->vector == ARCH_FAULT_PAGE || tf->vector == 8) ? cr2 : 0,
+				.ip = tf->rip,
+			};
+			fault_handler(&fault); /* returns only if it cannot help */
+		}
 		panic("unhandled %s in the kernel", arch_fault_name((int)tf->vector));
 	}
 	switch (tf->vector) {
 	case IRQ_TIMER_VECTOR:
-		timer_tick();
+		/* EOI first: the tick handler may switch to another task, and
+		 * the LAPIC must not wait for this one to come back. */
 		lapic_eoi();
+		timer_tick();
 		return;
 	case IRQ_SPURIOUS_VECTOR:
 		spurious_count++; /* no EOI for a spurious LAPIC interrupt */

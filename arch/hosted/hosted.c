@@ -1,0 +1,236 @@
+/*
+ * arch/hosted/hosted.c - the "CPU" of the hosted build: console on stdout,
+ * interrupts, the timer, clocks and exit, over Linux user space. See
+ * main.c for the start-up order.
+ *
+ * The timer interrupt is SIGALRM from a POSIX timer at the `hz=` rate.
+ * "Interrupts enabled" is a flag kept equal to "SIGALRM unblocked": disable
+ * blocks the signal first and then clears the flag, enable sets the flag and
+ * then unblocks, so the handler never runs while the flag says off. A tick
+ * that arrives while blocked stays pending and is delivered on enable, as a
+ * latched interrupt line would be. Each switch costs a sigprocmask system
+ * call; switches that change nothing are skipped.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/hosted/hosted_internal.h"
+#include "kernel/kernel.h"
+
+/* How long the cycle counter is measured against CLOCK_MONOTONIC. */
+#define HOSTED_CALIBRATION_NS (50 * 1000 * 1000)
+#define HOSTED_NS_PER_SEC 1000000000ULL
+
+static int64_t hosted_tick_hz = 1000;
+CMDLINE_INT(hosted_tick_hz, "hz", 10, 10000, "timer interrupts per second");
+
+/* Equal to "SIGALRM is unblocked" except inside enable/disable. */
+static volatile sig_atomic_t hosted_irq_on;
+static void (*volatile hosted_tick_handler)(void);
+static volatile uint64_t hosted_tick_count;
+
+static uint64_t hosted_boot_ns; /* CLOCK_MONOTONIC at calibration */
+static uint64_t hosted_cycles_hz; /* calibrated cycle counter rate */
+
+void arch_console_write(const char *buf, size_t len)
+{
+	/* write(2) is async-signal-safe, so kprintf works in handlers. */
+	while (len > 0) {
+		ssize_t n = write(STDOUT_FILENO, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* stdout is gone; nothing better to do */
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+int arch_console_getc(void)
+{
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	unsigned char c;
+
+	if (poll(&pfd, 1, 0) != 1 || read(STDIN_FILENO, &c, 1) != 1)
+		return -1;
+	return c;
+}
+
+static void hosted_block_timer(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	sigprocmask(how, &set, NULL);
+}
+
+void arch_irq_disable(void)
+{
+	if (!hosted_irq_on)
+		return;
+	hosted_block_timer(SIG_BLOCK);
+	hosted_irq_on = 0;
+}
+
+void arch_irq_enable(void)
+{
+	if (hosted_irq_on)
+		return;
+	hosted_irq_on = 1;
+	hosted_block_timer(SIG_UNBLOCK);
+}
+
+bool arch_irq_enabled(void)
+{
+	return hosted_irq_on;
+}
+
+arch_irqflags_t arch_irq_save(void)
+{
+	arch_irqflags_t flags = hosted_irq_on;
+
+	arch_irq_disable();
+	return flags;
+}
+
+void arch_irq_restore(arch_irqflags_t flags)
+{
+	if (flags)
+		arch_irq_enable();
+	else
+		arch_irq_disable();
+}
+
+void arch_cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
+void arch_wait_for_interrupt(void)
+{
+	sigset_t mask;
+
+	/*
+	 * Like "sti; hlt": unblock the tick and sleep in one atomic step, so
+	 * a tick between the check and the sleep cannot be lost. Returns
+	 * after the next signal, with the interrupt state unchanged.
+	 */
+	sigprocmask(SIG_SETMASK, NULL, &mask);
+	sigdelset(&mask, SIGALRM);
+	sigsuspend(&mask);
+}
+
+static uint64_t hosted_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * HOSTED_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t arch_cycles(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+
+uint64_t arch_cycles_per_sec(void)
+{
+	return hosted_cycles_hz;
+}
+
+uint64_t arch_nanotime(void)
+{
+	return hosted_monotonic_ns() - hosted_boot_ns;
+}
+
+uint64_t arch_ticks(void)
+{
+	return hosted_tick_count;
+}
+
+uint32_t arch_tick_hz(void)
+{
+	return (uint32_t)hosted_tick_hz;
+}
+
+void arch_set_tick_handler(void (*handler)(void))
+{
+	hosted_tick_handler = handler;
+}
+
+/* The timer interrupt. SIGALRM is blocked while it runs. */
+static void hosted_tick(int sig)
+{
+	int saved_errno = errno;
+	void (*handler)(void) = hosted_tick_handler;
+
+	(void)sig;
+	hosted_tick_count++;
+	hosted_irq_on = 0;
+	if (handler)
+		handler();
+	/* Returning unblocks SIGALRM again (the kernel restores the mask). */
+	hosted_irq_on = 1;
+	errno = saved_errno;
+}
+
+static void hosted_calibrate(void)
+{
+	struct timespec pause = { .tv_nsec = HOSTED_CALIBRATION_NS };
+	uint64_t ns0 = hosted_monotonic_ns(), c0 = arch_cycles();
+
+	while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+		;
+	uint64_t ns1 = hosted_monotonic_ns(), c1 = arch_cycles();
+
+	/* (c1 - c0) is below 2^34 for 50 ms, so the product fits. */
+	hosted_cycles_hz = (c1 - c0) * HOSTED_NS_PER_SEC / (ns1 - ns0);
+	hosted_boot_ns = ns0;
+}
+
+static void hosted_timer_start(void)
+{
+	struct sigaction sa = { .sa_handler = hosted_tick, .sa_flags = SA_RESTART };
+	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+	uint64_t period_ns = HOSTED_NS_PER_SEC / (uint64_t)hosted_tick_hz;
+	struct itimerspec spec = {
+		.it_value = { .tv_nsec = (long)period_ns },
+		.it_interval = { .tv_nsec = (long)period_ns },
+	};
+	timer_t timer;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL) != 0 ||
+	    timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0 ||
+	    timer_settime(timer, 0, &spec, NULL) != 0)
+		panic("hosted: cannot start the %lld Hz timer: errno %d",
+		      (long long)hosted_tick_hz, errno);
+}
+
+void hosted_machine_init(void)
+{
+	/* A CPU comes out of reset with interrupts off; so does this one. */
+	hosted_block_timer(SIG_BLOCK);
+	hosted_irq_on = 0;
+	hosted_calibrate();
+	hosted_timer_start();
+}
+
+_Noreturn void arch_exit(int status)
+{
+	/* _exit() skips stdio's flush; an experiment or tool may use stdio. */
+	fflush(NULL);
+	_exit(status);
+}
+
+_Noreturn void arch_halt(void)
+{
+	/* A process cannot stop its CPU; ending it is the nearest thing. */
+	_exit(EXIT_PANIC);
+}

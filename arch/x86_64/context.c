@@ -1,0 +1,40 @@
+/*
+ * context.c - task contexts on bare metal: a new context's first frame
+ * (built by switch.S) and the switch itself, which also makes the new
+ * context current so per-context state (the arch_try chain) follows the
+ * task.
+ */
+#include "arch/x86_64/switch.h"
+#include "arch/x86_64/x86.h"
+
+static arch_context boot_context;
+static arch_context *current_context = &boot_context;
+
+arch_context *arch_boot_context(void)
+{
+	if (!boot_context.stack_base) {
+		boot_context.stack_base = boot_stack_bottom;
+		boot_context.stack_size = (size_t)(boot_stack_top - boot_stack_bottom);
+	}
+	return &boot_context;
+}
+
+arch_context *arch_current_context(void) { return current_context; }
+
+void arch_context_init(arch_context *ctx, void *stack_base, size_t stack_size,
+		       void (*entry)(void *), void *arg)
+{
+	*ctx = (arch_context){
+		.sp = x86_context_frame((uintptr_t)stack_base + stack_size, entry, arg, NULL),
+		.stack_base = stack_base,
+		.stack_size = stack_size,
+	};
+}
+
+void arch_context_switch(arch_context *from, arch_context *to)
+{
+	ASSERT(!arch_irq_enabled());
+	ASSERT(from == current_context);
+	current_context = to;
+	x86_switch_stacks(&from->sp, to->sp);
+}

@@ -1,0 +1,95 @@
+/*
+ * gc/alloc.c - the typed allocation API over mm/'s heap_alloc(): checks the
+ * arguments, picks scan or noscan from the type, and answers object queries
+ * in gc_type terms. Bad arguments give NULL and a reason, never a crash.
+ * The allocator itself is described in mm/malloc.c.
+ */
+#include "gc/gc.h"
+#include "kernel/kernel.h"
+
+const gc_type gc_type_conservative = {
+	.name = "conservative",
+	.size = sizeof(void *),
+	.flags = GC_TYPE_CONSERVATIVE,
+	.nptrs = 1,
+	.ptrmask = { 1 },
+};
+
+const char *gc_last_error(void)
+{
+	return heap_last_error();
+}
+
+/* n elements of t; types without pointers are allocated noscan. */
+static void *gc_alloc_elements(const gc_type *t, size_t n, const char *caller)
+{
+	size_t bytes;
+
+	if (!t) {
+		heap_set_error("%s: NULL type", caller);
+		return NULL;
+	}
+	if (t->size == 0 || n == 0) {
+		heap_set_error("%s(%s): zero-size allocation", caller,
+			       t->name ? t->name : "?");
+		return NULL;
+	}
+	if (__builtin_mul_overflow(t->size, n, &bytes)) {
+		heap_set_error("%s(%s): %zu elements of %zu bytes overflow", caller,
+			       t->name ? t->name : "?", n, t->size);
+		return NULL;
+	}
+	if (t->nptrs == 0)
+		return heap_alloc(bytes, NULL, HEAP_NOSCAN);
+	return heap_alloc(bytes, t, 0);
+}
+
+void *gc_alloc(const gc_type *t)
+{
+	return gc_alloc_elements(t, 1, "gc_alloc");
+}
+
+void *gc_alloc_array(const gc_type *t, size_t n)
+{
+	return gc_alloc_elements(t, n, "gc_alloc_array");
+}
+
+void *gc_alloc_noscan(size_t size)
+{
+	return heap_alloc(size, NULL, HEAP_NOSCAN);
+}
+
+void *gc_alloc_conservative(size_t size)
+{
+	return heap_alloc(size, &gc_type_conservative, 0);
+}
+
+void *gc_alloc_or_panic(const gc_type *t)
+{
+	void *p = gc_alloc(t);
+
+	if (!p)
+		panic("gc_alloc_or_panic(%s): %s", t && t->name ? t->name : "?",
+		      gc_last_error());
+	return p;
+}
+
+bool gc_in_heap(const void *p)
+{
+	return heap_in_arena(p);
+}
+
+bool gc_find_object(const void *p, gc_object *out)
+{
+	heap_object obj;
+
+	if (heap_lookup(p, &obj) != HEAP_OBJECT)
+		return false;
+	if (out) {
+		out->base = (void *)obj.base;
+		out->size = obj.size;
+		out->type = obj.type;
+		out->span = obj.span;
+	}
+	return true;
+}

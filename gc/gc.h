@@ -1,0 +1,181 @@
+/*
+ * gc/gc.h - the collector's public interface. Today: the typed allocation
+ * API the collector will scan by, and object queries. A gc_type names a
+ * struct, its size and which of its words hold pointers; every scan object
+ * carries one per slot (mm/ keeps it), so the collector can scan heap
+ * objects precisely. The heap underneath is mm/ (see mm/malloc.c).
+ *
+ *   typedef struct node { int key; struct node *left, *right; } node;
+ *   static GC_TYPE_DEFINE(node_type, node, left, right);
+ *   node *n = gc_alloc(&node_type);          zeroed, or NULL + gc_last_error()
+ *   node **v = gc_alloc_array(&ptr_type, 100);
+ *   char *buf = gc_alloc_noscan(4096);       never scanned
+ *   void *blob = gc_alloc_conservative(256); every word treated as a pointer
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "mm/mm.h"
+
+/* Largest struct a gc_type describes: 512 words (4 KiB). Bigger objects are
+ * arrays (gc_alloc_array) or noscan. */
+#define GC_TYPE_MAX_WORDS 512
+#define GC_TYPE_MASK_WORDS (GC_TYPE_MAX_WORDS / 64)
+
+enum {
+	/* Scan every word and accept any value: the object's words may or
+	 * may not be pointers (gc_alloc_conservative). */
+	GC_TYPE_CONSERVATIVE = 1 << 0,
+};
+
+/*
+ * A type the collector can scan. An object of type t is an array of
+ * elemsize / t->size elements of t (a slot may be larger than requested; the
+ * tail is zero, so scanning it finds nothing). Bit w of ptrmask says word w
+ * of an element holds a pointer.
+ * Invariants: size > 0; nptrs == popcount(ptrmask); no bit at or beyond
+ * word size / 8.
+ */
+typedef struct gc_type {
+	const char *name;
+	size_t size;      /* bytes of one element (sizeof the struct) */
+	uint32_t flags;   /* GC_TYPE_* */
+	uint32_t nptrs;   /* pointer words; 0 = allocated noscan */
+	uint64_t ptrmask[GC_TYPE_MASK_WORDS];
+} gc_type;
+
+/* Every word a pointer, scanned conservatively. */
+extern const gc_type gc_type_conservative;
+
+/*
+ * GC_TYPE_DEFINE(var, T, field, ...) defines `const gc_type var` for struct
+ * type T whose pointer fields are the listed fields (up to 32; a pointer
+ * array element may be listed as `slots[3]`). Each field is checked at
+ * compile time to be a pointer-sized, aligned pointer, and T to fit
+ * GC_TYPE_MAX_WORDS. May be preceded by `static`.
+ * GC_TYPE_DEFINE_NOPTRS(var, T) defines a type without pointers.
+ */
+#define GC_TYPE_DEFINE(var, T, ...)                                        \
+	const gc_type var = {                                              \
+		.name = #T,                                                \
+		.size = sizeof(T),                                         \
+		.nptrs = GC_NARGS_(__VA_ARGS__),                           \
+		.ptrmask = { GC_MASK_WORDS_(T, __VA_ARGS__) },             \
+	};                                                                 \
+	_Static_assert(sizeof(T) <= GC_TYPE_MAX_WORDS * sizeof(void *),    \
+		       "gc_type " #T ": larger than GC_TYPE_MAX_WORDS");   \
+	GC_MAP_(GC_FIELD_ASSERT_, T, __VA_ARGS__)                          \
+	_Static_assert(1, "")
+
+#define GC_TYPE_DEFINE_NOPTRS(var, T)                                      \
+	const gc_type var = { .name = #T, .size = sizeof(T) };             \
+	_Static_assert(sizeof(T) > 0, "gc_type " #T ": empty")
+
+/* ---- allocation (gc/alloc.c) ------------------------------------------ */
+/*
+ * All return zeroed memory, 16-aligned from 16 bytes up, or NULL with the
+ * reason in gc_last_error(): NULL type, zero size, a size that overflows or
+ * that the heap arena cannot hold, out of memory. They never crash on bad
+ * arguments. Callable with interrupts on or off.
+ */
+void *gc_alloc(const gc_type *t);
+void *gc_alloc_array(const gc_type *t, size_t n);
+/* No pointers inside: never scanned. Under 16 bytes, packed into shared
+ * 16-byte blocks (the tiny allocator). */
+void *gc_alloc_noscan(size_t size);
+/* Scanned word by word; any word that looks like a heap pointer counts. */
+void *gc_alloc_conservative(size_t size);
+/* gc_alloc for callers that cannot handle failure: panics with the reason
+ * instead of returning NULL. */
+void *gc_alloc_or_panic(const gc_type *t);
+/* Why the last allocation on this CPU failed. */
+const char *gc_last_error(void);
+
+/* ---- object queries (gc/alloc.c), O(1) from any address --------------- */
+
+typedef struct gc_object {
+	void *base;          /* start of the object p points into */
+	size_t size;         /* its slot size */
+	const gc_type *type; /* NULL for noscan objects */
+	mspan *span;
+} gc_object;
+
+/* True if p lies in the heap arena (else it is never a heap object). */
+bool gc_in_heap(const void *p);
+/* True if p points at or into an allocated object (interior pointers
+ * allowed); fills *out (may be NULL). */
+bool gc_find_object(const void *p, gc_object *out);
+
+/* ---- macro machinery for GC_TYPE_DEFINE -------------------------------- */
+
+/* Bit of field f in mask word w of T's pointer bitmap, or 0. */
+#define GC_FIELD_BIT_(T, w, f)                                          \
+	((offsetof(T, f) / sizeof(void *)) / 64 == (w)                 \
+		 ? 1ULL << ((offsetof(T, f) / sizeof(void *)) % 64)     \
+		 : 0)
+#define GC_BIT_OR_(ctx, f) | GC_BIT_CALL_(GC_UNPACK_ ctx, f)
+#define GC_UNPACK_(T, w) T, w
+#define GC_BIT_CALL_(...) GC_FIELD_BIT_(__VA_ARGS__)
+#define GC_MASK_WORD_(T, w, ...) (0 GC_MAP_(GC_BIT_OR_, (T, w), __VA_ARGS__))
+#define GC_MASK_WORDS_(T, ...)                                           \
+	GC_MASK_WORD_(T, 0, __VA_ARGS__), GC_MASK_WORD_(T, 1, __VA_ARGS__), \
+	GC_MASK_WORD_(T, 2, __VA_ARGS__), GC_MASK_WORD_(T, 3, __VA_ARGS__), \
+	GC_MASK_WORD_(T, 4, __VA_ARGS__), GC_MASK_WORD_(T, 5, __VA_ARGS__), \
+	GC_MASK_WORD_(T, 6, __VA_ARGS__), GC_MASK_WORD_(T, 7, __VA_ARGS__)
+_Static_assert(GC_TYPE_MASK_WORDS == 8, "GC_MASK_WORDS_ lists 8 words");
+
+/* __builtin_classify_type: 5 is pointer_type_class (GCC and clang). */
+#define GC_FIELD_ASSERT_(T, f)                                               \
+	_Static_assert(offsetof(T, f) % sizeof(void *) == 0 &&               \
+			       sizeof(((T *)0)->f) == sizeof(void *) &&      \
+			       __builtin_classify_type(((T *)0)->f) == 5,    \
+		       "gc_type " #T ": field " #f                           \
+		       " is not an aligned pointer");
+
+#define GC_CAT_(a, b) GC_CAT2_(a, b)
+#define GC_CAT2_(a, b) a##b
+/* m(ctx, f) for each f (1 to 32 of them). */
+#define GC_MAP_(m, ctx, ...) \
+	GC_CAT_(GC_MAP_, GC_NARGS_(__VA_ARGS__))(m, ctx, __VA_ARGS__)
+#define GC_NARGS_(...)                                                     \
+	GC_NARGS_PICK_(__VA_ARGS__, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, \
+		       22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, \
+		       8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define GC_NARGS_PICK_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12,  \
+		       _13, _14, _15, _16, _17, _18, _19, _20, _21, _22,   \
+		       _23, _24, _25, _26, _27, _28, _29, _30, _31, _32, n, \
+		       ...)                                                \
+	n
+#define GC_MAP_1(m, ctx, f) m(ctx, f)
+#define GC_MAP_2(m, ctx, f, ...) m(ctx, f) GC_MAP_1(m, ctx, __VA_ARGS__)
+#define GC_MAP_3(m, ctx, f, ...) m(ctx, f) GC_MAP_2(m, ctx, __VA_ARGS__)
+#define GC_MAP_4(m, ctx, f, ...) m(ctx, f) GC_MAP_3(m, ctx, __VA_ARGS__)
+#define GC_MAP_5(m, ctx, f, ...) m(ctx, f) GC_MAP_4(m, ctx, __VA_ARGS__)
+#define GC_MAP_6(m, ctx, f, ...) m(ctx, f) GC_MAP_5(m, ctx, __VA_ARGS__)
+#define GC_MAP_7(m, ctx, f, ...) m(ctx, f) GC_MAP_6(m, ctx, __VA_ARGS__)
+#define GC_MAP_8(m, ctx, f, ...) m(ctx, f) GC_MAP_7(m, ctx, __VA_ARGS__)
+#define GC_MAP_9(m, ctx, f, ...) m(ctx, f) GC_MAP_8(m, ctx, __VA_ARGS__)
+#define GC_MAP_10(m, ctx, f, ...) m(ctx, f) GC_MAP_9(m, ctx, __VA_ARGS__)
+#define GC_MAP_11(m, ctx, f, ...) m(ctx, f) GC_MAP_10(m, ctx, __VA_ARGS__)
+#define GC_MAP_12(m, ctx, f, ...) m(ctx, f) GC_MAP_11(m, ctx, __VA_ARGS__)
+#define GC_MAP_13(m, ctx, f, ...) m(ctx, f) GC_MAP_12(m, ctx, __VA_ARGS__)
+#define GC_MAP_14(m, ctx, f, ...) m(ctx, f) GC_MAP_13(m, ctx, __VA_ARGS__)
+#define GC_MAP_15(m, ctx, f, ...) m(ctx, f) GC_MAP_14(m, ctx, __VA_ARGS__)
+#define GC_MAP_16(m, ctx, f, ...) m(ctx, f) GC_MAP_15(m, ctx, __VA_ARGS__)
+#define GC_MAP_17(m, ctx, f, ...) m(ctx, f) GC_MAP_16(m, ctx, __VA_ARGS__)
+#define GC_MAP_18(m, ctx, f, ...) m(ctx, f) GC_MAP_17(m, ctx, __VA_ARGS__)
+#define GC_MAP_19(m, ctx, f, ...) m(ctx, f) GC_MAP_18(m, ctx, __VA_ARGS__)
+#define GC_MAP_20(m, ctx, f, ...) m(ctx, f) GC_MAP_19(m, ctx, __VA_ARGS__)
+#define GC_MAP_21(m, ctx, f, ...) m(ctx, f) GC_MAP_20(m, ctx, __VA_ARGS__)
+#define GC_MAP_22(m, ctx, f, ...) m(ctx, f) GC_MAP_21(m, ctx, __VA_ARGS__)
+#define GC_MAP_23(m, ctx, f, ...) m(ctx, f) GC_MAP_22(m, ctx, __VA_ARGS__)
+#define GC_MAP_24(m, ctx, f, ...) m(ctx, f) GC_MAP_23(m, ctx, __VA_ARGS__)
+#define GC_MAP_25(m, ctx, f, ...) m(ctx, f) GC_MAP_24(m, ctx, __VA_ARGS__)
+#define GC_MAP_26(m, ctx, f, ...) m(ctx, f) GC_MAP_25(m, ctx, __VA_ARGS__)
+#define GC_MAP_27(m, ctx, f, ...) m(ctx, f) GC_MAP_26(m, ctx, __VA_ARGS__)
+#define GC_MAP_28(m, ctx, f, ...) m(ctx, f) GC_MAP_27(m, ctx, __VA_ARGS__)
+#define GC_MAP_29(m, ctx, f, ...) m(ctx, f) GC_MAP_28(m, ctx, __VA_ARGS__)
+#define GC_MAP_30(m, ctx, f, ...) m(ctx, f) GC_MAP_29(m, ctx, __VA_ARGS__)
+#define GC_MAP_31(m, ctx, f, ...) m(ctx, f) GC_MAP_30(m, ctx, __VA_ARGS__)
+#define GC_MAP_32(m, ctx, f, ...) m(ctx, f) GC_MAP_31(m, ctx, __VA_ARGS__)
