@@ -16,7 +16,7 @@ KERNEL_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -nostdlib -nostdinc \
 	-isystem $(shell $(CC) -print-file-name=include) \
 	-mno-red-zone -mcmodel=kernel -fno-pic -fno-pie -mgeneral-regs-only \
 	-fno-omit-frame-pointer -fstack-protector-strong \
-	-mstack-protector-guard=global -fno-common -fno-strict-aliasing \
+	-mstack-protector-guard=global -fstack-clash-protection -fno-common -fno-strict-aliasing \
 	-Wall -Wextra -Werror -MD -MP -I.
 KERNEL_LDFLAGS := -nostdlib -static -no-pie -T linker.ld \
 	-Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -Wl,-z,noexecstack \

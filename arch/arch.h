@@ -123,6 +123,8 @@ void arch_set_fault_handler(void (*handler)(const arch_fault *fault));
 /* ---- backtrace and symbols -------------------------------------------- */
 /* Return addresses of the current call chain, innermost first. */
 size_t arch_backtrace(uintptr_t *pcs, size_t max);
+/* Return addresses of a switched-out context, from where it switched. */
+size_t arch_context_backtrace(const arch_context *ctx, uintptr_t *pcs, size_t max);
 /* Name of the function containing pc and the offset into it; NULL when
  * unknown. */
 const char *arch_symbolize(uintptr_t pc, uintptr_t *offset);

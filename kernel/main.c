@@ -5,6 +5,7 @@
  * leaves through arch_exit with a status the host turns into an exit code.
  */
 #include "kernel/kernel.h"
+#include "kernel/sched.h"
 #include "tests/test.h"
 
 /* `make run EXP=file.c` links one extra file that defines this. */
@@ -40,6 +41,7 @@ CMDLINE_BOOL(show_help, "help", "print the command-line options and exit");
 
 _Noreturn void kernel_main(void)
 {
+	sched_init();
 	if (show_help) {
 		cmdline_print_help();
 		arch_exit(EXIT_PASS);

@@ -251,6 +251,15 @@ static mspan *mheap_alloc_span_locked(size_t npages, spanclass_t spc,
 		goto fail_span;
 	mspan *run = mheap_find_run_locked(npages);
 	if (!run) {
+		/* Growing reserves address space and backs page tables for it:
+		 * not worth doing for a request memory cannot hold anyway. */
+		size_t could_back = arch_free_pages() / MHEAP_ARCH_PAGES_PER_PAGE +
+				    h->pages_free_committed;
+		if (npages > could_back) {
+			heap_set_error("out of memory: %zu heap pages wanted, at most "
+				       "%zu can be backed", npages, could_back);
+			goto fail_meta;
+		}
 		if (!mheap_arena_grow_locked(npages))
 			goto fail_meta;
 		run = mheap_find_run_locked(npages);

@@ -357,3 +357,30 @@ void fixalloc_free(fixalloc *f, void *p);
 void *fixalloc_persistent(size_t size, size_t align);
 /* Bytes committed for persistent memory so far. */
 size_t fixalloc_persistent_committed(void);
+
+/* ---- task stacks (mm/stack.c) ----------------------------------------- */
+
+#define MSTACK_DEFAULT_SIZE (16 * 1024)
+#define MSTACK_MIN_SIZE (8 * 1024)
+#define MSTACK_MAX_SIZE (8 * 1024 * 1024)
+#define MSTACK_PAINT 0x57ac57ac57ac57acULL /* unused stack words */
+
+/* A task stack: [base, base + size) committed, the page below base (at
+ * guard) reserved and never mapped. */
+typedef struct mstack {
+	void *base;
+	size_t size;
+	uintptr_t guard;
+} mstack;
+
+/* size 0 = MSTACK_DEFAULT_SIZE; rounded up to pages. False (with
+ * heap_last_error()) on a bad size or when memory runs out. */
+bool stack_alloc(size_t size, mstack *out);
+/* Decommits the stack (frames back to the page source). */
+void stack_free(mstack *s);
+/* Bytes of the stack ever used (the painted words that were overwritten). */
+size_t stack_high_water(const mstack *s);
+/* True if addr lies in the stack's guard page. */
+bool stack_in_guard(const mstack *s, uintptr_t addr);
+/* Stacks allocated now and their total size. */
+void stack_usage(size_t *count, size_t *bytes);

@@ -339,7 +339,10 @@ TEST(mm, validator_catches_corruption)
 	mspan *run = NULL;
 	for (size_t k = 2; k < MHEAP_FREE_LISTS && !run; k++)
 		run = h->free[k].first;
-	if (run) {
+	if (!run)
+		run = h->free[0].first;
+	CHECK(run);
+	{
 		size_t first = mheap_page_index(run->base), n = run->npages;
 		mspan fake;
 		memset(&fake, 0, sizeof fake);
@@ -349,16 +352,17 @@ TEST(mm, validator_catches_corruption)
 		mspan_list_remove(run->list, run);
 		run->npages = 1;
 		mspan_list_push(&h->free[1], run);
-		mspan_list_push(&h->free[n - 1], &fake);
+		mspan_list *fake_list = &h->free[n - 1 < MHEAP_FREE_LISTS ? n - 1 : 0];
+		mspan_list_push(fake_list, &fake);
 		h->spans[first + 1] = &fake;
 		h->spans[first + n - 1] = &fake;
 		expect_invalid("two free runs that touch");
-		mspan_list_remove(&h->free[n - 1], &fake);
+		mspan_list_remove(fake_list, &fake);
 		mspan_list_remove(&h->free[1], run);
 		h->spans[first + 1] = n > 2 ? NULL : run;
 		h->spans[first + n - 1] = run;
 		run->npages = n;
-		mspan_list_push(&h->free[n], run);
+		mspan_list_push(&h->free[n < MHEAP_FREE_LISTS ? n : 0], run);
 	}
 	CHECK_HEAP_VALID();
 

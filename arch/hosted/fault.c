@@ -161,7 +161,8 @@ static void hosted_fault_handler(int sig, siginfo_t *info, void *context)
 
 	uintptr_t pcs[HOSTED_FAULT_BACKTRACE_MAX];
 	size_t n = hosted_backtrace_from(
-		(uintptr_t)uc->uc_mcontext.gregs[REG_RBP], pcs, ARRAY_SIZE(pcs));
+		(uintptr_t)uc->uc_mcontext.gregs[REG_RBP], arch_current_context(), pcs,
+		ARRAY_SIZE(pcs));
 	print_backtrace_from(pcs, n);
 	if (hosted_fault_hook) {
 		/* The hook may switch to another task for good: leave the

@@ -8,9 +8,8 @@
 
 #include "arch/arch.h"
 
-/* symbols.c: loads the executable's symbol table and finds the stack
- * bounds the frame walker trusts. First, so every later report can name
- * functions. */
+/* symbols.c: loads the executable's symbol table. First, so every later
+ * report can name functions. */
 void hosted_symbols_init(void);
 
 /* fault.c: installs the SIGSEGV/SIGBUS/SIGFPE/SIGILL handlers on an
@@ -23,5 +22,6 @@ void hosted_fault_init(void);
 void hosted_machine_init(void);
 
 /* symbols.c: return addresses of the frame chain starting at frame pointer
- * `fp`, innermost first; stops at the first frame outside the stack. */
-size_t hosted_backtrace_from(uintptr_t fp, uintptr_t *pcs, size_t max);
+ * `fp`, innermost first; stops at the first frame outside ctx's stack. */
+size_t hosted_backtrace_from(uintptr_t fp, const arch_context *ctx, uintptr_t *pcs,
+			     size_t max);

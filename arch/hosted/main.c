@@ -40,6 +40,7 @@ static char *hosted_join_args(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	hosted_symbols_init();
+	arch_boot_context(); /* learns the main stack's bounds */
 	hosted_fault_init();
 
 	/* cmdline_parse() keeps its own copy, so the joined line can go. */

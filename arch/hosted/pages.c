@@ -17,6 +17,13 @@
 
 #include "kernel/kernel.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define HOSTED_UNPOISON(addr, bytes) __asan_unpoison_memory_region(addr, bytes)
+#else
+#define HOSTED_UNPOISON(addr, bytes) ((void)(addr), (void)(bytes))
+#endif
+
 static int64_t hosted_mem_bytes = 1LL << 30;
 CMDLINE_INT(hosted_mem_bytes, "mem", 1LL << 20, 1LL << 40,
 	    "bytes of memory the page source may commit (hosted)");
@@ -74,6 +81,9 @@ bool arch_commit(void *addr, size_t bytes)
 		hosted_uncharge(pages);
 		return false;
 	}
+	/* The range may have been a task stack that died mid-call, with ASan
+	 * redzones still marked in its shadow: fresh memory is clean. */
+	HOSTED_UNPOISON(addr, bytes);
 	return true;
 }
 

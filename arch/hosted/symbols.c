@@ -31,8 +31,6 @@ static size_t hosted_sym_count;
 static const char *hosted_sym_names;
 static uintptr_t hosted_load_bias; /* run-time address - link-time address */
 
-/* The main thread's stack: the only memory the frame walker reads. */
-static uintptr_t hosted_stack_lo, hosted_stack_hi;
 
 /* Maps the executable and finds .symtab; leaves the table empty if the
  * binary is stripped or unreadable. */
@@ -84,34 +82,21 @@ static void hosted_load_symtab(void)
 	hosted_sym_count = 0; /* not our table after all */
 }
 
-static void hosted_find_stack(void)
-{
-	pthread_attr_t attr;
-	void *base;
-	size_t size;
-
-	if (pthread_getattr_np(pthread_self(), &attr) != 0)
-		return;
-	if (pthread_attr_getstack(&attr, &base, &size) == 0) {
-		hosted_stack_lo = (uintptr_t)base;
-		hosted_stack_hi = (uintptr_t)base + size;
-	}
-	pthread_attr_destroy(&attr);
-}
-
 void hosted_symbols_init(void)
 {
 	hosted_load_symtab();
-	hosted_find_stack();
 }
 
-size_t hosted_backtrace_from(uintptr_t fp, uintptr_t *pcs, size_t max)
+size_t hosted_backtrace_from(uintptr_t fp, const arch_context *ctx, uintptr_t *pcs,
+			     size_t max)
 {
+	uintptr_t lo = (uintptr_t)ctx->stack_base, hi = lo + ctx->stack_size;
 	size_t n = 0;
 
-	/* A frame is [saved caller fp][return address], 16 bytes. */
-	while (n < max && fp % sizeof(uintptr_t) == 0 && fp >= hosted_stack_lo &&
-	       fp + 2 * sizeof(uintptr_t) <= hosted_stack_hi) {
+	/* A frame is [saved caller fp][return address], 16 bytes, and lies on
+	 * the context's own stack: nothing else is read. */
+	while (n < max && fp % sizeof(uintptr_t) == 0 && fp >= lo &&
+	       fp + 2 * sizeof(uintptr_t) <= hi) {
 		const uintptr_t *frame = (const uintptr_t *)fp;
 		if (frame[1] == 0)
 			break;
@@ -127,8 +112,19 @@ size_t hosted_backtrace_from(uintptr_t fp, uintptr_t *pcs, size_t max)
 __attribute__((noinline)) size_t arch_backtrace(uintptr_t *pcs, size_t max)
 {
 	/* Our own frame's return address is the first pc: the caller's. */
-	return hosted_backtrace_from((uintptr_t)__builtin_frame_address(0), pcs,
-				     max);
+	return hosted_backtrace_from((uintptr_t)__builtin_frame_address(0),
+				     arch_current_context(), pcs, max);
+}
+
+size_t arch_context_backtrace(const arch_context *ctx, uintptr_t *pcs, size_t max)
+{
+	/* A switched-out context's saved frame: r15 r14 r13 r12 rbx rbp, then
+	 * the return address into whatever called the switch. */
+	const uintptr_t *frame = (const uintptr_t *)ctx->sp;
+	if (max == 0 || !ctx->sp)
+		return 0;
+	pcs[0] = frame[6];
+	return 1 + hosted_backtrace_from(frame[5], ctx, pcs + 1, max - 1);
 }
 
 const char *arch_symbolize(uintptr_t pc, uintptr_t *offset)

@@ -38,3 +38,13 @@ void arch_context_switch(arch_context *from, arch_context *to)
 	current_context = to;
 	x86_switch_stacks(&from->sp, to->sp);
 }
+
+size_t arch_context_backtrace(const arch_context *ctx, uintptr_t *pcs, size_t max)
+{
+	/* The saved switch frame: r15 r14 r13 r12 rbx rbp, return address. */
+	const uintptr_t *frame = (const uintptr_t *)ctx->sp;
+	if (max == 0 || !ctx->sp || !vmm_is_readable(ctx->sp, 7 * sizeof(uintptr_t)))
+		return 0;
+	pcs[0] = frame[6];
+	return 1 + backtrace_from(frame[5], pcs + 1, max - 1);
+}

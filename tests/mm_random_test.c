@@ -1,0 +1,180 @@
+/*
+ * tests/mm_random_test.c - random allocation and free against a shadow
+ * model: every live object's address, size and fill byte are kept outside
+ * the heap; each new object must be zeroed, aligned, found by the object
+ * queries and overlap nothing; each freed one must still hold its fill.
+ * mheap_validate() runs after every batch. `mm_random_ops=` sets the count
+ * (default one million, as the issue asks).
+ */
+#include "tests/mm_test_util.h"
+
+static int64_t mm_random_ops = 1000000;
+CMDLINE_INT(mm_random_ops, "mm_random_ops", 1000, 1LL << 40,
+	    "operations in the mm.random_against_shadow test");
+
+#define SHADOW_MAX 4096          /* live objects at most */
+#define VALIDATE_EVERY 20000     /* operations per batch */
+#define CHECK_BYTES 64           /* bytes checked at each end of an object */
+
+typedef struct shadow_obj {
+	unsigned char *p;
+	size_t size;
+	unsigned char fill;
+	const gc_type *type; /* NULL: noscan */
+} shadow_obj;
+
+static shadow_obj shadow[SHADOW_MAX];
+static size_t shadow_live;
+
+typedef struct rnd_node {
+	struct rnd_node *next;
+	uint64_t key;
+} rnd_node;
+static GC_TYPE_DEFINE(rnd_node_type, rnd_node, next);
+
+/* Sizes: mostly small, some medium, a few large; all classes reachable. */
+static size_t random_size(uint64_t *rng)
+{
+	uint64_t r = mm_test_below(rng, 1000);
+	if (r < 200)
+		return 1 + mm_test_below(rng, 15); /* tiny when noscan */
+	if (r < 700)
+		return 16 + mm_test_below(rng, 240);
+	if (r < 950)
+		return 256 + mm_test_below(rng, 4096);
+	if (r < 993)
+		return 4096 + mm_test_below(rng, SIZECLASS_MAX_SIZE - 4096 + 1);
+	return SIZECLASS_MAX_SIZE + 1 + mm_test_below(rng, 200 * 1024);
+}
+
+/* The bytes checked: all of a small object, the ends of a big one. */
+static void fill_or_check(shadow_obj *o, bool check)
+{
+	size_t head = MIN(o->size, (size_t)2 * CHECK_BYTES);
+	for (size_t i = 0; i < head; i++) {
+		if (check && o->p[i] != o->fill)
+			CHECK_MSG(false, "object %p (%zu bytes) byte %zu is 0x%x, "
+				  "want 0x%x", (void *)o->p, o->size, i, o->p[i], o->fill);
+		o->p[i] = o->fill;
+	}
+	for (size_t i = MAX(head, o->size - CHECK_BYTES); i < o->size; i++) {
+		if (check && o->p[i] != o->fill)
+			CHECK_MSG(false, "object %p (%zu bytes) byte %zu is 0x%x, "
+				  "want 0x%x", (void *)o->p, o->size, i, o->p[i], o->fill);
+		o->p[i] = o->fill;
+	}
+}
+
+static void random_alloc(uint64_t *rng)
+{
+	shadow_obj *o = &shadow[shadow_live];
+	uint64_t kind = mm_test_below(rng, 4);
+
+	o->size = random_size(rng);
+	o->fill = (unsigned char)(1 + mm_test_below(rng, 255));
+	o->type = NULL;
+	if (kind == 0) {
+		o->p = gc_alloc_noscan(o->size);
+	} else if (kind == 1) {
+		o->p = gc_alloc_conservative(o->size);
+		o->type = &gc_type_conservative;
+	} else {
+		size_t n = (o->size + sizeof(rnd_node) - 1) / sizeof(rnd_node);
+		o->size = n * sizeof(rnd_node);
+		o->p = gc_alloc_array(&rnd_node_type, n);
+		o->type = &rnd_node_type;
+	}
+	CHECK_MSG(o->p, "alloc of %zu bytes: %s", o->size, gc_last_error());
+	uintptr_t a = (uintptr_t)o->p;
+	if (o->size >= 16)
+		CHECK_MSG(a % 16 == 0, "%zu bytes at %p", o->size, (void *)o->p);
+
+	heap_object obj;
+	CHECK_EQ(heap_lookup(o->p, &obj), HEAP_OBJECT);
+	CHECK_EQ(obj.base, a);
+	CHECK_GE(obj.size, o->size);
+	CHECK(obj.type == o->type);
+	CHECK_EQ(heap_lookup(o->p + o->size - 1, NULL), HEAP_OBJECT);
+
+	size_t head = MIN(o->size, (size_t)2 * CHECK_BYTES);
+	CHECK_MSG(mm_test_is_zero(o->p, head), "new object %p not zeroed",
+		  (void *)o->p);
+	CHECK(mm_test_is_zero(o->p + o->size - MIN(o->size, (size_t)CHECK_BYTES),
+			      MIN(o->size, (size_t)CHECK_BYTES)));
+	fill_or_check(o, false);
+	shadow_live++;
+}
+
+static void random_free(uint64_t *rng)
+{
+	size_t i = (size_t)mm_test_below(rng, shadow_live);
+	shadow_obj *o = &shadow[i];
+
+	fill_or_check(o, true);
+	CHECK_MSG(heap_free_for_test(o->p), "free %p: %s", (void *)o->p,
+		  heap_last_error());
+	shadow[i] = shadow[--shadow_live];
+}
+
+static uint64_t live_objects(const heap_stats_info *st)
+{
+	uint64_t live = st->tiny_allocs - st->tiny_frees;
+	for (unsigned c = 0; c < SIZECLASS_COUNT; c++)
+		live += st->cls[c].nmalloc - st->cls[c].nfree;
+	return live;
+}
+
+TEST(mm, random_against_shadow)
+{
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
+	uint64_t ops = (uint64_t)mm_random_ops;
+	uint64_t start = arch_nanotime();
+	heap_stats_info before, after;
+
+	mcache_release_all();
+	heap_stats_read(&before);
+
+	shadow_live = 0;
+	for (uint64_t op = 0; op < ops; op++) {
+		/* Drift between filling up and draining, so the heap sees both
+		 * growth and mass frees. */
+		uint64_t phase = (op / 100000) % 2;
+		uint64_t alloc_pct = phase ? 60 : 40;
+		bool alloc = shadow_live == 0 ||
+			     (shadow_live < SHADOW_MAX &&
+			      mm_test_below(&rng, 100) < alloc_pct);
+		if (alloc)
+			random_alloc(&rng);
+		else
+			random_free(&rng);
+		if ((op + 1) % VALIDATE_EVERY == 0) {
+			CHECK_HEAP_VALID();
+			if ((op + 1) % (5 * VALIDATE_EVERY) == 0)
+				mcache_release_all();
+		}
+	}
+	CHECK_HEAP_VALID();
+	while (shadow_live > 0)
+		random_free(&rng);
+	mcache_release_all();
+	CHECK_HEAP_VALID();
+
+	/* As many live objects as before, no span left behind. */
+	heap_stats_read(&after);
+	CHECK_EQ(live_objects(&after), live_objects(&before));
+	CHECK_LE(after.spans_in_use, before.spans_in_use);
+	test_log("%llu operations in %llu ms",
+		 (unsigned long long)ops,
+		 (unsigned long long)((arch_nanotime() - start) / 1000000));
+}
+
+TEST(mm, stats_table_prints)
+{
+	void *a = gc_alloc_noscan(100), *b = gc_alloc_noscan(5), *c =
+		gc_alloc_noscan(100000);
+	CHECK(a && b && c);
+	heap_stats();
+	CHECK(heap_free_for_test(a));
+	CHECK(heap_free_for_test(b));
+	CHECK(heap_free_for_test(c));
+}
