@@ -47,6 +47,7 @@ help:
 	@echo "make test       QEMU self-tests, the pc/q35 x 128M/4G boot matrix, hosted tests"
 	@echo "make test-qemu  the QEMU self-tests only (TESTS=suite,suite.name to select)"
 	@echo "make test-matrix  boot the platform suites on pc/q35 with 128M and 4G"
+	@echo "make test-harness  host-side checks: bad command line, faults, experiments"
 	@echo "make hosted-test  the suites natively under ASan+UBSan"
 	@echo "make debug      QEMU waiting for gdb (prints how to attach)"
 	@echo "make deps       install missing host packages"
@@ -119,7 +120,10 @@ test-matrix: deps $(KERNEL_ELF)
 		echo "matrix $$m $$mem: $$(grep -E '^[0-9]+ passed' $$log)"; \
 	done; done
 
-test: test-qemu test-matrix hosted-test
+test-harness: deps
+	@tests/host/harness.sh
+
+test: test-qemu test-matrix test-harness hosted-test
 
 clean:
 	rm -rf $(BUILD)

@@ -25,14 +25,16 @@ TEST(mm, large_alloc_maps_and_returns_pages)
 	size_t before = arch_free_pages();
 	char *p = gc_alloc_noscan(bytes);
 	CHECK(p);
+	/* The kernel's page source may also spend frames on page tables
+	 * (and get them back on decommit): hence >= rather than ==. */
 	size_t mapped = before - arch_free_pages();
-	CHECK_EQ(mapped, PAGES_OF(ALIGN_UP(bytes, MHEAP_PAGE_SIZE)));
+	CHECK_GE(mapped, PAGES_OF(ALIGN_UP(bytes, MHEAP_PAGE_SIZE)));
 	memset(p, 0x77, bytes); /* every page is really there */
 	CHECK(heap_free_for_test(p));
 	CHECK_HEAP_VALID();
 	size_t released = mheap_scavenge(0, 0);
-	CHECK_GE(released * MHEAP_ARCH_PAGES_PER_PAGE, mapped);
-	CHECK_EQ(arch_free_pages(), before);
+	CHECK_GE(released, ALIGN_UP(bytes, MHEAP_PAGE_SIZE) / MHEAP_PAGE_SIZE);
+	CHECK_GE(arch_free_pages(), before);
 	CHECK_HEAP_VALID();
 }
 
@@ -160,7 +162,7 @@ TEST(mm, scavenger_returns_pages_and_keeps_reserve)
 	size_t before = arch_free_pages();
 	size_t released = mheap_scavenge(keep, 0);
 	CHECK_EQ(released, st.pages_free_committed - keep);
-	CHECK_EQ(arch_free_pages() - before, released * MHEAP_ARCH_PAGES_PER_PAGE);
+	CHECK_GE(arch_free_pages() - before, released * MHEAP_ARCH_PAGES_PER_PAGE);
 	heap_stats_read(&st);
 	CHECK_EQ(st.pages_free_committed, keep);
 	CHECK_GE(st.pages_decommitted_total, released);

@@ -4,12 +4,14 @@
  * main.c for the start-up order.
  *
  * The timer interrupt is SIGALRM from a POSIX timer at the `hz=` rate.
- * "Interrupts enabled" is a flag kept equal to "SIGALRM unblocked": disable
- * blocks the signal first and then clears the flag, enable sets the flag and
- * then unblocks, so the handler never runs while the flag says off. A tick
- * that arrives while blocked stays pending and is delivered on enable, as a
- * latched interrupt line would be. Each switch costs a sigprocmask system
- * call; switches that change nothing are skipped.
+ * "Interrupts enabled" is a flag in memory, not the signal mask (a
+ * sigprocmask system call on every spinlock would cost more than the work
+ * it guards): the signal stays unblocked, and a tick that arrives while the
+ * flag is off only marks itself pending; arch_irq_enable() delivers it, as
+ * a latched interrupt line would be. The handler is installed with
+ * SA_NODEFER: it may switch to another task (preemption), and that task
+ * must not inherit a blocked SIGALRM; a nested tick finds the flag off and
+ * just becomes pending.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,8 +31,9 @@
 static int64_t hosted_tick_hz = 1000;
 CMDLINE_INT(hosted_tick_hz, "hz", 10, 10000, "timer interrupts per second");
 
-/* Equal to "SIGALRM is unblocked" except inside enable/disable. */
+/* The interrupt flag, and a tick that arrived while it was off. */
 static volatile sig_atomic_t hosted_irq_on;
+static volatile sig_atomic_t hosted_tick_pending;
 static void (*volatile hosted_tick_handler)(void);
 static volatile uint64_t hosted_tick_count;
 
@@ -61,29 +64,36 @@ int arch_console_getc(void)
 	return c;
 }
 
-static void hosted_block_timer(int how)
+/* Runs the tick handler as the timer interrupt would: flag off meanwhile. */
+static void hosted_deliver_tick(void)
 {
-	sigset_t set;
+	void (*handler)(void) = hosted_tick_handler;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGALRM);
-	sigprocmask(how, &set, NULL);
+	hosted_irq_on = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (handler)
+		handler();
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	hosted_irq_on = 1;
 }
 
 void arch_irq_disable(void)
 {
-	if (!hosted_irq_on)
-		return;
-	hosted_block_timer(SIG_BLOCK);
 	hosted_irq_on = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 void arch_irq_enable(void)
 {
-	if (hosted_irq_on)
-		return;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	hosted_irq_on = 1;
-	hosted_block_timer(SIG_UNBLOCK);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	/* A tick that came while the flag was off; one arriving after this
+	 * check finds the flag on and runs itself. */
+	if (hosted_tick_pending) {
+		hosted_tick_pending = 0;
+		hosted_deliver_tick();
+	}
 }
 
 bool arch_irq_enabled(void)
@@ -114,16 +124,22 @@ void arch_cpu_relax(void)
 
 void arch_wait_for_interrupt(void)
 {
-	sigset_t mask;
+	sigset_t alarm, old;
 
 	/*
-	 * Like "sti; hlt": unblock the tick and sleep in one atomic step, so
-	 * a tick between the check and the sleep cannot be lost. Returns
-	 * after the next signal, with the interrupt state unchanged.
+	 * Like "sti; hlt": interrupts end up on, and a tick between the
+	 * check and the sleep cannot be lost, because SIGALRM is blocked
+	 * across the check and sigsuspend unblocks it atomically.
 	 */
-	sigprocmask(SIG_SETMASK, NULL, &mask);
-	sigdelset(&mask, SIGALRM);
-	sigsuspend(&mask);
+	sigemptyset(&alarm);
+	sigaddset(&alarm, SIGALRM);
+	sigprocmask(SIG_BLOCK, &alarm, &old);
+	arch_irq_enable();
+	sigdelset(&old, SIGALRM);
+	if (!hosted_tick_pending)
+		sigsuspend(&old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	arch_irq_enable(); /* runs a tick that went pending meanwhile */
 }
 
 static uint64_t hosted_monotonic_ns(void)
@@ -164,19 +180,18 @@ void arch_set_tick_handler(void (*handler)(void))
 	hosted_tick_handler = handler;
 }
 
-/* The timer interrupt. SIGALRM is blocked while it runs. */
+/* The timer interrupt. It may switch tasks (preemption) and come back
+ * much later, on this same stack, to return from the signal. */
 static void hosted_tick(int sig)
 {
 	int saved_errno = errno;
-	void (*handler)(void) = hosted_tick_handler;
 
 	(void)sig;
 	hosted_tick_count++;
-	hosted_irq_on = 0;
-	if (handler)
-		handler();
-	/* Returning unblocks SIGALRM again (the kernel restores the mask). */
-	hosted_irq_on = 1;
+	if (hosted_irq_on)
+		hosted_deliver_tick();
+	else
+		hosted_tick_pending = 1;
 	errno = saved_errno;
 }
 
@@ -196,7 +211,8 @@ static void hosted_calibrate(void)
 
 static void hosted_timer_start(void)
 {
-	struct sigaction sa = { .sa_handler = hosted_tick, .sa_flags = SA_RESTART };
+	struct sigaction sa = { .sa_handler = hosted_tick,
+				.sa_flags = SA_RESTART | SA_NODEFER };
 	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
 	uint64_t period_ns = HOSTED_NS_PER_SEC / (uint64_t)hosted_tick_hz;
 	struct itimerspec spec = {
@@ -216,7 +232,6 @@ static void hosted_timer_start(void)
 void hosted_machine_init(void)
 {
 	/* A CPU comes out of reset with interrupts off; so does this one. */
-	hosted_block_timer(SIG_BLOCK);
 	hosted_irq_on = 0;
 	hosted_calibrate();
 	hosted_timer_start();
