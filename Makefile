@@ -37,7 +37,7 @@ endif
 KERNEL_OBJS := $(patsubst %,$(KBUILD)/%.o,$(KERNEL_SRCS))
 KERNEL_ELF := $(KBUILD)/tricolor.elf
 
-.PHONY: all deps iso run test test-qemu test-matrix test-harness debug clean help FORCE
+.PHONY: all deps iso run test test-qemu test-matrix test-harness bench debug clean help FORCE
 
 all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
 
@@ -49,6 +49,7 @@ help:
 	@echo "make test-matrix  boot the platform suites on pc/q35 with 128M and 4G"
 	@echo "make test-harness  host-side checks: bad command line, faults, experiments"
 	@echo "make hosted-test  the suites natively under ASan+UBSan"
+	@echo "make bench      benchmarks: native (hosted, the honest numbers), then QEMU (emulated)"
 	@echo "make debug      QEMU waiting for gdb (prints how to attach)"
 	@echo "make deps       install missing host packages"
 
@@ -119,6 +120,20 @@ test-matrix: deps $(KERNEL_ELF)
 			|| { cat $$log $$log.err; exit 1; }; \
 		echo "matrix $$m $$mem: $$(grep -E '^[0-9]+ passed' $$log)"; \
 	done; done
+
+# Benchmarks: natively in the hosted build (-O2, no sanitizers: the numbers
+# to quote), then in QEMU (emulated: labelled, never the product's speed).
+# Every BENCH line gets an env= field saying which.
+BENCH ?= all
+bench: deps hosted-bench $(KERNEL_ELF)
+	@echo "== native: hosted build, -O2, $$(nproc) CPUs, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+	@$(HOSTED_BENCH_BIN) bench=$(BENCH) | sed '/^BENCH /s/$$/ env=native/'
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/bench.iso bench=$(BENCH)
+	@echo "== emulated: QEMU (timings under emulation are not the product's speed)"
+	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout $(TEST_TIMEOUT) \
+		--log $(KBUILD)/bench.log $(KBUILD)/bench.iso >/dev/null
+	@acc=$$(tools/qemu-run.sh --print-accel); \
+		grep -E '^(BENCH|#)' $(KBUILD)/bench.log | sed "/^BENCH /s/\$$/ env=qemu-$$acc/"
 
 test-harness: deps
 	@tests/host/harness.sh

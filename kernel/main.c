@@ -1,11 +1,13 @@
 /*
  * main.c - kernel_main, the portable half of start-up that every arch calls
- * once its machine is up: runs the self-tests (`tests=`), an experiment
- * (`make run EXP=file.c`), or a short tour of what the kernel can do, then
+ * once its machine is up: runs the self-tests (`tests=`), the benchmarks
+ * (`bench=`), an experiment (`make run EXP=file.c`), or a short tour of
+ * what the kernel can do, then
  * leaves through arch_exit with a status the host turns into an exit code.
  */
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
+#include "tests/bench.h"
 #include "tests/test.h"
 
 /* `make run EXP=file.c` links one extra file that defines this. */
@@ -50,6 +52,10 @@ _Noreturn void kernel_main(void)
 		int failed = tests_run(tests_selection);
 		/* A selection that matches nothing is a command-line error. */
 		arch_exit(failed < 0 ? EXIT_CMDLINE : failed > 0 ? EXIT_FAIL : EXIT_PASS);
+	}
+	if (bench_selection) {
+		int ran = bench_run(bench_selection);
+		arch_exit(ran < 0 ? EXIT_CMDLINE : EXIT_PASS);
 	}
 	if (experiment) {
 		kprintf("running experiment\n");

@@ -153,24 +153,23 @@ static void *heap_alloc_tiny(mcache *c, size_t size)
 	else if ((size & 1) == 0)
 		off = ALIGN_UP(off, 2);
 
-	c->stats.tiny_allocs++;
-	c->stats.bytes_requested += size;
 	if (c->tiny && off + size <= HEAP_TINY_SIZE) {
 		c->tiny_span->tiny_starts[c->tiny_slot] |= (uint16_t)(1U << off);
 		c->tiny_offset = off + size;
+		c->stats.tiny_allocs++;
+		c->stats.bytes_requested += size;
 		return (void *)(c->tiny + off);
 	}
 
 	mspan *s;
 	size_t i;
 	void *block = heap_take_slot(c, SPANCLASS_TINY, &s, &i);
-	if (!block) {
-		c->stats.tiny_allocs--;
-		c->stats.bytes_requested -= size;
+	if (!block)
 		return NULL;
-	}
 	s->tiny_starts[i] = 1;
 	c->stats.tiny_blocks++;
+	c->stats.tiny_allocs++;
+	c->stats.bytes_requested += size;
 	/* Keep whichever block has more room left (Go does the same). */
 	if (!c->tiny || size < c->tiny_offset) {
 		c->tiny = (uintptr_t)block;
@@ -211,17 +210,21 @@ static void *heap_alloc_large(size_t size, const struct gc_type *type,
 
 /* ---- heap_alloc -------------------------------------------------------- */
 
-void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags)
+/* Everything but a small object from the CPU's current span: argument
+ * errors, large objects, tiny objects, and small objects whose span needs
+ * a refill. Kept out of line so the fast path stays short. */
+static __attribute__((noinline)) void *
+heap_alloc_slow(size_t size, const struct gc_type *type, unsigned flags)
 {
 	bool noscan = flags & HEAP_NOSCAN;
 
-	if (__builtin_expect(!noscan && type == NULL, 0)) {
+	if (!noscan && type == NULL) {
 		heap_set_error("scan allocation of %zu bytes without a type", size);
 		return NULL;
 	}
 	/* size 0 wraps to the maximum and takes the large path, which
 	 * rejects it. */
-	if (__builtin_expect(size - 1 >= SIZECLASS_MAX_SIZE, 0))
+	if (size - 1 >= SIZECLASS_MAX_SIZE)
 		return heap_alloc_large(size, type, noscan);
 
 	arch_irqflags_t irq = arch_irq_save();
@@ -242,6 +245,33 @@ void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags)
 			c->stats.bytes_requested += size;
 		}
 	}
+	arch_irq_restore(irq);
+	return p;
+}
+
+void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags)
+{
+	bool noscan = flags & HEAP_NOSCAN;
+
+	if (__builtin_expect(size - HEAP_TINY_SIZE > SIZECLASS_MAX_SIZE - HEAP_TINY_SIZE ||
+			     (!noscan && type == NULL), 0))
+		return heap_alloc_slow(size, type, flags);
+
+	unsigned sizeclass = sizeclass_of(size);
+	arch_irqflags_t irq = arch_irq_save();
+	mcache *c = mcache_current();
+	mspan *s = c->alloc[spanclass_make(sizeclass, noscan)];
+	long i = mspan_take_cached_slot(s);
+	if (__builtin_expect(i < 0, 0)) {
+		arch_irq_restore(irq);
+		return heap_alloc_slow(size, type, flags);
+	}
+	void *p = (void *)(s->base + (size_t)i * s->elemsize);
+	heap_prepare_slot(s, p);
+	if (!noscan)
+		s->types[i] = type;
+	c->stats.nmalloc[sizeclass]++;
+	c->stats.bytes_requested += size;
 	arch_irq_restore(irq);
 	return p;
 }

@@ -42,12 +42,15 @@ static bool mheap_init_locked(void)
 
 	MM_ASSERT_HELD(&h->lock);
 	sizeclass_check_table();
-	fixalloc_init(&h->span_alloc, "mspan", sizeof(mspan), 64);
+	fixalloc_init(&h->span_alloc, "mspan", sizeof(mspan), MM_CACHE_LINE);
 	for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
 		size_t nelems = sizeclass_nelems[spanclass_sizeclass((spanclass_t)spc)];
+		/* Line-aligned: a cached span's alloc bits are written by
+		 * its CPU's fast path and must not share a line with
+		 * another span's. */
 		fixalloc_init(&h->meta_alloc[spc], "span metadata",
 			      mspan_meta_size((spanclass_t)spc, nelems),
-			      sizeof(uint64_t));
+			      MM_CACHE_LINE);
 	}
 	if (!mheap_arena_init_locked())
 		return false;
@@ -100,7 +103,9 @@ static void mheap_free_list_remove(mspan *run)
 		h->free_nonempty[i / 64] &= ~(1ULL << (i % 64));
 }
 
-/* Absorbs the free run `other` into `run`; other's struct dies. */
+/* Absorbs the free run `other` into `run`; other's struct dies. The
+ * merged run counts as free since the later of the two: the scavenger may
+ * then wait longer than needed, but never returns pages just freed. */
 static void mheap_absorb_locked(mspan *run, mspan *other)
 {
 	mheap *h = &mheap_global;

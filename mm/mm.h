@@ -45,7 +45,7 @@ extern const uint8_t sizeclass_large128[SIZECLASS_LARGE128_ENTRIES];
  * loads, no search (Go: size_to_class8 / size_to_class128). */
 static inline unsigned sizeclass_of(size_t size)
 {
-	if (size <= SIZECLASS_SMALL_MAX)
+	if (__builtin_expect(size <= SIZECLASS_SMALL_MAX, 1))
 		return sizeclass_small8[(size + 7) >> 3];
 	return sizeclass_large128[(size - SIZECLASS_SMALL_MAX + 127) >> 7];
 }

@@ -80,6 +80,9 @@ void mm_lock_all(void);
 void mm_unlock_all(void);
 #define MM_ASSERT_IRQ_OFF() ASSERT(!arch_irq_enabled())
 
+/* Per-CPU data is aligned to this so two CPUs never share a line. */
+#define MM_CACHE_LINE 64
+
 /* ---- debug fill -------------------------------------------------------- */
 
 /* TRICOLOR_DEBUG: free slots hold this byte; allocation checks it. */
@@ -146,6 +149,7 @@ static inline long mspan_take_cached_slot(mspan *s)
 	if (__builtin_expect(cache == 0, 0))
 		return -1;
 	unsigned bit = (unsigned)__builtin_ctzll(cache);
+	DASSERT(!(s->alloc_bits[s->cache_word] & (1ULL << bit)));
 	s->alloc_cache = cache & (cache - 1);
 	s->alloc_bits[s->cache_word] |= 1ULL << bit;
 	s->alloc_count++;
@@ -172,8 +176,7 @@ void mspan_free_slot(mspan *s, size_t i);
  *             span on full[i]: the same with alloc_count == nelems.
  */
 typedef struct mcentral {
-	mm_lock lock;
-	spanclass_t spanclass;
+	mm_lock lock; /* its span class is its index in mheap_global.central */
 	/* guarded by lock */
 	mspan_list partial[2];
 	mspan_list full[2];
@@ -181,7 +184,6 @@ typedef struct mcentral {
 	uint64_t tiny_frees;     /* SPANCLASS_TINY: sub-objects freed */
 } __attribute__((aligned(64))) mcentral;
 
-void mcentral_init(mcentral *c, spanclass_t spc);
 /* A span with at least one free slot for an mcache, cache loaded, state
  * cached (sweepgen h + 3). NULL when out of memory. */
 mspan *mcentral_cache_span(mcentral *c);

@@ -107,20 +107,20 @@ void heap_stats(void)
 		(unsigned long long)objects_alloc, (unsigned long long)objects_freed,
 		(unsigned long long)(objects_alloc - objects_freed),
 		KIB(st.bytes_allocated), KIB(st.bytes_freed), KIB(st.bytes_in_use));
-	kprintf("%5s %6s %6s %10s %10s %9s %10s %10s\n", "class", "size", "spans",
+	kprintf("%5s %6s %6s %10s %10s %10s %10s %10s\n", "class", "size", "spans",
 		"objects", "in use KiB", "free slots", "allocated", "freed");
 	for (unsigned c = 1; c < SIZECLASS_COUNT; c++) {
 		const heap_class_stats *cs = &st.cls[c];
 		if (cs->nmalloc == 0 && cs->spans == 0)
 			continue;
 		uint64_t live = cs->nmalloc - cs->nfree;
-		kprintf("%5u %6u %6zu %10llu %10llu %9zu %10llu %10llu\n", c,
+		kprintf("%5u %6u %6zu %10llu %10llu %10zu %10llu %10llu\n", c,
 			sizeclass_size[c], cs->spans, (unsigned long long)live,
 			KIB(live * sizeclass_size[c]), cs->slots_free,
 			(unsigned long long)cs->nmalloc, (unsigned long long)cs->nfree);
 	}
 	if (st.tiny_allocs)
-		kprintf("%5s %6u %6zu %10llu %10llu %9zu %10llu %10llu  (blocks: %llu live)\n",
+		kprintf("%5s %6u %6zu %10llu %10llu %10zu %10llu %10llu  (blocks: %llu live)\n",
 			"tiny", HEAP_TINY_SIZE, st.tiny_spans,
 			(unsigned long long)(st.tiny_allocs - st.tiny_frees),
 			KIB((st.tiny_blocks - st.tiny_block_frees) * HEAP_TINY_SIZE),
@@ -128,7 +128,7 @@ void heap_stats(void)
 			(unsigned long long)st.tiny_frees,
 			(unsigned long long)(st.tiny_blocks - st.tiny_block_frees));
 	if (st.cls[0].nmalloc)
-		kprintf("%5s %6s %6zu %10llu %10llu %9s %10llu %10llu\n", "large", "-",
+		kprintf("%5s %6s %6zu %10llu %10llu %10s %10llu %10llu\n", "large", "-",
 			st.cls[0].spans,
 			(unsigned long long)(st.cls[0].nmalloc - st.cls[0].nfree),
 			KIB(st.large_bytes_alloc - st.large_bytes_freed), "-",

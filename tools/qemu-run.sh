@@ -9,6 +9,7 @@
 #                      summary line with 0 failed
 #   --debug            start the gdb stub (-s -S) and wait for a debugger
 #   --log FILE         also write the console output to FILE
+#   --print-accel      print the accelerator a run would use, and exit
 #
 # The kernel leaves through isa-debug-exit: status s makes QEMU exit with
 # 2*(s+16)+1 (arch/x86_64/cpu.c). QEMU's own exit 0 means the guest reset
@@ -17,7 +18,8 @@
 # is usable (a nested, software /dev/kvm runs this kernel far slower than TCG).
 set -uo pipefail
 
-machine=q35 mem=512M timeout=300 tests=0 debug=0 log=""
+machine=q35 mem=512M timeout=300 tests=0 debug=0 log="" print_accel=0
+[ "${1:-}" = --print-accel ] && print_accel=1 && set -- --print-accel none
 while [ $# -gt 1 ]; do
 	case $1 in
 	--machine) machine=$2; shift 2 ;;
@@ -26,6 +28,7 @@ while [ $# -gt 1 ]; do
 	--tests) tests=1; shift ;;
 	--debug) debug=1; shift ;;
 	--log) log=$2; shift 2 ;;
+	--print-accel) shift ;;
 	*) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -42,6 +45,7 @@ kvm) [ -w /dev/kvm ] || { echo "qemu-run: ACCEL=kvm but /dev/kvm is not usable" 
 tcg) cpu=max ;;
 *) echo "qemu-run: ACCEL must be tcg or kvm, not '$accel'" >&2; exit 2 ;;
 esac
+if [ "$print_accel" = 1 ]; then echo "$accel"; exit 0; fi
 echo "qemu-run: machine $machine, $mem RAM, accelerator $accel"
 
 args=(-machine "$machine" -accel "$accel" -cpu "$cpu" -m "$mem"
