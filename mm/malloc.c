@@ -210,21 +210,17 @@ static void *heap_alloc_large(size_t size, const struct gc_type *type,
 
 /* ---- heap_alloc -------------------------------------------------------- */
 
-/* Everything but a small object from the CPU's current span: argument
- * errors, large objects, tiny objects, and small objects whose span needs
- * a refill. Kept out of line so the fast path stays short. */
-static __attribute__((noinline)) void *
-heap_alloc_slow(size_t size, const struct gc_type *type, unsigned flags)
+void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags)
 {
 	bool noscan = flags & HEAP_NOSCAN;
 
-	if (!noscan && type == NULL) {
+	if (__builtin_expect(!noscan && type == NULL, 0)) {
 		heap_set_error("scan allocation of %zu bytes without a type", size);
 		return NULL;
 	}
 	/* size 0 wraps to the maximum and takes the large path, which
 	 * rejects it. */
-	if (size - 1 >= SIZECLASS_MAX_SIZE)
+	if (__builtin_expect(size - 1 >= SIZECLASS_MAX_SIZE, 0))
 		return heap_alloc_large(size, type, noscan);
 
 	arch_irqflags_t irq = arch_irq_save();
@@ -245,33 +241,6 @@ heap_alloc_slow(size_t size, const struct gc_type *type, unsigned flags)
 			c->stats.bytes_requested += size;
 		}
 	}
-	arch_irq_restore(irq);
-	return p;
-}
-
-void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags)
-{
-	bool noscan = flags & HEAP_NOSCAN;
-
-	if (__builtin_expect(size - HEAP_TINY_SIZE > SIZECLASS_MAX_SIZE - HEAP_TINY_SIZE ||
-			     (!noscan && type == NULL), 0))
-		return heap_alloc_slow(size, type, flags);
-
-	unsigned sizeclass = sizeclass_of(size);
-	arch_irqflags_t irq = arch_irq_save();
-	mcache *c = mcache_current();
-	mspan *s = c->alloc[spanclass_make(sizeclass, noscan)];
-	long i = mspan_take_cached_slot(s);
-	if (__builtin_expect(i < 0, 0)) {
-		arch_irq_restore(irq);
-		return heap_alloc_slow(size, type, flags);
-	}
-	void *p = (void *)(s->base + (size_t)i * s->elemsize);
-	heap_prepare_slot(s, p);
-	if (!noscan)
-		s->types[i] = type;
-	c->stats.nmalloc[sizeclass]++;
-	c->stats.bytes_requested += size;
 	arch_irq_restore(irq);
 	return p;
 }

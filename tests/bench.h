@@ -63,6 +63,6 @@ static inline void bench_stop(bench *b)
 extern const char *bench_selection;
 
 /* Runs the benchmarks `selection` names (NULL or "all" = every one).
- * Returns how many ran; -1 if the selection names no benchmark (after
- * printing the valid names). */
+ * Items that match nothing in this build are reported and skipped. Returns
+ * how many ran; -1 if none matched (after printing the valid names). */
 int bench_run(const char *selection);
