@@ -6,6 +6,9 @@
 
 CC := gcc
 BUILD := build
+# DEBUG=1: DASSERTs on, freed heap slots poisoned and checked on reuse.
+DEBUG ?=
+DEBUG_CFLAGS := $(if $(DEBUG),-DTRICOLOR_DEBUG)
 CMDLINE ?=
 EXP ?=
 MACHINE ?= q35
@@ -17,7 +20,7 @@ KERNEL_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -nostdlib -nostdinc \
 	-mno-red-zone -mcmodel=kernel -fno-pic -fno-pie -mgeneral-regs-only \
 	-fno-omit-frame-pointer -fstack-protector-strong \
 	-mstack-protector-guard=global -fstack-clash-protection -fno-common -fno-strict-aliasing \
-	-Wall -Wextra -Werror -MD -MP -I.
+	-Wall -Wextra -Werror -MD -MP -I. $(DEBUG_CFLAGS)
 KERNEL_LDFLAGS := -nostdlib -static -no-pie -T linker.ld \
 	-Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -Wl,-z,noexecstack \
 	-Wl,--no-warn-rwx-segments
@@ -31,13 +34,13 @@ ifneq ($(EXP),)
 KBUILD := $(BUILD)/exp/$(subst /,_,$(basename $(EXP)))
 KERNEL_SRCS += $(EXP)
 else
-KBUILD := $(BUILD)/kernel
+KBUILD := $(BUILD)/kernel$(if $(DEBUG),-debug)
 endif
 
 KERNEL_OBJS := $(patsubst %,$(KBUILD)/%.o,$(KERNEL_SRCS))
 KERNEL_ELF := $(KBUILD)/tricolor.elf
 
-.PHONY: all deps iso run test test-qemu test-matrix test-harness bench debug clean help FORCE
+.PHONY: all deps iso run test test-qemu test-matrix test-harness hosted-test-debug fuzz-short bench debug clean help FORCE
 
 all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
 
@@ -138,7 +141,15 @@ bench: deps hosted-bench $(KERNEL_ELF)
 test-harness: deps
 	@tests/host/harness.sh
 
-test: test-qemu test-matrix test-harness hosted-test
+# The debug build's heap poisoning and DASSERTs, natively, and a short
+# fuzzing run of the heap against its shadow model.
+hosted-test-debug:
+	@$(MAKE) --no-print-directory hosted-test DEBUG=1 HOSTED_OUT=$(BUILD)/hosted-debug
+
+fuzz-short: deps
+	@$(MAKE) --no-print-directory -f mm/mm.mk fuzz FUZZ_TIME=20
+
+test: test-qemu test-matrix test-harness hosted-test hosted-test-debug fuzz-short
 
 clean:
 	rm -rf $(BUILD)

@@ -456,6 +456,13 @@ void sched_switch_counts(uint64_t out[SWITCH_REASON_COUNT])
 void task_get_info(const task *t, task_info *out)
 {
 	spin_lock(&sched_lock);
+	task_get_info_locked(t, out);
+	spin_unlock(&sched_lock);
+}
+
+void task_get_info_locked(const task *t, task_info *out)
+{
+	ASSERT_HELD(&sched_lock);
 	*out = (task_info){
 		.id = t->id,
 		.state = t->state,
@@ -474,7 +481,24 @@ void task_get_info(const task *t, task_info *out)
 		cycles += arch_cycles() - t->ran_since;
 	uint64_t hz = arch_cycles_per_sec();
 	out->cpu_ns = cycles / hz * 1000000000ULL + cycles % hz * 1000000000ULL / hz;
+}
+
+void sched_for_each_task(void (*fn)(task *t, void *arg), void *arg)
+{
+	spin_lock(&sched_lock);
+	for (task *t = all_tasks; t; t = t->all_next)
+		fn(t, arg);
 	spin_unlock(&sched_lock);
+}
+
+size_t task_backtrace_locked(const task *t, uintptr_t *pcs, size_t max)
+{
+	ASSERT_HELD(&sched_lock);
+	if (t->state == TASK_DEAD)
+		return 0; /* its stack is gone */
+	if (t == task_self())
+		return arch_backtrace(pcs, max);
+	return arch_context_backtrace(t->context, pcs, max);
 }
 
 /* ---- yielding, blocking, waking ------------------------------------------ */

@@ -107,6 +107,15 @@ typedef struct task_info {
 	int exit_status;
 } task_info;
 void task_get_info(const task *t, task_info *out);
+/* For diagnostics that walk every task (kernel/taskdump.c): calls fn for
+ * each task record not yet freed (dead ones awaiting a join included) with
+ * sched_lock held and interrupts off. fn must not block or take sched_lock;
+ * it reads tasks with the _locked queries below. */
+void sched_for_each_task(void (*fn)(task *t, void *arg), void *arg);
+void task_get_info_locked(const task *t, task_info *out);
+/* Return addresses of t's call chain, innermost first: its saved context
+ * if switched out, the caller's chain if t is running, none if dead. */
+size_t task_backtrace_locked(const task *t, uintptr_t *pcs, size_t max);
 /* Switches since boot by reason, all tasks together. */
 void sched_switch_counts(uint64_t out[SWITCH_REASON_COUNT]);
 /* Prints every task: id, name, state, wait reason and for how long,
@@ -158,3 +167,207 @@ void task_set_wait_data(task *t, void *data);
 
 /* A 64-bit xorshift generator (per CPU), for select's fair choice. */
 uint64_t sched_random(void);
+
+/* ======================================================================== */
+/* ---- sync primitives and channels (kernel/sync.c, kernel/chan.c) ------ */
+/*
+ * Go's sync package and channels, built on sched_block_on / sched_wake.
+ * Every object embeds its own spinlock; the fields under it are listed as
+ * "guarded by lock". Each blocking call records Go's wait reason and the
+ * object as the task's wait object, and counts the switch under its
+ * switch_reason. Misuse that Go reports with a panic (unlocking an
+ * unlocked mutex, a negative WaitGroup counter, send on a closed channel,
+ * closing a closed or nil channel) kills the calling task with task_panic;
+ * in the main task that is a kernel panic. Zeroed memory is a valid,
+ * unlocked object of every type here except cond (cond_init names its
+ * mutex) and semaphore (zero units, which is valid).
+ *
+ * Lock order (outermost first), refining the one at the top of this file:
+ *   channel locks, in address order (select)
+ *     -> select state lock (kernel/chan.c) -> sudog pool lock
+ *   cond lock -> mutex lock
+ *   any of these -> sched_lock -> heap locks
+ */
+
+/* ---- mutex (Go's sync.Mutex) ------------------------------------------ */
+/*
+ * Normal mode: unlock frees the mutex and wakes one waiter, which competes
+ * with tasks arriving meanwhile (cheap when uncontended, no lock convoy).
+ * A waiter that has waited over 1 ms switches the mutex to starvation mode,
+ * where unlock hands ownership straight to the first waiter, FIFO; it
+ * ends when a handed-off waiter waited less than that or was the last.
+ * As in Go, a locked mutex belongs to no task: another task may unlock it
+ * (owner only records the last locker, for diagnostics).
+ * Invariants (under lock): owner != NULL => locked;
+ *   !waitq_empty(&waiters) => locked || woken;  starving => locked.
+ */
+typedef struct mutex {
+	spinlock lock;
+	/* guarded by lock */
+	bool locked;
+	bool starving; /* unlock hands off to the first waiter */
+	bool woken;    /* a waiter was woken and has not run yet */
+	task *owner;   /* the task that locked it (diagnostics) */
+	waitq waiters;
+} mutex;
+
+#define MUTEX_INIT { .lock = SPINLOCK_INIT("mutex") }
+void mutex_init(mutex *m);
+void mutex_lock(mutex *m);      /* wait reason "sync.Mutex.Lock", SWITCH_MUTEX */
+bool mutex_try_lock(mutex *m);  /* never blocks */
+void mutex_unlock(mutex *m);    /* unlocked: "sync: unlock of unlocked mutex" */
+
+/* ---- rwmutex (Go's sync.RWMutex) --------------------------------------- */
+/*
+ * Writer preference: once a writer waits, new readers wait too, so a
+ * stream of readers cannot starve writers; the readers that waited behind
+ * a writer are all let in when it unlocks, before the next writer, so
+ * writers cannot starve readers either. Ownership is handed over by the
+ * unlocker (readers counted in, writer set) before the wake.
+ * Invariants (under lock): !(writer && readers > 0);
+ *   !waitq_empty(&writeq) => writer || readers > 0;
+ *   !waitq_empty(&readq) => writer || !waitq_empty(&writeq).
+ */
+typedef struct rwmutex {
+	spinlock lock;
+	/* guarded by lock */
+	uint32_t readers; /* tasks holding it for reading */
+	bool writer;      /* a task holds it for writing */
+	waitq readq, writeq;
+} rwmutex;
+
+#define RWMUTEX_INIT { .lock = SPINLOCK_INIT("rwmutex") }
+void rwmutex_init(rwmutex *rw);
+void rwmutex_rlock(rwmutex *rw);   /* "sync.RWMutex.RLock", SWITCH_MUTEX */
+void rwmutex_runlock(rwmutex *rw); /* "sync: RUnlock of unlocked RWMutex" */
+void rwmutex_lock(rwmutex *rw);    /* "sync.RWMutex.Lock", SWITCH_MUTEX */
+void rwmutex_unlock(rwmutex *rw);  /* "sync: Unlock of unlocked RWMutex" */
+
+/* ---- cond (Go's sync.Cond) --------------------------------------------- */
+/* m is a plain pointer: a cond inside a heap object that points to a mutex
+ * in another heap object needs `m` listed in its gc_type. */
+typedef struct cond {
+	spinlock lock;
+	mutex *m;      /* held by callers of cond_wait; set at init */
+	/* guarded by lock */
+	waitq waiters;
+} cond;
+
+#define COND_INIT(mutex_ptr) { .lock = SPINLOCK_INIT("cond"), .m = (mutex_ptr) }
+void cond_init(cond *c, mutex *m);
+/* Unlocks c->m, waits for a signal ("sync.Cond.Wait", SWITCH_COND), locks
+ * c->m again. Atomic with respect to signal/broadcast: a signal sent after
+ * the unlock is not lost. No spurious wakeups, but callers loop anyway. */
+void cond_wait(cond *c);
+void cond_signal(cond *c);    /* wakes the longest waiter, if any */
+void cond_broadcast(cond *c); /* wakes every waiter */
+
+/* ---- waitgroup (Go's sync.WaitGroup) ----------------------------------- */
+/* Invariant (under lock): count >= 0; count == 0 => waitq_empty(&waiters). */
+typedef struct waitgroup {
+	spinlock lock;
+	/* guarded by lock */
+	int64_t count;
+	waitq waiters;
+} waitgroup;
+
+#define WAITGROUP_INIT { .lock = SPINLOCK_INIT("waitgroup") }
+void waitgroup_init(waitgroup *wg);
+/* A count going below zero kills the caller ("sync: negative WaitGroup
+ * counter") and is not applied; reaching zero wakes every waiter. */
+void waitgroup_add(waitgroup *wg, int64_t delta);
+void waitgroup_done(waitgroup *wg);
+void waitgroup_wait(waitgroup *wg); /* "sync.WaitGroup.Wait", SWITCH_WAITGROUP */
+
+/* ---- semaphore (counting, like the runtime's semacquire/semrelease) ---- */
+/* release hands its unit to the longest waiter, FIFO.
+ * Invariant (under lock): count > 0 => waitq_empty(&waiters). */
+typedef struct semaphore {
+	spinlock lock;
+	/* guarded by lock */
+	uint64_t count; /* units available */
+	waitq waiters;
+} semaphore;
+
+#define SEMAPHORE_INIT(n) { .lock = SPINLOCK_INIT("semaphore"), .count = (n) }
+void semaphore_init(semaphore *s, uint64_t count);
+void semaphore_acquire(semaphore *s); /* "semacquire", SWITCH_SEMAPHORE */
+bool semaphore_try_acquire(semaphore *s);
+void semaphore_release(semaphore *s);
+
+/* ---- once (Go's sync.Once) --------------------------------------------- */
+/* Waiters show Go's text for a goroutine blocked in Once.Do,
+ * "sync.Mutex.Lock" (Once is a mutex inside), with the once as object.
+ * If fn kills its task, the once stays "running" and its waiters block for
+ * good (the leak detector reports them); calling once_do on the same once
+ * from inside fn kills the task instead of deadlocking. */
+typedef struct once {
+	spinlock lock;
+	uint32_t state; /* ONCE_* in sync.c; read unlocked once DONE */
+	/* guarded by lock */
+	task *runner;   /* the task running fn */
+	waitq waiters;
+} once;
+
+#define ONCE_INIT { .lock = SPINLOCK_INIT("once") }
+void once_do(once *o, void (*fn)(void *), void *arg);
+
+/* ---- channels (kernel/chan.c; overview there) -------------------------- */
+typedef struct chan chan;
+
+/* Largest element; Go's limit too. */
+#define CHAN_MAX_ELEM_SIZE (64 * 1024)
+/* Most cases one chan_select takes. */
+#define CHAN_SELECT_MAX_CASES 128
+
+/* A channel of cap elements of elem_size bytes (cap 0: unbuffered). The
+ * header is a typed heap object; the buffer is scanned conservatively, so
+ * elements may hold pointers. NULL with heap_last_error() when out of
+ * memory or elem_size > CHAN_MAX_ELEM_SIZE or the buffer size overflows. */
+chan *chan_make(size_t elem_size, size_t cap);
+/* Same, elements of type elem_type: the buffer is scanned precisely (or
+ * not at all if the type has no pointers). */
+chan *chan_make_typed(const struct gc_type *elem_type, size_t cap);
+
+/* Blocks until a receiver takes *elem or it is buffered ("chan send",
+ * SWITCH_CHAN_SEND). Closed channel: the caller dies ("send on closed
+ * channel"), also when the close comes while it waits. NULL channel:
+ * blocks forever ("chan send (nil chan)"). */
+void chan_send(chan *c, const void *elem);
+/* Blocks until a value arrives ("chan receive", SWITCH_CHAN_RECV) and
+ * stores it in *elem (elem may be NULL: value dropped). Returns false when
+ * the channel is closed and drained; *elem is then zeroed. NULL channel:
+ * blocks forever ("chan receive (nil chan)"). */
+bool chan_recv(chan *c, void *elem);
+/* Non-blocking forms: false when the operation would block (always for a
+ * NULL channel). try_recv returns true if it received or found the channel
+ * closed and drained, with *ok (may be NULL) false in the second case. */
+bool chan_try_send(chan *c, const void *elem);
+bool chan_try_recv(chan *c, void *elem, bool *ok);
+/* Wakes every receiver (zero value, !ok) and every sender (they die).
+ * NULL: "close of nil channel"; closed: "close of closed channel". */
+void chan_close(chan *c);
+size_t chan_len(chan *c);  /* buffered elements; 0 for NULL */
+size_t chan_cap(chan *c);  /* 0 for NULL and unbuffered */
+bool chan_closed(chan *c); /* false for NULL */
+/* Checks the channel's invariants (kernel/chan.c, next to struct chan)
+ * under its lock; false with the first violation in why. */
+bool chan_validate(chan *c, char *why, size_t n);
+
+typedef enum select_dir { SELECT_SEND, SELECT_RECV } select_dir;
+typedef struct select_case {
+	chan *c;        /* NULL: the case is never ready */
+	select_dir dir;
+	void *elem;     /* send: the value; receive: where it goes (or NULL) */
+	bool *ok;       /* receive: false if closed and drained (may be NULL) */
+} select_case;
+
+/*
+ * Go's select: among the cases ready now, picks one uniformly at random
+ * and does it; if none is ready returns -1 when has_default, else blocks
+ * ("select", SWITCH_SELECT) until one channel operation completes and
+ * returns that case's index. A send case whose channel is closed kills
+ * the caller, as chan_send does. n == 0 without default blocks forever
+ * ("select (no cases)"). At most CHAN_SELECT_MAX_CASES cases.
+ */
+int chan_select(select_case *cases, size_t n, bool has_default);

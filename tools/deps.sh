@@ -1,7 +1,7 @@
 #!/bin/sh
 # tools/deps.sh - installs the host packages the build and QEMU runs need,
 # when missing: QEMU, GRUB (BIOS modules), xorriso and mtools for the ISO,
-# and the compiler/binutils. As root it runs apt-get; otherwise it prints the
+# the compiler/binutils, and clang with libFuzzer for the heap fuzzer. As root it runs apt-get; otherwise it prints the
 # exact command and fails.
 set -eu
 
@@ -16,7 +16,11 @@ need mformat mtools
 need gcc gcc
 need make make
 need nm binutils
+need clang clang
 [ -d /usr/lib/grub/i386-pc ] || missing="$missing grub-pc-bin"
+# libFuzzer's runtime, for the heap fuzzer (make fuzz-short)
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+	missing="$missing libclang-rt-14-dev"
 
 [ -z "$missing" ] && exit 0
 # shellcheck disable=SC2086

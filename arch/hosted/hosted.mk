@@ -25,7 +25,7 @@ HOSTED_SRCS := $(wildcard arch/hosted/*.c kernel/*.c mm/*.c gc/*.c tests/*.c) \
 	arch/x86_64/switch.S
 
 HOSTED_CFLAGS := -std=gnu11 -g -fno-omit-frame-pointer -DTRICOLOR_HOSTED -I. \
-	-Wall -Wextra -Werror
+	-Wall -Wextra -Werror $(if $(DEBUG),-DTRICOLOR_DEBUG)
 HOSTED_TEST_CFLAGS := $(HOSTED_CFLAGS) -O1 -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
 HOSTED_BENCH_CFLAGS := $(HOSTED_CFLAGS) -O2 -DNDEBUG
