@@ -1,11 +1,11 @@
 /*
  * gc/alloc.c - the typed allocation API over mm/'s heap_alloc(): checks the
- * arguments, picks scan or noscan from the type, and answers object queries
- * in gc_type terms. Bad arguments give NULL and a reason, never a crash.
+ * arguments, tells the pacer (which may start a cycle, or make the caller
+ * assist one), picks scan or noscan from the type, and answers object
+ * queries in gc_type terms. Bad arguments give NULL and a reason, never a crash.
  * The allocator itself is described in mm/malloc.c.
  */
-#include "gc/gc.h"
-#include "kernel/kernel.h"
+#include "gc/gc_internal.h"
 
 const gc_type gc_type_conservative = {
 	.name = "conservative",
@@ -39,6 +39,7 @@ static void *gc_alloc_elements(const gc_type *t, size_t n, const char *caller)
 			       t->name ? t->name : "?", n, t->size);
 		return NULL;
 	}
+	gc_alloc_hook(bytes);
 	if (t->nptrs == 0)
 		return heap_alloc(bytes, NULL, HEAP_NOSCAN);
 	return heap_alloc(bytes, t, 0);
@@ -56,11 +57,13 @@ void *gc_alloc_array(const gc_type *t, size_t n)
 
 void *gc_alloc_noscan(size_t size)
 {
+	gc_alloc_hook(size);
 	return heap_alloc(size, NULL, HEAP_NOSCAN);
 }
 
 void *gc_alloc_conservative(size_t size)
 {
+	gc_alloc_hook(size);
 	return heap_alloc(size, &gc_type_conservative, 0);
 }
 

@@ -107,6 +107,89 @@ bool gc_in_heap(const void *p);
  * allowed); fills *out (may be NULL). */
 bool gc_find_object(const void *p, gc_object *out);
 
+/* ---- the collector (gc/gc.c; overview at its top) ---------------------- */
+/*
+ * One cycle: (1) mark setup, STW: finish the last sweep, barrier and
+ * allocate-black on, root jobs queued; (2) concurrent mark: a background
+ * worker task (~25% of the CPU) scans globals, then each task's stack while
+ * that task is suspended, then drains grey objects, while allocating tasks
+ * pay assists; (3) mark termination, STW: drain what is left, barrier off,
+ * the heap's sweep generation flips, the next goal is set; (4) concurrent
+ * sweep: a background sweeper plus lazy sweeping of a span before reuse.
+ */
+typedef enum gc_phase {
+	GC_PHASE_OFF,       /* not collecting (sweep may still be running) */
+	GC_PHASE_MARK,      /* concurrent mark: barrier on, allocate-black */
+	GC_PHASE_MARK_TERM, /* mark termination, world stopped */
+} gc_phase;
+
+/* Starts the collector's tasks (mark worker, sweeper, finalizers). Called
+ * by kernel_main after sched_init. */
+void gc_init(void);
+/* Runs a full cycle now and waits until it, and its sweep, are done
+ * (Go: runtime.GC). A cycle already running is finished first. */
+void gc_collect(void);
+gc_phase gc_get_phase(void);
+
+/*
+ * The write barrier: every store of a pointer into a heap object or a
+ * global goes through gc_write (or gc_copy for a block of words). Outside
+ * marking it is one flag test and the store. While marking it shades both
+ * the old value of the slot and the new one (Go's hybrid barrier: Yuasa's
+ * deletion barrier + Dijkstra's insertion barrier), which is what lets a
+ * stack be scanned once, without being rescanned at mark termination.
+ * The flag test and the store cannot be split by a preemption (the barrier
+ * holds preemption off), so no cycle can start in between.
+ */
+void gc_write(void *slot, const void *ptr);
+/* Copies n bytes (a multiple of 8, both word-aligned) of words that may be
+ * pointers from src to dst, with the barrier on every destination word. */
+void gc_copy(void *dst, const void *src, size_t n);
+/* Greys p's object (if p points into one) as the barrier would. */
+void gc_shade(const void *p);
+
+/*
+ * Finalizers: fn(obj) runs once on the finalizer task after obj is found
+ * unreachable; obj (and what it reaches) stays alive until the cycle after
+ * fn ran. obj must be the base of a heap object. Returns false (with
+ * gc_last_error()) otherwise, or if obj already has one. fn == NULL removes
+ * it. Pitfall, as in Go: an object reachable from its own finalized object
+ * (a cycle through a finalized object) is never collected.
+ */
+bool gc_set_finalizer(void *obj, void (*fn)(void *obj));
+
+/* Memory the collector cannot see (runtime metadata, not heap, data or
+ * bss, nor a stack) that holds heap pointers: its words are scanned as
+ * roots, conservatively. */
+bool gc_add_root(const void *start, size_t bytes, const char *name);
+void gc_remove_root(const void *start);
+
+#define GC_PAUSE_HISTORY 64
+typedef struct gc_stats {
+	uint64_t cycles;              /* completed */
+	gc_phase phase;
+	uint64_t heap_live;           /* marked bytes at the last termination */
+	uint64_t heap_in_use;         /* slot bytes of allocated objects now */
+	uint64_t heap_goal;           /* next cycle ends by this much in use */
+	uint64_t heap_trigger;        /* next cycle starts at this much */
+	uint64_t pause_total_ns;
+	uint64_t pause_max_ns;
+	uint64_t pauses_ns[GC_PAUSE_HISTORY]; /* ring, newest at (npauses-1) % N */
+	uint64_t npauses;
+	uint64_t mark_ns_total;       /* wall time in concurrent mark */
+	uint64_t gc_cpu_ns;           /* worker + assists + STW, all cycles */
+	uint64_t uptime_ns;           /* arch_nanotime() when read */
+	uint64_t assist_bytes;        /* scan work done by assists, cumulative */
+	uint64_t marked_bytes_total;  /* scan work done, cumulative */
+	uint64_t freed_objects;       /* by sweep, cumulative */
+	uint64_t finalizers_run;
+	int64_t gogc;                 /* -1 = off */
+	uint64_t memlimit;            /* 0 = none */
+} gc_stats;
+void gc_read_stats(gc_stats *out);
+/* GC CPU fraction since boot in per-mille. */
+unsigned gc_cpu_permille(void);
+
 /* ---- macro machinery for GC_TYPE_DEFINE -------------------------------- */
 
 /* Bit of field f in mask word w of T's pointer bitmap, or 0. */

@@ -5,6 +5,7 @@
  * what the kernel can do, then
  * leaves through arch_exit with a status the host turns into an exit code.
  */
+#include "gc/gc.h"
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
 #include "tests/bench.h"
@@ -44,6 +45,7 @@ CMDLINE_BOOL(show_help, "help", "print the command-line options and exit");
 _Noreturn void kernel_main(void)
 {
 	sched_init();
+	gc_init();
 	if (show_help) {
 		cmdline_print_help();
 		arch_exit(EXIT_PASS);

@@ -69,6 +69,7 @@ struct task {
 	task *queue_next;          /* run queue or one wait queue */
 	task *sleep_next;          /* the sleep list */
 	task *all_next, *all_prev; /* every task not yet freed */
+	uint64_t gc_scan_gen;      /* the collector's cycle that scanned it */
 };
 
 /* ---- per-CPU state ----------------------------------------------------- */
@@ -729,4 +730,36 @@ void sched_init(void)
 
 	arch_set_fault_handler(sched_fault);
 	arch_set_tick_handler(sched_tick);
+}
+
+/* ---- for the collector ------------------------------------------------------ */
+task *sched_claim_unscanned(uint64_t gen)
+{
+	ASSERT(this_cpu()->preempt_count > 0 || world_stopped());
+	task *found = NULL;
+	spin_lock(&sched_lock);
+	for (task *t = all_tasks; t; t = t->all_next) {
+		if (t->state != TASK_DEAD && t->gc_scan_gen != gen) {
+			t->gc_scan_gen = gen;
+			found = t;
+			break;
+		}
+	}
+	spin_unlock(&sched_lock);
+	return found;
+}
+
+bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi)
+{
+	if (t->state == TASK_DEAD)
+		return false;
+	const arch_context *ctx = t->context;
+	*hi = (uintptr_t)ctx->stack_base + ctx->stack_size;
+	*lo = t == task_self() ? (uintptr_t)__builtin_frame_address(0) : ctx->sp;
+	return *lo >= (uintptr_t)ctx->stack_base && *lo <= *hi;
+}
+
+void *task_start_arg(const task *t)
+{
+	return t->arg;
 }

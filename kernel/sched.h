@@ -116,6 +116,15 @@ void task_get_info_locked(const task *t, task_info *out);
 /* Return addresses of t's call chain, innermost first: its saved context
  * if switched out, the caller's chain if t is running, none if dead. */
 size_t task_backtrace_locked(const task *t, uintptr_t *pcs, size_t max);
+/* For the collector's stack scan. With preemption disabled (so the task
+ * found cannot run meanwhile): the first live task not yet scanned in cycle
+ * `gen`, now recorded as scanned; NULL when every task is. */
+task *sched_claim_unscanned(uint64_t gen);
+/* The part of t's stack that is in use: [saved stack pointer, top), or
+ * [the caller's frame, top) for the running task. False if t is dead. */
+bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi);
+/* The argument t was spawned with (a root until t runs and copies it). */
+void *task_start_arg(const task *t);
 /* Switches since boot by reason, all tasks together. */
 void sched_switch_counts(uint64_t out[SWITCH_REASON_COUNT]);
 /* Prints every task: id, name, state, wait reason and for how long,
@@ -365,9 +374,9 @@ typedef struct select_case {
 /*
  * Go's select: among the cases ready now, picks one uniformly at random
  * and does it; if none is ready returns -1 when has_default, else blocks
- * ("select", SWITCH_SELECT) until one channel operation completes and
- * returns that case's index. A send case whose channel is closed kills
- * the caller, as chan_send does. n == 0 without default blocks forever
+ * ("select", SWITCH_SELECT; the wait object is the cases array) until one
+ * channel operation completes and returns that case's index. A send case
+ * whose channel is closed kills the caller, as chan_send does. n == 0 without default blocks forever
  * ("select (no cases)"). At most CHAN_SELECT_MAX_CASES cases.
  */
 int chan_select(select_case *cases, size_t n, bool has_default);

@@ -136,6 +136,10 @@ heap_take_slot(mcache *c, spanclass_t spc, mspan **sp, size_t *ip)
 	}
 	void *p = (void *)(s->base + (size_t)i * s->elemsize);
 	heap_prepare_slot(s, p);
+	/* Allocate black: born during marking, the object survives the cycle
+	 * (it holds no pointers yet; any stored later pass the barrier). */
+	if (__builtin_expect(heap_alloc_black, 0))
+		s->mark_bits[(size_t)i >> 6] |= 1ULL << (i & 63);
 	*sp = s;
 	*ip = (size_t)i;
 	return p;
@@ -155,6 +159,9 @@ static void *heap_alloc_tiny(mcache *c, size_t size)
 
 	if (c->tiny && off + size <= HEAP_TINY_SIZE) {
 		c->tiny_span->tiny_starts[c->tiny_slot] |= (uint16_t)(1U << off);
+		/* The block may predate the cycle: a new sub-object blackens it. */
+		if (__builtin_expect(heap_alloc_black, 0))
+			c->tiny_span->mark_bits[c->tiny_slot >> 6] |= 1ULL << (c->tiny_slot & 63);
 		c->tiny_offset = off + size;
 		c->stats.tiny_allocs++;
 		c->stats.bytes_requested += size;
@@ -205,6 +212,8 @@ static void *heap_alloc_large(size_t size, const struct gc_type *type,
 		memset((void *)s->base, 0, s->elemsize);
 	if (!noscan)
 		__atomic_store_n(&s->types[0], type, __ATOMIC_RELEASE);
+	if (heap_alloc_black)
+		__atomic_or_fetch(&s->mark_bits[0], 1, __ATOMIC_RELAXED);
 	return (void *)s->base;
 }
 

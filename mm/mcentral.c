@@ -27,6 +27,16 @@ mspan_list *mcentral_full_swept(mcentral *c)
 	return &c->full[(mheap_global.sweepgen / 2) % 2];
 }
 
+mspan_list *mcentral_partial_unswept(mcentral *c)
+{
+	return &c->partial[(mheap_global.sweepgen / 2 + 1) % 2];
+}
+
+mspan_list *mcentral_full_unswept(mcentral *c)
+{
+	return &c->full[(mheap_global.sweepgen / 2 + 1) % 2];
+}
+
 static bool mcentral_span_cached(const mspan *s)
 {
 	return s->sweepgen == mheap_global.sweepgen + MSPAN_SWEEPGEN_CACHED;
@@ -51,12 +61,26 @@ mspan *mcentral_cache_span(mcentral *c)
 {
 	mm_lock_acquire(&c->lock);
 	mspan_list *partial = mcentral_partial_swept(c);
-	mspan *s = partial->first;
+	mspan *s;
 
-	if (s)
-		mspan_list_remove(partial, s);
-	else
-		s = mcentral_grow_locked(c);
+	/* Lazy sweep (Go's cacheSpan): a span left unswept since the last
+	 * collection is swept before anyone allocates from it; sweeping may
+	 * free it entirely or move it to the swept partial list. */
+	for (;;) {
+		s = partial->first;
+		if (s) {
+			mspan_list_remove(partial, s);
+			break;
+		}
+		mspan *u = mcentral_partial_unswept(c)->first;
+		if (!u)
+			u = mcentral_full_unswept(c)->first;
+		if (!u) {
+			s = mcentral_grow_locked(c);
+			break;
+		}
+		mspan_sweep_small_locked(c, u);
+	}
 	if (s) {
 		ASSERT(s->alloc_count < s->nelems);
 		s->sweepgen = mheap_global.sweepgen + MSPAN_SWEEPGEN_CACHED;
@@ -111,6 +135,17 @@ bool mcentral_free_slot(mcentral *c, mspan *s, size_t i)
 	if (s->state != MSPAN_IN_USE || s->spanclass != mcentral_spanclass(c)) {
 		heap_set_error("span %p changed while freeing", (void *)s);
 		goto out;
+	}
+	if (s->sweepgen == mheap_global.sweepgen - 2) {
+		/* Not swept since the last collection: sweep first, so the
+		 * span's bits are current. If the object was garbage, the
+		 * sweep has freed it and there is nothing left to do. */
+		mspan_sweep_small_locked(c, s);
+		if (s->state != MSPAN_IN_USE || s->spanclass != mcentral_spanclass(c) ||
+		    !mspan_slot_allocated(s, i)) {
+			ok = true;
+			goto out;
+		}
 	}
 	if (!mspan_slot_allocated(s, i)) {
 		heap_set_error("double free: slot %zu of span %p (class %u, %zu bytes) "

@@ -384,3 +384,23 @@ size_t stack_high_water(const mstack *s);
 bool stack_in_guard(const mstack *s, uintptr_t addr);
 /* Stacks allocated now and their total size. */
 void stack_usage(size_t *count, size_t *bytes);
+
+/* ---- the collector's hooks (mm/sweep.c) -------------------------------- */
+
+/* While set, every new object is allocated marked (black): the collector
+ * is marking, and an object born during marking survives the cycle. */
+extern volatile bool heap_alloc_black;
+/* Set while the collector marks: mark bits may be set on swept spans. */
+extern volatile bool heap_gc_marking;
+void heap_set_alloc_black(bool on);
+/* World stopped, marking done: flushes the mcaches and advances the sweep
+ * generation, so every in-use span needs sweeping before it is used. */
+void heap_begin_sweep(void);
+/* Sweeps up to max_spans spans that still need it; returns how many it
+ * swept (0: none left). */
+size_t heap_sweep_some(size_t max_spans);
+bool heap_sweep_done(void);
+/* Cumulative sweep counters. */
+void heap_sweep_stats(uint64_t *spans, uint64_t *objects, uint64_t *bytes);
+/* Calls fn on every in-use span; world stopped (checkmark, diagnostics). */
+void heap_for_each_span(void (*fn)(mspan *s, void *arg), void *arg);

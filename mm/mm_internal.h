@@ -200,6 +200,11 @@ bool mcentral_free_tiny(mcentral *c, mspan *s, size_t i, unsigned offset,
 			bool *block_emptied);
 mspan_list *mcentral_partial_swept(mcentral *c);
 mspan_list *mcentral_full_swept(mcentral *c);
+mspan_list *mcentral_partial_unswept(mcentral *c);
+mspan_list *mcentral_full_unswept(mcentral *c);
+/* mm/sweep.c: sweeps a small span no mcache holds (sweepgen h - 2) and
+ * puts it where its new fill says. c->lock held. */
+void mspan_sweep_small_locked(mcentral *c, mspan *s);
 
 /* ---- mcache (mm/mcache.c) ---------------------------------------------- */
 

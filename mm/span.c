@@ -142,6 +142,8 @@ void mspan_free_slot(mspan *s, size_t i)
 {
 	ASSERT(i < s->nelems && mspan_slot_allocated(s, i) && s->alloc_count > 0);
 	s->alloc_bits[i >> 6] &= ~(1ULL << (i & 63));
+	/* A marked slot freed before its span is swept must stay free. */
+	s->mark_bits[i >> 6] &= ~(1ULL << (i & 63));
 	s->alloc_count--;
 	s->needzero = true;
 	if (s->types)
@@ -204,8 +206,13 @@ bool mspan_check(const mspan *s, char *why, size_t n)
 		uint64_t valid = mspan_valid_bits(s, w);
 		CHECK_SPAN((s->alloc_bits[w] & ~valid) == 0,
 			   "alloc bits set beyond nelems in word %u", w);
-		CHECK_SPAN(s->mark_bits[w] == 0, "mark bits set in word %u "
-			   "(no collector runs)", w);
+		/* Mark bits are the collector's: set while it marks, and on
+		 * spans that wait to be swept; clear everywhere else. */
+		CHECK_SPAN(heap_gc_marking ||
+				   s->sweepgen == mheap_global.sweepgen - 2 ||
+				   s->mark_bits[w] == 0,
+			   "mark bits set in word %u of a swept span while no "
+			   "collector marks", w);
 		count += (uint32_t)__builtin_popcountll(s->alloc_bits[w]);
 	}
 	CHECK_SPAN(count == s->alloc_count, "alloc_count %u but %u bits set",

@@ -108,7 +108,8 @@ static bool validate_span_in_use(size_t p, mspan *s, char *why, size_t n)
 	walk.allocated[s->spanclass] += s->alloc_count;
 
 	if (mspan_sizeclass(s) == 0) {
-		if (s->list || s->sweepgen != sg || s->alloc_count != 1)
+		if (s->list || (s->sweepgen != sg && s->sweepgen != sg - 2) ||
+		    s->alloc_count != 1)
 			FAIL("large span %p: list %p sweepgen %u alloc_count %u",
 			     (void *)s, (void *)s->list, s->sweepgen, s->alloc_count);
 		walk.large++;
@@ -121,8 +122,16 @@ static bool validate_span_in_use(size_t p, mspan *s, char *why, size_t n)
 		walk.cached++;
 		return true;
 	}
+	if (s->sweepgen == sg - 2) {
+		/* Waiting to be swept: on an unswept list of its mcentral. */
+		if (s->list != mcentral_partial_unswept(c) &&
+		    s->list != mcentral_full_unswept(c))
+			FAIL("unswept span %p is not on an unswept list", (void *)s);
+		walk.listed++;
+		return true;
+	}
 	if (s->sweepgen != sg)
-		FAIL("span %p: sweepgen %u, heap %u (no collector: must be h or h+3)",
+		FAIL("span %p: sweepgen %u, heap %u (must be h - 2, h or h + 3)",
 		     (void *)s, s->sweepgen, sg);
 	if (s->alloc_cache != 0)
 		FAIL("uncached span %p has a loaded alloc cache", (void *)s);
@@ -208,9 +217,12 @@ static bool validate_lists(char *why, size_t n)
 				return false;
 			bool swept = lists[k] == mcentral_partial_swept(c) ||
 				     lists[k] == mcentral_full_swept(c);
-			if (!swept && !mspan_list_empty(lists[k]))
-				FAIL("mcentral %u: unswept list holds spans (no collector)",
-				     spc);
+			/* An unswept list holds only spans waiting for sweep. */
+			for (mspan *u = lists[k]->first; !swept && u; u = u->next)
+				if (u->sweepgen != h->sweepgen - 2)
+					FAIL("mcentral %u: span %p on an unswept list has "
+					     "sweepgen %u, heap %u", spc, (void *)u,
+					     u->sweepgen, h->sweepgen);
 			for (mspan *s = lists[k]->first; s; s = s->next)
 				if (s->state != MSPAN_IN_USE || s->spanclass != spc)
 					FAIL("mcentral %u holds span %p of class %u state %u",

@@ -1,0 +1,382 @@
+/*
+ * gc/gc.c - the collector: a concurrent tri-color mark-sweep collector
+ * shaped like the Go runtime's (mgc.go). This file runs the cycle; the
+ * other files of gc/ are its parts.
+ *
+ * Colours. Each heap object is white (mark bit clear), grey (marked, queued
+ * for scanning: gc/mark.c) or black (marked and scanned, or marked and
+ * pointer-free). Mark bits live beside each span's alloc bits (mm/).
+ *
+ * The cycle, started by gc_start() when the heap reaches the pacer's
+ * trigger (gc/pacer.c) or by gc_collect():
+ *
+ *   0. sweep termination: the triggering task finishes sweeping the last
+ *      cycle's spans, concurrently (world running), so every span's alloc
+ *      bits are current before marking begins.
+ *   1. mark setup (STW): stop the world, turn the write barrier and
+ *      allocate-black on, number the cycle (every task stack becomes
+ *      "not scanned in this cycle"), start the world. Nothing here is
+ *      proportional to the heap or the task count: the roots are queued as
+ *      jobs, not scanned.
+ *   2. concurrent mark: the mark worker task (gc_worker, ~25% of the CPU:
+ *      it works a slice, then sleeps three) scans the globals, the objects
+ *      reachable from finalizable objects, then each task's stack while
+ *      that task is switched out (preemption off for the length of one
+ *      stack), then drains grey objects. Mutators run between slices,
+ *      preempted by the timer; their pointer stores go through the hybrid
+ *      barrier (gc/barrier.c), and allocations are born black and pay mark
+ *      assists (gc/pacer.c).
+ *   3. mark termination (STW): once no root job is left and the queue is
+ *      empty, stop the world, drain what the barrier greyed meanwhile,
+ *      resurrect and queue unreachable finalizable objects, optionally
+ *      verify the mark (checkmark), turn the barrier and allocate-black
+ *      off, flip the heap's sweep generation (every span now needs
+ *      sweeping: its mark bits become its alloc bits when swept), set the
+ *      next goal, start the world.
+ *   4. concurrent sweep: the sweeper task sweeps spans in the background a
+ *      few at a time; an mcentral sweeps a span lazily before handing it
+ *      out (mm/sweep.c). Emptied spans go back to mheap.
+ *
+ * With gcstoptheworld=1 the whole cycle (mark and sweep) runs with the
+ * world stopped, for comparison.
+ *
+ * States: phase OFF -> MARK (mark setup) -> MARK_TERM (termination, world
+ * stopped) -> OFF. gc.barrier_on == (phase != OFF) at every point where the
+ * world runs.
+ */
+#include "gc/gc_internal.h"
+
+gc_state gc;
+
+bool gc_opt_checkmark;
+static bool gc_opt_trace, gc_opt_stw;
+CMDLINE_BOOL(gc_opt_trace, "gctrace", "print one line per collection (Go's gctrace=1)");
+CMDLINE_BOOL(gc_opt_checkmark, "gccheckmark",
+	     "after each concurrent mark, re-mark with the world stopped and verify");
+CMDLINE_BOOL(gc_opt_stw, "gcstoptheworld", "run whole collections with the world stopped");
+
+#define WORKER_SLICE_NS (1000 * 1000ULL)        /* work this long ... */
+#define WORKER_SLEEP_NS (3 * 1000 * 1000ULL)    /* ... then sleep this: 25% */
+#define WORKER_DRAIN_CHUNK (64 * 1024)          /* scan bytes between clock reads */
+
+/* guarded by gc_lock */
+static spinlock gc_lock = SPINLOCK_INIT("gc");
+static waitq worker_wait, sweeper_wait, cycle_waiters;
+static task *worker_task, *sweeper_task;
+static bool gc_ready;
+
+/* statistics, guarded by gc_lock */
+static uint64_t cycles_done, pause_total, pause_max, npauses, mark_ns_total, gc_cpu_ns,
+	assist_bytes, marked_total;
+static uint64_t pauses[GC_PAUSE_HISTORY];
+static uint64_t cycle_start_ns, mark_start_ns, stw1_ns, heap_at_start, peak_in_cycle;
+
+static void record_pause(uint64_t ns)
+{
+	spin_lock(&gc_lock);
+	pauses[npauses % GC_PAUSE_HISTORY] = ns;
+	npauses++;
+	pause_total += ns;
+	if (ns > pause_max)
+		pause_max = ns;
+	gc_cpu_ns += ns;
+	spin_unlock(&gc_lock);
+}
+
+void gc_note_assist(uint64_t bytes, uint64_t ns)
+{
+	spin_lock(&gc_lock);
+	assist_bytes += bytes;
+	gc_cpu_ns += ns;
+	spin_unlock(&gc_lock);
+}
+
+gc_phase gc_get_phase(void)
+{
+	return gc.phase;
+}
+
+static uint64_t heap_now(void)
+{
+	return gc.heap_live + gc.alloc_since_mark;
+}
+
+/* ---- sweep ---------------------------------------------------------------- */
+static void finish_sweep(void)
+{
+	while (heap_sweep_some(64) > 0)
+		;
+}
+
+static void sweeper_main(void *unused)
+{
+	(void)unused;
+	for (;;) {
+		spin_lock(&gc_lock);
+		while (heap_sweep_done() || gc.phase != GC_PHASE_OFF) {
+			sched_block_on(&sweeper_wait, &gc_lock, SWITCH_SEMAPHORE,
+				       "GC sweep wait", &sweeper_wait);
+			spin_lock(&gc_lock);
+		}
+		spin_unlock(&gc_lock);
+		/* A few spans at a time, then let mutators run. */
+		uint64_t t0 = arch_nanotime();
+		heap_sweep_some(8);
+		uint64_t dt = arch_nanotime() - t0;
+		spin_lock(&gc_lock);
+		gc_cpu_ns += dt;
+		spin_unlock(&gc_lock);
+		task_yield();
+	}
+}
+
+/* ---- marking ---------------------------------------------------------------- */
+/* One root job, or a chunk of grey objects; false when nothing is left. */
+static bool mark_some(void)
+{
+	if (!gc.globals_scanned) {
+		gc_scan_globals();
+		gc_scan_extra_roots();
+		gc.globals_scanned = true;
+		return true;
+	}
+	if (!gc.finalizer_roots_scanned) {
+		gc_finalizer_scan_roots();
+		gc.finalizer_roots_scanned = true;
+		return true;
+	}
+	if (!gc.all_stacks_scanned) {
+		preempt_disable();
+		task *t = sched_claim_unscanned(gc.cycle);
+		if (t)
+			gc_scan_task(t);
+		preempt_enable();
+		if (!t)
+			gc.all_stacks_scanned = true;
+		return true;
+	}
+	return gc_drain(WORKER_DRAIN_CHUNK) > 0;
+}
+
+static void mark_termination(void);
+
+static void worker_main(void *unused)
+{
+	(void)unused;
+	for (;;) {
+		spin_lock(&gc_lock);
+		while (gc.phase != GC_PHASE_MARK) {
+			sched_block_on(&worker_wait, &gc_lock, SWITCH_SEMAPHORE,
+				       "GC worker (idle)", &worker_wait);
+			spin_lock(&gc_lock);
+		}
+		spin_unlock(&gc_lock);
+
+		uint64_t t0 = arch_nanotime();
+		bool more = true;
+		while (more && arch_nanotime() - t0 < WORKER_SLICE_NS)
+			more = mark_some();
+		spin_lock(&gc_lock);
+		gc_cpu_ns += arch_nanotime() - t0;
+		spin_unlock(&gc_lock);
+		if (!more)
+			mark_termination();
+		else
+			task_sleep(WORKER_SLEEP_NS);
+	}
+}
+
+/* ---- the cycle ------------------------------------------------------------- */
+static void mark_setup_locked_world(void)
+{
+	ASSERT_WORLD_STOPPED();
+	gc.cycle++;
+	gc.globals_scanned = false;
+	gc.finalizer_roots_scanned = false;
+	gc.all_stacks_scanned = false;
+	gc.marked_bytes = 0;
+	gc.scan_work = 0;
+	heap_set_alloc_black(true);
+	gc.barrier_on = true;
+	gc.phase = GC_PHASE_MARK;
+}
+
+void gc_start(const char *why)
+{
+	(void)why;
+	if (!gc_ready || gc.phase != GC_PHASE_OFF || world_stopped())
+		return;
+	/* 0. sweep termination, concurrently */
+	finish_sweep();
+	if (gc.phase != GC_PHASE_OFF)
+		return; /* another task started one while we swept */
+
+	cycle_start_ns = arch_nanotime();
+	heap_at_start = heap_now();
+	peak_in_cycle = heap_at_start;
+	stop_the_world("GC mark setup");
+	if (gc.phase != GC_PHASE_OFF) {
+		start_the_world();
+		return;
+	}
+	mark_setup_locked_world();
+	if (gc_opt_stw) {
+		/* The whole cycle with the world stopped. */
+		while (mark_some())
+			;
+		gc_scan_stacks(gc.cycle);
+		mark_termination();
+		return;
+	}
+	start_the_world();
+	stw1_ns = stw_last_pause_ns();
+	record_pause(stw1_ns);
+	mark_start_ns = arch_nanotime();
+	spin_lock(&gc_lock);
+	waitq_wake_all(&worker_wait);
+	spin_unlock(&gc_lock);
+}
+
+static void print_trace(uint64_t stw2, uint64_t mark_ns, uint64_t ntasks)
+{
+	uint64_t now = arch_nanotime();
+	kprintf("gc %llu @%llu.%03llus %u%%: %llu.%03llu+%llu.%03llu+%llu.%03llu ms clock, "
+		"%llu->%llu->%llu KiB, %llu KiB goal, %llu tasks%s\n",
+		(unsigned long long)gc.cycle, (unsigned long long)(now / 1000000000ULL),
+		(unsigned long long)(now / 1000000 % 1000), gc_cpu_permille() / 10,
+		(unsigned long long)(stw1_ns / 1000000), (unsigned long long)(stw1_ns / 1000 % 1000),
+		(unsigned long long)(mark_ns / 1000000), (unsigned long long)(mark_ns / 1000 % 1000),
+		(unsigned long long)(stw2 / 1000000), (unsigned long long)(stw2 / 1000 % 1000),
+		(unsigned long long)(heap_at_start >> 10),
+		(unsigned long long)(peak_in_cycle >> 10),
+		(unsigned long long)(gc.heap_live >> 10), (unsigned long long)(gc.heap_goal >> 10),
+		(unsigned long long)ntasks, gc_opt_stw ? " (stop-the-world)" : "");
+}
+
+static void mark_termination(void)
+{
+	if (!world_stopped())
+		stop_the_world("GC mark termination");
+	uint64_t mark_ns = gc_opt_stw ? 0 : arch_nanotime() - mark_start_ns;
+	gc.phase = GC_PHASE_MARK_TERM;
+	/* Roots the worker may not have reached (tasks born late), then
+	 * whatever the barrier greyed since the worker's last look. */
+	if (!gc.globals_scanned || !gc.finalizer_roots_scanned)
+		while (mark_some() && !gc.all_stacks_scanned)
+			;
+	gc_scan_stacks(gc.cycle);
+	while (gc_drain(UINT64_MAX) > 0)
+		;
+	gc_finalizer_collect();
+	while (gc_drain(UINT64_MAX) > 0)
+		;
+	if (gc_opt_checkmark)
+		gc_checkmark_verify();
+
+	gc.barrier_on = false;
+	heap_set_alloc_black(false);
+	uint64_t peak = heap_now();
+	if (peak > peak_in_cycle)
+		peak_in_cycle = peak;
+	gc.heap_live = gc.marked_bytes;
+	gc.alloc_since_mark = 0;
+	gc_pacer_end_cycle(peak_in_cycle);
+	heap_begin_sweep();
+	if (gc_opt_stw)
+		finish_sweep();
+	gc.phase = GC_PHASE_OFF;
+
+	spin_lock(&gc_lock);
+	cycles_done++;
+	marked_total += gc.marked_bytes;
+	mark_ns_total += mark_ns;
+	waitq_wake_all(&cycle_waiters);
+	waitq_wake_all(&sweeper_wait);
+	spin_unlock(&gc_lock);
+	start_the_world();
+	uint64_t stw2 = stw_last_pause_ns();
+	if (gc_opt_stw)
+		stw2 = arch_nanotime() - cycle_start_ns;
+	record_pause(stw2);
+	if (gc_opt_trace)
+		print_trace(stw2, mark_ns, task_count());
+}
+
+void gc_collect(void)
+{
+	if (!gc_ready)
+		return;
+	ASSERT(!world_stopped());
+	for (int round = 0; round < 2; round++) {
+		/* Round 0 lets a running cycle end (its roots were taken
+		 * before our caller's latest changes); round 1 is ours. */
+		spin_lock(&gc_lock);
+		uint64_t target = cycles_done + 1;
+		bool running = gc.phase != GC_PHASE_OFF;
+		spin_unlock(&gc_lock);
+		if (round == 0 && !running)
+			continue;
+		if (!running)
+			gc_start("gc_collect");
+		spin_lock(&gc_lock);
+		while (cycles_done < target) {
+			sched_block_on(&cycle_waiters, &gc_lock, SWITCH_SEMAPHORE,
+				       "garbage collection", &cycle_waiters);
+			spin_lock(&gc_lock);
+		}
+		spin_unlock(&gc_lock);
+	}
+	finish_sweep();
+}
+
+void gc_init(void)
+{
+	gc_work_init();
+	gc_pacer_init();
+	gc_finalizer_init();
+	worker_task = task_spawn(worker_main, NULL, "gc worker");
+	sweeper_task = task_spawn(sweeper_main, NULL, "gc sweeper");
+	if (!worker_task || !sweeper_task)
+		panic("gc: cannot start the collector's tasks: %s", heap_last_error());
+	task_detach(worker_task);
+	task_detach(sweeper_task);
+	gc_ready = true;
+}
+
+/* ---- statistics ---------------------------------------------------------- */
+void gc_read_stats(gc_stats *out)
+{
+	heap_stats_info hs;
+	heap_stats_read(&hs);
+	uint64_t swept_spans, freed_objects, freed_bytes;
+	heap_sweep_stats(&swept_spans, &freed_objects, &freed_bytes);
+	spin_lock(&gc_lock);
+	*out = (gc_stats){
+		.cycles = cycles_done,
+		.phase = gc.phase,
+		.heap_live = gc.heap_live,
+		.heap_in_use = hs.bytes_in_use,
+		.heap_goal = gc.heap_goal,
+		.heap_trigger = gc.heap_trigger,
+		.pause_total_ns = pause_total,
+		.pause_max_ns = pause_max,
+		.npauses = npauses,
+		.mark_ns_total = mark_ns_total,
+		.gc_cpu_ns = gc_cpu_ns,
+		.uptime_ns = arch_nanotime(),
+		.assist_bytes = assist_bytes,
+		.marked_bytes_total = marked_total,
+		.freed_objects = freed_objects,
+		.gogc = gc_opt_gogc,
+		.memlimit = (uint64_t)gc_opt_memlimit,
+	};
+	memcpy(out->pauses_ns, pauses, sizeof(pauses));
+	spin_unlock(&gc_lock);
+	out->finalizers_run = gc_finalizers_run_count();
+}
+
+unsigned gc_cpu_permille(void)
+{
+	uint64_t up = arch_nanotime();
+	return up ? (unsigned)(gc_cpu_ns * 1000 / up) : 0;
+}

@@ -1,0 +1,97 @@
+/*
+ * gc/gc_internal.h - what the files of gc/ share: the collector's state,
+ * the grey work queue, marking and scanning, roots, the pacer, finalizers
+ * and checkmark. Only gc/ includes it. The overview is at the top of
+ * gc/gc.c.
+ *
+ * Locking: one CPU. The collector's own structures are touched with
+ * interrupts off (work queue, finalizer table) or by the one task that runs
+ * a phase (the worker, under preempt_disable while it scans a stack, or the
+ * world-stopping task). Lock order: gc structures -> sched_lock -> heap.
+ */
+#pragma once
+
+#include "gc/gc.h"
+#include "kernel/kernel.h"
+#include "kernel/sched.h"
+
+/* ---- state (gc.c) ------------------------------------------------------ */
+typedef struct gc_state {
+	volatile gc_phase phase;
+	volatile bool barrier_on;  /* the write barrier shades */
+	uint64_t cycle;            /* number of the cycle running or last run */
+	/* root jobs of the running cycle */
+	bool globals_scanned;
+	bool finalizer_roots_scanned;
+	bool all_stacks_scanned;
+	/* pacing, in bytes */
+	uint64_t heap_live;        /* marked at the last termination */
+	uint64_t heap_goal, heap_trigger;
+	uint64_t alloc_since_mark; /* allocated through gc_alloc since then */
+	uint64_t marked_bytes;     /* this cycle's marked object bytes */
+	uint64_t scan_work;        /* this cycle's scanned bytes */
+	uint64_t assist_ratio_x16; /* scan bytes owed per allocated byte, x16 */
+	/* checkmark pass in progress: mark() records parents */
+	bool checkmarking;
+} gc_state;
+
+extern gc_state gc;
+extern bool gc_opt_checkmark;
+
+/* ---- marking (mark.c) --------------------------------------------------- */
+/* Greys p's object if p points into an allocated, unmarked slot (interior
+ * pointers allowed; anything else is ignored). `parent` is for checkmark's
+ * path: the object or root slot the pointer was found in. */
+void gc_mark_ptr(uintptr_t p, uintptr_t parent);
+/* Scans [lo, hi) word by word, each word a possible pointer (stacks,
+ * globals, conservative objects). Exempt from ASan: stacks and globals hold
+ * redzones it would report. */
+void gc_scan_conservative(uintptr_t lo, uintptr_t hi, uintptr_t parent);
+/* Scans one object's pointer words by its type. */
+void gc_scan_object(uintptr_t obj);
+/* Scans grey objects until the queue is empty or `budget` bytes were
+ * scanned; returns the bytes scanned. */
+uint64_t gc_drain(uint64_t budget);
+bool gc_work_empty(void);
+void gc_work_init(void);
+
+/* ---- roots (roots.c) ---------------------------------------------------- */
+void gc_scan_globals(void);
+void gc_scan_extra_roots(void);
+/* Scans one task's stack (and start argument); preemption disabled. */
+void gc_scan_task(task *t);
+/* Scans every stack not yet scanned in generation gen (the cycle number),
+ * one task at a time with preemption disabled around each. */
+void gc_scan_stacks(uint64_t gen);
+
+/* ---- pacer (pacer.c) ---------------------------------------------------- */
+void gc_pacer_init(void);
+/* Next trigger and goal from this cycle's live heap. */
+void gc_pacer_end_cycle(uint64_t peak);
+/* Called by gc_alloc*: counts the allocation, starts a cycle at the
+ * trigger, makes the allocating task assist while marking. */
+void gc_alloc_hook(size_t size);
+extern int64_t gc_opt_gogc;
+extern int64_t gc_opt_memlimit;
+
+/* ---- cycle (gc.c) ------------------------------------------------------- */
+/* Starts a cycle if none is running (mark setup, STW). */
+void gc_start(const char *why);
+/* Accounts scan work an allocating task did as an assist. */
+void gc_note_assist(uint64_t bytes, uint64_t ns);
+
+/* ---- finalizers (finalizer.c) ------------------------------------------- */
+void gc_finalizer_init(void);
+/* Mark phase: marks what finalizable objects reach (not the objects). */
+void gc_finalizer_scan_roots(void);
+/* Mark termination: unmarked finalizable objects are resurrected (marked)
+ * and queued for the finalizer task. */
+void gc_finalizer_collect(void);
+uint64_t gc_finalizers_run_count(void);
+
+/* ---- checkmark (checkmark.c) -------------------------------------------- */
+/* World stopped, after the concurrent mark: re-marks from scratch and
+ * panics on any object reachable but left white. */
+void gc_checkmark_verify(void);
+/* Checkmark's parent table: records how obj was reached. */
+void gc_checkmark_record(uintptr_t obj, uintptr_t parent);

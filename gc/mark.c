@@ -1,0 +1,169 @@
+/*
+ * gc/mark.c - colours and the grey work queue. An object is white while its
+ * mark bit is clear, grey once marked and queued, black once scanned (or at
+ * once, for noscan objects: nothing to scan). The queue is per-CPU buffers
+ * of object addresses plus a global list of full buffers (Go's gcWork and
+ * work.full); buffers come from a pool filled at init, so marking never
+ * allocates. See gc/gc.c for the overview.
+ *
+ * Invariant (checked by checkmark): when the queue is empty and every root
+ * is scanned, no black object points to a white one.
+ */
+#include "gc/gc_internal.h"
+
+#define WORKBUF_ENTRIES 510
+#define WORKBUF_POOL 256 /* 256 x 4 KiB: a million grey objects at once */
+
+typedef struct workbuf {
+	struct workbuf *next;
+	size_t n;
+	uintptr_t obj[WORKBUF_ENTRIES];
+} workbuf;
+_Static_assert(sizeof(workbuf) == 4096, "a workbuf is one page");
+
+/* guarded by interrupts off (one CPU) */
+static workbuf *wb_current;   /* this CPU's buffer */
+static workbuf *wb_full;      /* full buffers */
+static workbuf *wb_free;      /* empty buffers */
+static size_t wb_full_count;
+
+void gc_work_init(void)
+{
+	for (int i = 0; i < WORKBUF_POOL; i++) {
+		workbuf *b = fixalloc_persistent(sizeof(workbuf), 64);
+		if (!b)
+			panic("gc: no memory for mark work buffers");
+		b->next = wb_free;
+		wb_free = b;
+	}
+	wb_current = wb_free;
+	wb_free = wb_free->next;
+	wb_current->n = 0;
+}
+
+static void work_push(uintptr_t obj)
+{
+	arch_irqflags_t irq = arch_irq_save();
+	if (wb_current->n == WORKBUF_ENTRIES) {
+		workbuf *b = wb_free;
+		if (!b)
+			panic("gc: mark work queue overflow (%d buffers of %d)",
+			      WORKBUF_POOL, WORKBUF_ENTRIES);
+		wb_free = b->next;
+		wb_current->next = wb_full;
+		wb_full = wb_current;
+		wb_full_count++;
+		b->n = 0;
+		wb_current = b;
+	}
+	wb_current->obj[wb_current->n++] = obj;
+	arch_irq_restore(irq);
+}
+
+static bool work_pop(uintptr_t *obj)
+{
+	arch_irqflags_t irq = arch_irq_save();
+	bool ok = true;
+	if (wb_current->n == 0 && wb_full) {
+		workbuf *b = wb_full;
+		wb_full = b->next;
+		wb_full_count--;
+		wb_current->next = wb_free;
+		wb_free = wb_current;
+		wb_current = b;
+	}
+	if (wb_current->n > 0)
+		*obj = wb_current->obj[--wb_current->n];
+	else
+		ok = false;
+	arch_irq_restore(irq);
+	return ok;
+}
+
+bool gc_work_empty(void)
+{
+	arch_irqflags_t irq = arch_irq_save();
+	bool empty = wb_current->n == 0 && !wb_full;
+	arch_irq_restore(irq);
+	return empty;
+}
+
+void gc_mark_ptr(uintptr_t p, uintptr_t parent)
+{
+	if (!heap_in_arena((const void *)p))
+		return;
+	mspan *s = mspan_of((const void *)p);
+	if (!s)
+		return;
+	size_t i = mspan_slot_index(s, p);
+	if (i >= s->nelems || !mspan_slot_allocated(s, i))
+		return; /* a span's tail or a free slot: not an object */
+	uint64_t bit = 1ULL << (i & 63);
+	arch_irqflags_t irq = arch_irq_save();
+	uint64_t *word = &s->mark_bits[i >> 6];
+	bool white = !(*word & bit);
+	*word |= bit;
+	arch_irq_restore(irq);
+	if (!white)
+		return;
+	uintptr_t base = s->base + i * s->elemsize;
+	gc.marked_bytes += s->elemsize;
+	if (gc.checkmarking)
+		gc_checkmark_record(base, parent);
+	if (!spanclass_noscan(s->spanclass))
+		work_push(base);
+}
+
+__attribute__((no_sanitize_address)) void gc_scan_conservative(uintptr_t lo, uintptr_t hi,
+							       uintptr_t parent)
+{
+	lo = ALIGN_UP(lo, sizeof(uintptr_t));
+	for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+		uintptr_t v = *(volatile const uintptr_t *)a;
+		if (heap_in_arena((const void *)v))
+			gc_mark_ptr(v, parent ? parent : a);
+	}
+	gc.scan_work += hi > lo ? hi - lo : 0;
+}
+
+void gc_scan_object(uintptr_t obj)
+{
+	mspan *s = mspan_of((const void *)obj);
+	if (!s || !s->types)
+		return;
+	size_t i = mspan_slot_index(s, obj);
+	/* A large object's type is published after it is zeroed; until then
+	 * it holds nothing to scan. */
+	const gc_type *t = __atomic_load_n(&s->types[i], __ATOMIC_ACQUIRE);
+	if (!t)
+		return;
+	if (t->flags & GC_TYPE_CONSERVATIVE) {
+		gc_scan_conservative(obj, obj + s->elemsize, obj);
+		return;
+	}
+	size_t nelem = s->elemsize / t->size;
+	size_t mask_words = (t->size / sizeof(void *) + 63) / 64;
+	for (size_t e = 0; e < nelem; e++) {
+		const uintptr_t *elem = (const uintptr_t *)(obj + e * t->size);
+		for (size_t mw = 0; mw < mask_words; mw++) {
+			uint64_t m = t->ptrmask[mw];
+			while (m) {
+				size_t w = mw * 64 + (unsigned)__builtin_ctzll(m);
+				m &= m - 1;
+				uintptr_t v = __atomic_load_n(&elem[w], __ATOMIC_RELAXED);
+				if (v)
+					gc_mark_ptr(v, obj);
+			}
+		}
+	}
+	gc.scan_work += s->elemsize;
+}
+
+uint64_t gc_drain(uint64_t budget)
+{
+	uint64_t start = gc.scan_work;
+	uintptr_t obj;
+	while (gc.scan_work - start < budget && work_pop(&obj))
+		gc_scan_object(obj);
+	return gc.scan_work - start;
+}

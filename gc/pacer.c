@@ -1,0 +1,110 @@
+/*
+ * gc/pacer.c - when to collect. After each cycle the goal is
+ *     goal = live * (1 + gogc / 100)      (at least GC_MIN_HEAP)
+ * capped by memlimit= (a soft limit: when live heap approaches it, cycles
+ * run as often as needed, never more than back to back). The next cycle
+ * starts at a trigger below the goal, so that marking, which runs while
+ * mutators keep allocating, ends near the goal:
+ *     trigger = live + (goal - live) * trigger_ratio
+ * trigger_ratio adapts: a cycle that overshot its goal lowers it, one that
+ * ended well under raises it (Go's pacer solves for it from measured scan
+ * and allocation rates; this is the one-knob version). Allocating tasks
+ * pay for marking while it runs: each allocated byte owes assist_ratio
+ * bytes of scan work, so a fast allocator cannot outrun the collector.
+ * See gc/gc.c for the overview.
+ */
+#include "gc/gc_internal.h"
+
+#define GC_MIN_HEAP (4UL << 20)
+#define RATIO_ONE 1000 /* trigger_ratio in per-mille */
+
+int64_t gc_opt_gogc = 100;
+int64_t gc_opt_memlimit;
+static int64_t trigger_permille = 700;
+
+static bool parse_gogc(const cmdline_option *opt, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "off") == 0) {
+		*(int64_t *)opt->target = -1;
+		return true;
+	}
+	return cmdline_parse_int(opt, value, err, errlen);
+}
+CMDLINE_OPTION_(gc_opt_gogc, "gogc", parse_gogc, 1, 100000,
+		"heap growth % before a collection (Go's GOGC), or off");
+CMDLINE_INT(gc_opt_memlimit, "memlimit", 0, INT64_MAX,
+	    "soft heap limit in bytes (k/m/g suffixes), 0 = none");
+
+static void set_goal(uint64_t live)
+{
+	uint64_t goal;
+	if (gc_opt_gogc < 0) {
+		goal = UINT64_MAX / 2;
+	} else {
+		goal = live + live * (uint64_t)gc_opt_gogc / 100;
+		if (goal < GC_MIN_HEAP)
+			goal = GC_MIN_HEAP;
+	}
+	if (gc_opt_memlimit > 0 && goal > (uint64_t)gc_opt_memlimit) {
+		/* Never below the live heap plus a little room: that would
+		 * only collect back to back without freeing anything. */
+		goal = MAX((uint64_t)gc_opt_memlimit, live + live / 16 + (256 << 10));
+	}
+	gc.heap_goal = goal;
+	gc.heap_trigger = live + (goal - live) * (uint64_t)trigger_permille / RATIO_ONE;
+	/* Scan work left is about the live heap; the distance to the goal is
+	 * what mutators may allocate meanwhile. */
+	uint64_t runway = goal > gc.heap_trigger ? goal - gc.heap_trigger : 1;
+	gc.assist_ratio_x16 = MAX((live * 16) / runway, 16);
+}
+
+void gc_pacer_init(void)
+{
+	set_goal(0);
+}
+
+void gc_pacer_end_cycle(uint64_t peak)
+{
+	if (gc_opt_gogc >= 0 && gc.heap_goal < UINT64_MAX / 2) {
+		if (peak > gc.heap_goal)
+			trigger_permille = MAX(trigger_permille - 50, 400);
+		else if (peak < gc.heap_goal - (gc.heap_goal - gc.heap_live) / 4)
+			trigger_permille = MIN(trigger_permille + 25, 950);
+	}
+	set_goal(gc.heap_live);
+}
+
+/* Scan work this task still owes from allocating during marking. */
+static int64_t assist_debt;
+
+void gc_alloc_hook(size_t size)
+{
+	gc.alloc_since_mark += size;
+	/* A caller holding a spinlock (interrupts off) cannot start a cycle
+	 * or assist: both may switch tasks. It pays nothing this time. */
+	if (!arch_irq_enabled())
+		return;
+	gc_phase phase = gc.phase;
+	if (phase == GC_PHASE_OFF) {
+		if (gc.heap_live + gc.alloc_since_mark >= gc.heap_trigger && gc_opt_gogc >= 0)
+			gc_start("heap trigger");
+		return;
+	}
+	if (phase != GC_PHASE_MARK || world_stopped())
+		return;
+	/* Assist: pay for this allocation with scan work. One debt for all
+	 * tasks is enough with one CPU: whoever allocates pays. */
+	assist_debt += (int64_t)(size * gc.assist_ratio_x16 / 16);
+	if (assist_debt < 64 * 1024)
+		return;
+	uint64_t t0 = arch_nanotime();
+	uint64_t done = gc_drain((uint64_t)assist_debt);
+	assist_debt -= (int64_t)done;
+	gc_note_assist(done, arch_nanotime() - t0);
+	if (assist_debt > 0) {
+		/* Nothing grey left to scan: the worker is busy with roots.
+		 * Give it the CPU instead of allocating further ahead. */
+		assist_debt = 0;
+		task_yield();
+	}
+}

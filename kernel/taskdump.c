@@ -1,0 +1,75 @@
+/*
+ * kernel/taskdump.c - tasks_dump(): every task with its state, what it
+ * waits on and for how long, its switches by reason, CPU time, stack use,
+ * creation site and backtrace (Go: the goroutine dump of a crash or
+ * SIGQUIT). Reads the tasks through sched_for_each_task, so sched_lock is
+ * held and interrupts are off for the whole dump: a consistent snapshot,
+ * at the cost of holding the CPU while the console prints.
+ */
+#include "kernel/sched.h"
+
+#define TASKDUMP_BACKTRACE_MAX 24
+#define NS_PER_US 1000ULL
+#define NS_PER_MS (1000 * 1000ULL)
+
+/* "12.345 ms" */
+static void taskdump_print_ms(uint64_t ns)
+{
+	kprintf("%llu.%03llu ms", (unsigned long long)(ns / NS_PER_MS),
+		(unsigned long long)(ns % NS_PER_MS / NS_PER_US));
+}
+
+static void taskdump_one(task *t, void *unused)
+{
+	(void)unused;
+	task_info info;
+	task_get_info_locked(t, &info);
+
+	kprintf("task %llu '%s': %s", (unsigned long long)info.id, info.name,
+		task_state_name(info.state));
+	if (info.state == TASK_BLOCKED && info.wait_reason) {
+		kprintf(", %s for ", info.wait_reason);
+		taskdump_print_ms(info.wait_ns);
+		if (info.wait_object)
+			kprintf(" on %p", info.wait_object);
+	}
+	if (info.state == TASK_DEAD)
+		kprintf(", exit status %d", info.exit_status);
+	kprintf("\n  cpu ");
+	taskdump_print_ms(info.cpu_ns);
+	kprintf(", stack %zu of %zu bytes used\n", info.stack_high_water, info.stack_size);
+
+	kprintf("  switches:");
+	bool any = false;
+	for (int r = 0; r < SWITCH_REASON_COUNT; r++) {
+		if (info.switches[r]) {
+			kprintf(" %s=%llu", switch_reason_name((switch_reason)r),
+				(unsigned long long)info.switches[r]);
+			any = true;
+		}
+	}
+	kprintf("%s\n", any ? "" : " none");
+
+	if (info.create_pc) {
+		/* A return address: look up the call instruction before it. */
+		uintptr_t offset;
+		const char *name = arch_symbolize(info.create_pc - 1, &offset);
+		if (name)
+			kprintf("  created by %s+0x%lx\n", name, (unsigned long)offset + 1);
+		else
+			kprintf("  created by %p\n", (void *)info.create_pc);
+	} else {
+		kprintf("  created at boot\n");
+	}
+
+	uintptr_t pcs[TASKDUMP_BACKTRACE_MAX];
+	size_t n = task_backtrace_locked(t, pcs, ARRAY_SIZE(pcs));
+	if (n > 0)
+		print_backtrace_from(pcs, n);
+}
+
+void tasks_dump(void)
+{
+	kprintf("tasks: %zu live\n", task_count());
+	sched_for_each_task(taskdump_one, NULL);
+}

@@ -1,0 +1,984 @@
+/*
+ * tests/gc_test.c - the collector's basic contract, one property per test
+ * (Boehm's gctest and Go's runtime tests): live structures survive with
+ * their contents (lists, trees, typed objects, pointer arrays, objects held
+ * only by a stack, a register, a global, an interior pointer, a blocked
+ * task, an added root), unreachable ones are freed (plain, cyclic, large:
+ * pages come back), typed objects are scanned precisely and noscan ones
+ * not at all, and the stats move as documented. Concurrency, barriers and
+ * pacing are in gc_race_test.c and gc_pacer_test.c, finalizers in
+ * gc_final_test.c. How the tests keep addresses away from the conservative
+ * scanner is explained in tests/gc_test_util.h.
+ */
+#include "tests/gc_test_util.h"
+
+/* ---- types ------------------------------------------------------------- */
+
+typedef struct lnode {
+	struct lnode *next;
+	uint64_t value;
+	uint64_t check;
+} lnode;
+static GC_TYPE_DEFINE(lnode_type, lnode, next);
+
+typedef struct tnode {
+	uint64_t key;
+	struct tnode *left;
+	uint64_t check;
+	struct tnode *right;
+} tnode;
+static GC_TYPE_DEFINE(tnode_type, tnode, left, right);
+
+typedef struct word {
+	void *p;
+} word;
+static GC_TYPE_DEFINE(word_type, word, p);
+
+/* Pointers past the first and second 64-word masks, and a non-pointer word
+ * that holds a heap address (precise scanning must ignore it). */
+typedef struct wide {
+	uint64_t magic;
+	uint64_t fake; /* an address, but not a pointer field */
+	uint64_t pad1[70];
+	void *far;     /* word 72: mask word 1 */
+	uint64_t pad2[60];
+	void *farther; /* word 133: mask word 2 */
+	uint64_t pad3[3];
+} wide;
+static GC_TYPE_DEFINE(wide_type, wide, far, farther);
+
+/* An element with its pointer in the middle, for arrays of structs. */
+typedef struct triple {
+	uint64_t a;
+	void *p;
+	uint64_t b;
+} triple;
+static GC_TYPE_DEFINE(triple_type, triple, p);
+
+#define LIST_MAGIC 0x115700000000ULL
+
+/* ---- lists: Boehm's reverse test --------------------------------------- */
+
+static lnode *cons(uint64_t value, lnode *next)
+{
+	lnode *n = gc_alloc(&lnode_type);
+	CHECK_MSG(n, "gc_alloc(lnode): %s", gc_last_error());
+	n->value = value;
+	n->check = gc_t_mix(value ^ LIST_MAGIC);
+	gc_write(&n->next, next);
+	return n;
+}
+
+/* A fresh list with the values of l in reverse order; l becomes garbage
+ * once the caller drops it. */
+static lnode *reverse_copy(lnode *l)
+{
+	lnode *r = NULL;
+	for (; l; l = l->next)
+		r = cons(l->value, r);
+	return r;
+}
+
+/* l holds 0..n-1 ascending (or descending), each node intact. */
+static void check_list(const lnode *l, uint64_t n, bool ascending)
+{
+	uint64_t i = 0;
+	for (; l; l = l->next, i++) {
+		uint64_t want = ascending ? i : n - 1 - i;
+		CHECK_MSG(i < n, "list longer than %llu", (unsigned long long)n);
+		CHECK_MSG(gc_t_allocated(l), "list node %llu at %p was freed",
+			  (unsigned long long)i, (const void *)l);
+		CHECK_MSG(l->value == want && l->check == gc_t_mix(want ^ LIST_MAGIC),
+			  "list node %llu: value %llu check %llx (node freed or "
+			  "overwritten)", (unsigned long long)i,
+			  (unsigned long long)l->value, (unsigned long long)l->check);
+	}
+	CHECK_EQ(i, n);
+}
+
+static __attribute__((noinline)) void make_garbage_lists(size_t lists, size_t len)
+{
+	for (size_t k = 0; k < lists; k++) {
+		lnode *g = NULL;
+		for (size_t i = 0; i < len; i++)
+			g = cons(i, g);
+		gc_t_keep(g);
+	}
+}
+
+TEST(gc, list_reversal)
+{
+	enum { N = 4000, ROUNDS = 24 };
+	uint64_t c0 = gc_t_stats().cycles;
+	lnode *l = NULL;
+	for (uint64_t i = N; i-- > 0;)
+		l = cons(i, l);
+	check_list(l, N, true);
+	for (int r = 0; r < ROUNDS; r++) {
+		l = reverse_copy(l);
+		make_garbage_lists(4, 500);
+		if (r % 3 == 0)
+			gc_t_collect();
+		check_list(l, N, r % 2 == 1);
+	}
+	CHECK_GE(gc_t_stats().cycles, c0 + ROUNDS / 3);
+	gc_t_keep(l);
+}
+
+/* ---- trees ------------------------------------------------------------- */
+
+static uint64_t tree_check(uint64_t key)
+{
+	return gc_t_mix(key * 3 + 1);
+}
+
+/* Bottom up: children first, then the parent that points to them. */
+static tnode *tree_bottom_up(int depth, uint64_t key)
+{
+	tnode *n = gc_alloc(&tnode_type);
+	CHECK_MSG(n, "gc_alloc(tnode): %s", gc_last_error());
+	n->key = key;
+	n->check = tree_check(key);
+	if (depth > 0) {
+		tnode *left = tree_bottom_up(depth - 1, 2 * key);
+		tnode *right = tree_bottom_up(depth - 1, 2 * key + 1);
+		gc_write(&n->left, left);
+		gc_write(&n->right, right);
+	}
+	return n;
+}
+
+/* Top down: the parent is reachable first, children are stored into it
+ * (through the barrier) as they are made. */
+static void tree_top_down(tnode *n, int depth, uint64_t key)
+{
+	n->key = key;
+	n->check = tree_check(key);
+	if (depth == 0)
+		return;
+	tnode *left = gc_alloc(&tnode_type), *right = gc_alloc(&tnode_type);
+	CHECK_MSG(left && right, "gc_alloc(tnode): %s", gc_last_error());
+	gc_write(&n->left, left);
+	gc_write(&n->right, right);
+	tree_top_down(n->left, depth - 1, 2 * key);
+	tree_top_down(n->right, depth - 1, 2 * key + 1);
+}
+
+/* Number of nodes; fails on the first bad one. */
+static uint64_t tree_verify(const tnode *n, int depth, uint64_t key)
+{
+	CHECK_MSG(n, "missing node key %llu", (unsigned long long)key);
+	CHECK_MSG(gc_t_allocated(n), "tree node %llu at %p freed",
+		  (unsigned long long)key, (const void *)n);
+	CHECK_MSG(n->key == key && n->check == tree_check(key),
+		  "tree node key %llu holds %llu/%llx", (unsigned long long)key,
+		  (unsigned long long)n->key, (unsigned long long)n->check);
+	if (depth == 0) {
+		CHECK(!n->left && !n->right);
+		return 1;
+	}
+	return 1 + tree_verify(n->left, depth - 1, 2 * key) +
+	       tree_verify(n->right, depth - 1, 2 * key + 1);
+}
+
+static __attribute__((noinline)) void make_garbage_trees(int count, int depth)
+{
+	for (int i = 0; i < count; i++)
+		gc_t_keep(tree_bottom_up(depth, 1));
+}
+
+TEST(gc, tree_build_check)
+{
+	enum { DEPTH = 12 };
+	const uint64_t nodes = (1u << (DEPTH + 1)) - 1;
+	tnode *a = tree_bottom_up(DEPTH, 1);
+	tnode *b = gc_alloc(&tnode_type);
+	CHECK(b);
+	tree_top_down(b, DEPTH, 1);
+	for (int r = 0; r < 6; r++) {
+		make_garbage_trees(4, 10);
+		gc_t_collect();
+		CHECK_EQ(tree_verify(a, DEPTH, 1), nodes);
+		CHECK_EQ(tree_verify(b, DEPTH, 1), nodes);
+	}
+	gc_t_keep(a);
+	gc_t_keep(b);
+}
+
+/* ---- typed objects: precise scanning ------------------------------------ */
+
+#define WIDE_N 200
+#define WIDE_MAGIC 0x71de71de71de71deULL
+
+/* WIDE_N wide objects in a pointer array; each has children through far
+ * and farther, and one object whose address only sits in `fake`. The
+ * fake-referenced objects' addresses go to hidden[]. */
+static __attribute__((noinline)) word *make_wides(uintptr_t *hidden)
+{
+	word *arr = gc_alloc_array(&word_type, WIDE_N);
+	CHECK(arr);
+	for (size_t i = 0; i < WIDE_N; i++) {
+		wide *w = gc_alloc(&wide_type);
+		CHECK_MSG(w, "gc_alloc(wide): %s", gc_last_error());
+		w->magic = WIDE_MAGIC ^ i;
+		void *far = gc_alloc_noscan(64), *farther = gc_alloc_noscan(64);
+		void *fake = gc_alloc_noscan(64);
+		CHECK(far && farther && fake);
+		gc_t_fill(far, 64, i * 2);
+		gc_t_fill(farther, 64, i * 2 + 1);
+		gc_write(&w->far, far);
+		gc_write(&w->farther, farther);
+		w->fake = (uint64_t)(uintptr_t)fake;
+		hidden[i] = (uintptr_t)fake;
+		gc_write(&arr[i].p, w);
+	}
+	return arr;
+}
+
+TEST(gc, typed_objects_scanned_precisely)
+{
+	uintptr_t *hidden = gc_t_hidden_buffer(WIDE_N);
+	word *arr = make_wides(hidden);
+	for (int r = 0; r < 3; r++) {
+		gc_t_collect();
+		for (size_t i = 0; i < WIDE_N; i++) {
+			wide *w = arr[i].p;
+			CHECK_MSG(gc_t_allocated(w) && w->magic == (WIDE_MAGIC ^ i),
+				  "wide object %zu lost", i);
+			CHECK_MSG(gc_t_allocated(w->far) && gc_t_check_fill(w->far, 64, i * 2),
+				  "object %zu behind pointer word 72 (mask word 1) lost", i);
+			CHECK_MSG(gc_t_allocated(w->farther) &&
+					  gc_t_check_fill(w->farther, 64, i * 2 + 1),
+				  "object %zu behind pointer word 133 (mask word 2) lost", i);
+		}
+	}
+	/* Held only by a non-pointer word of a live typed object: freed. A
+	 * few may be kept by stale stack words; 10% is far above that. */
+	size_t alive = gc_t_count_allocated(hidden, WIDE_N);
+	test_log("%zu of %d objects held only by a non-pointer word still allocated",
+		 alive, WIDE_N);
+	CHECK_LE(alive, WIDE_N / 10);
+	gc_t_keep(arr);
+	gc_t_keep(hidden);
+}
+
+/* Arrays of structs: every element's pointer word is scanned, including
+ * when the slot is bigger than n * sizeof(T). */
+TEST(gc, arrays_of_structs)
+{
+	const size_t counts[] = { 1, 3, 7, 100, 1000, 2000 }; /* 2000*24 > 32 KiB */
+	triple *arrays[ARRAY_SIZE(counts)];
+	for (size_t k = 0; k < ARRAY_SIZE(counts); k++) {
+		arrays[k] = gc_alloc_array(&triple_type, counts[k]);
+		CHECK_MSG(arrays[k], "gc_alloc_array(triple, %zu): %s", counts[k],
+			  gc_last_error());
+		for (size_t i = 0; i < counts[k]; i++) {
+			void *child = gc_alloc_noscan(32);
+			CHECK(child);
+			gc_t_fill(child, 32, k * 10000 + i);
+			arrays[k][i].a = i;
+			arrays[k][i].b = ~i;
+			gc_write(&arrays[k][i].p, child);
+		}
+	}
+	for (int r = 0; r < 3; r++) {
+		make_garbage_lists(4, 1000); /* reuse pressure on small classes */
+		gc_t_collect();
+		for (size_t k = 0; k < ARRAY_SIZE(counts); k++) {
+			for (size_t i = 0; i < counts[k]; i++) {
+				triple *t = &arrays[k][i];
+				CHECK(t->a == i && t->b == ~i);
+				CHECK_MSG(gc_t_allocated(t->p) &&
+						  gc_t_check_fill(t->p, 32, k * 10000 + i),
+					  "array of %zu: child of element %zu lost",
+					  counts[k], i);
+			}
+		}
+	}
+	gc_t_keep(arrays);
+}
+
+/* ---- arrays of pointers -------------------------------------------------- */
+
+TEST(gc, pointer_arrays)
+{
+	enum { N = 8192 }; /* 64 KiB: a large object */
+	word *big = gc_alloc_array(&word_type, N);
+	word *small = gc_alloc_array(&word_type, 100);
+	uintptr_t *hidden = gc_t_hidden_buffer(N);
+	CHECK(big && small);
+	for (size_t i = 0; i < N; i++) {
+		void *o = gc_alloc_noscan(48);
+		CHECK(o);
+		gc_t_fill(o, 48, i);
+		gc_write(&big[i].p, o);
+		if (i < 100)
+			gc_write(&small[i].p, big[i].p);
+	}
+	for (int r = 0; r < 2; r++) {
+		make_garbage_lists(2, 2000);
+		gc_t_collect();
+		for (size_t i = 0; i < N; i++)
+			CHECK_MSG(gc_t_allocated(big[i].p) && gc_t_check_fill(big[i].p, 48, i),
+				  "element %zu of a pointer array lost", i);
+	}
+	/* Drop the odd elements (the first 100 stay in `small` too). */
+	size_t dropped = 0;
+	for (size_t i = 101; i < N; i += 2) {
+		hidden[dropped++] = (uintptr_t)big[i].p;
+		gc_write(&big[i].p, NULL);
+	}
+	gc_t_collect();
+	for (size_t i = 0; i < N; i += 2)
+		CHECK_MSG(gc_t_allocated(big[i].p) && gc_t_check_fill(big[i].p, 48, i),
+			  "element %zu lost after dropping its neighbours", i);
+	for (size_t i = 0; i < 100; i++)
+		CHECK(gc_t_allocated(small[i].p) && gc_t_check_fill(small[i].p, 48, i));
+	size_t alive = gc_t_count_allocated(hidden, dropped);
+	test_log("%zu of %zu dropped array elements still allocated", alive, dropped);
+	CHECK_LE(alive, dropped / 10);
+	gc_t_keep(big);
+	gc_t_keep(small);
+	gc_t_keep(hidden);
+}
+
+/* ---- roots: a stack, a register, a global, an interior pointer ---------- */
+
+/* Allocates `count` objects of `size` bytes (dropped at once) and fails if
+ * one of them is at `p`: a freed p would be handed out again. */
+static __attribute__((noinline)) void reuse_pressure(const void *p, size_t size,
+							size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		char *o = gc_alloc_noscan(size);
+		CHECK_MSG(o, "gc_alloc_noscan(%zu): %s", size, gc_last_error());
+		CHECK_MSG(o > (char *)p + size || o + size <= (char *)p,
+			  "live object %p handed out again (at %p)", p, (void *)o);
+		memset(o, 0xee, size);
+	}
+}
+
+TEST(gc, survives_on_stack_only)
+{
+	char *volatile p = gc_alloc_noscan(200);
+	CHECK(p);
+	gc_t_fill(p, 200, 777);
+	for (int r = 0; r < 4; r++) {
+		gc_t_collect();
+		reuse_pressure(p, 200, 3000);
+		CHECK(gc_t_allocated(p));
+		CHECK_MSG(gc_t_check_fill(p, 200, 777), "stack-held object overwritten");
+	}
+}
+
+/* A pointer kept only in a register of a task that the timer preempts
+ * (the interrupt frame on its stack is a root). */
+struct reg_arg {
+	volatile uintptr_t hidden; /* the object's address, XORed */
+	volatile int stop, started, ok;
+};
+
+static void hold_in_register(void *arg)
+{
+	struct reg_arg *a = arg;
+	char *p = gc_t_unhide(a->hidden);
+	a->hidden = 0;
+	a->started = 1;
+	uint64_t spins = 0;
+	while (!a->stop) {
+		__asm__ volatile("" : "+r"(p), "+r"(spins)); /* p stays in a register */
+		spins++;
+	}
+	a->ok = gc_t_allocated(p) && gc_t_check_fill(p, 112, 4242);
+}
+
+static __attribute__((noinline)) uintptr_t make_hidden_filled(size_t size, uint64_t seed)
+{
+	char *p = gc_alloc_noscan(size);
+	CHECK(p);
+	gc_t_fill(p, size, seed);
+	return gc_t_hide(p);
+}
+
+TEST(gc, survives_in_preempted_register)
+{
+	static struct reg_arg a;
+	a = (struct reg_arg){ .hidden = make_hidden_filled(112, 4242) };
+	task *t = task_spawn(hold_in_register, &a, "gc-reg-holder");
+	CHECK(t);
+	while (!a.started)
+		task_yield();
+	for (int r = 0; r < 4; r++) {
+		gc_t_collect();
+		for (int i = 0; i < 2000; i++)
+			memset(gc_alloc_noscan(112), 0xee, 112);
+	}
+	a.stop = 1;
+	CHECK_EQ(task_join(t), 0);
+	CHECK_MSG(a.ok, "object held only in a preempted task's register was lost");
+}
+
+static void *g_bss_only;
+static void *g_data_only[2] = { (void *)1, NULL }; /* initialised: in .data */
+
+TEST(gc, survives_in_globals_only)
+{
+	/* Allocated and stored without keeping a copy on this stack. */
+	gc_write(&g_bss_only, gc_t_unhide(make_hidden_filled(96, 1)));
+	gc_write(&g_data_only[1], gc_t_unhide(make_hidden_filled(96, 2)));
+	for (int r = 0; r < 3; r++) {
+		gc_t_collect();
+		for (int i = 0; i < 2000; i++)
+			memset(gc_alloc_noscan(96), 0xee, 96);
+		CHECK_MSG(gc_t_allocated(g_bss_only) && gc_t_check_fill(g_bss_only, 96, 1),
+			  "object held only by a bss global lost");
+		CHECK_MSG(gc_t_allocated(g_data_only[1]) &&
+				  gc_t_check_fill(g_data_only[1], 96, 2),
+			  "object held only by a data global lost");
+	}
+	gc_write(&g_bss_only, NULL);
+	gc_write(&g_data_only[1], NULL);
+}
+
+/* Interior pointers: from the stack (into a small and a large object, at
+ * the middle and at the last byte) and from a heap pointer field. */
+static __attribute__((noinline)) char *make_interior(size_t size, size_t offset,
+						      uint64_t seed)
+{
+	char *p = gc_alloc_noscan(size);
+	CHECK(p);
+	gc_t_fill(p, size, seed);
+	return p + offset;
+}
+
+TEST(gc, survives_through_interior_pointer)
+{
+	char *volatile mid = make_interior(256, 128, 10);
+	char *volatile last = make_interior(256, 255, 11);
+	char *volatile large_mid = make_interior(100000, 70001, 12);
+	word *holder = gc_alloc(&word_type);
+	CHECK(holder);
+	gc_write(&holder->p, make_interior(512, 264, 13));
+	for (int r = 0; r < 3; r++) {
+		gc_t_collect();
+		for (int i = 0; i < 1000; i++) {
+			memset(gc_alloc_noscan(256), 0xee, 256);
+			memset(gc_alloc_noscan(512), 0xee, 512);
+		}
+		CHECK_MSG(gc_t_allocated(mid - 128) && gc_t_check_fill(mid - 128, 256, 10),
+			  "object held by a pointer to its middle lost");
+		CHECK_MSG(gc_t_allocated(last - 255) && gc_t_check_fill(last - 255, 256, 11),
+			  "object held by a pointer to its last byte lost");
+		CHECK_MSG(gc_t_allocated(large_mid - 70001) &&
+				  gc_t_check_fill(large_mid - 70001, 100000, 12),
+			  "large object held by an interior pointer lost");
+		char *base = (char *)holder->p - 264;
+		CHECK_MSG(gc_t_allocated(base) && gc_t_check_fill(base, 512, 13),
+			  "object held by an interior pointer in a heap field lost");
+	}
+	gc_t_keep(holder);
+}
+
+/* Objects on the stacks of tasks blocked on a semaphore and sleeping. */
+#define BLOCKED_TASKS 100
+static struct {
+	semaphore go;
+	waitgroup ready;
+	volatile int bad;
+} g_blocked;
+
+static void hold_while_blocked(void *arg)
+{
+	uint64_t seed = (uintptr_t)arg;
+	char *volatile p = gc_alloc_noscan(80);
+	lnode *volatile l = NULL;
+	if (!p) {
+		g_blocked.bad++;
+		waitgroup_done(&g_blocked.ready);
+		return;
+	}
+	gc_t_fill(p, 80, seed);
+	for (uint64_t i = 10; i-- > 0;)
+		l = cons(seed + i, l);
+	waitgroup_done(&g_blocked.ready);
+	if (seed % 2)
+		semaphore_acquire(&g_blocked.go);
+	else
+		task_sleep(200 * GC_T_MS);
+	if (!gc_t_allocated(p) || !gc_t_check_fill(p, 80, seed))
+		g_blocked.bad++;
+	uint64_t i = 0;
+	for (const lnode *n = l; n; n = n->next, i++)
+		if (!gc_t_allocated(n) || n->value != seed + i)
+			g_blocked.bad++;
+	if (i != 10)
+		g_blocked.bad++;
+}
+
+TEST(gc, survives_on_blocked_tasks_stacks)
+{
+	task *tasks[BLOCKED_TASKS];
+	semaphore_init(&g_blocked.go, 0);
+	waitgroup_init(&g_blocked.ready);
+	g_blocked.bad = 0;
+	waitgroup_add(&g_blocked.ready, BLOCKED_TASKS);
+	for (uintptr_t i = 0; i < BLOCKED_TASKS; i++) {
+		tasks[i] = task_spawn(hold_while_blocked, (void *)(i * 1000), "gc-blocked");
+		CHECK(tasks[i]);
+	}
+	waitgroup_wait(&g_blocked.ready);
+	for (int r = 0; r < 3; r++) {
+		gc_t_collect();
+		make_garbage_lists(4, 500);
+		for (int i = 0; i < 1000; i++)
+			memset(gc_alloc_noscan(80), 0xee, 80);
+	}
+	for (int i = 0; i < BLOCKED_TASKS; i++)
+		semaphore_release(&g_blocked.go);
+	for (int i = 0; i < BLOCKED_TASKS; i++)
+		CHECK_EQ(task_join(tasks[i]), 0);
+	CHECK_EQ(g_blocked.bad, 0);
+}
+
+/* A dead (joined) task's stack is no root. */
+struct dead_arg {
+	uintptr_t *hidden;
+	size_t n;
+};
+
+static void allocate_and_die(void *arg)
+{
+	struct dead_arg *a = arg;
+	void *volatile locals[64];
+	for (size_t i = 0; i < a->n; i++) {
+		locals[i % 64] = gc_alloc_noscan(64);
+		a->hidden[i] = (uintptr_t)locals[i % 64];
+	}
+}
+
+TEST(gc, dead_task_stack_is_no_root)
+{
+	struct dead_arg a = { .hidden = gc_t_hidden_buffer(64), .n = 64 };
+	task *t = task_spawn(allocate_and_die, &a, "gc-dies");
+	CHECK(t);
+	CHECK_EQ(task_join(t), 0);
+	gc_t_collect();
+	gc_t_collect();
+	size_t alive = gc_t_count_allocated(a.hidden, a.n);
+	test_log("%zu of %zu objects of a dead task still allocated", alive, a.n);
+	CHECK_LE(alive, a.n / 10);
+}
+
+/* ---- unreachable objects are freed -------------------------------------- */
+
+#define UNREACHABLE_N 10000
+
+/* Independent 64-byte objects, half typed, half noscan, held by an array
+ * (so a cycle the pacer starts meanwhile keeps them) until the array is
+ * cleared at the end. Returns the bytes in use while all were held. */
+static __attribute__((noinline)) size_t make_unreachable(uintptr_t *hidden)
+{
+	word *arr = gc_alloc_array(&word_type, UNREACHABLE_N);
+	CHECK(arr);
+	for (size_t i = 0; i < UNREACHABLE_N; i++) {
+		void *o = i % 2 ? gc_alloc_noscan(64) : gc_alloc_array(&word_type, 8);
+		CHECK(o);
+		hidden[i] = (uintptr_t)o;
+		gc_write(&arr[i].p, o);
+	}
+	size_t in_use = gc_t_in_use();
+	for (size_t i = 0; i < UNREACHABLE_N; i++)
+		gc_write(&arr[i].p, NULL);
+	return in_use;
+}
+
+TEST(gc, unreachable_objects_freed)
+{
+	uintptr_t *hidden = gc_t_hidden_buffer(UNREACHABLE_N);
+	gc_t_collect();
+	size_t in_use0 = gc_t_in_use();
+	uint64_t freed0 = gc_t_stats().freed_objects;
+	size_t in_use1 = make_unreachable(hidden);
+	CHECK_GE(in_use1, in_use0 + UNREACHABLE_N * 64 * 9 / 10);
+	gc_t_collect();
+	size_t alive = gc_t_count_allocated(hidden, UNREACHABLE_N);
+	gc_stats s = gc_t_stats();
+	size_t in_use2 = gc_t_in_use();
+	test_log("alive %zu of %d; freed_objects +%llu; in use %zu -> %zu -> %zu",
+		 alive, UNREACHABLE_N,
+		 (unsigned long long)(s.freed_objects - freed0), in_use0, in_use1,
+		 in_use2);
+	CHECK_LE(alive, UNREACHABLE_N / 10);
+	CHECK_GE(s.freed_objects - freed0, UNREACHABLE_N * 9 / 10);
+	/* + the array (80 KiB) if a stale word keeps it, + 64 KiB of slack */
+	CHECK_LE(in_use2, in_use0 + UNREACHABLE_N * 64 / 10 + 144 * 1024);
+	CHECK_LE(s.heap_in_use, in_use2 + 64 * 1024);
+	CHECK_GE(s.heap_in_use + 64 * 1024, in_use2);
+	/* The freed slots are handed out again. */
+	size_t reused = 0;
+	for (size_t i = 0; i < UNREACHABLE_N; i++) {
+		void *o = gc_alloc_noscan(64);
+		CHECK(o);
+		for (size_t j = 0; j < 64 && !reused; j++)
+			reused += (uintptr_t)o == hidden[j * (UNREACHABLE_N / 64)];
+		if (reused)
+			break;
+	}
+	CHECK_MSG(reused, "no freed slot was reused by %d allocations", UNREACHABLE_N);
+	CHECK_HEAP_VALID();
+	gc_t_keep(hidden);
+}
+
+static __attribute__((noinline)) void make_cycles(uintptr_t *hidden, size_t *n)
+{
+	size_t k = 0;
+	/* 100 rings of 50 */
+	for (int r = 0; r < 100; r++) {
+		lnode *first = cons(0, NULL), *prev = first;
+		hidden[k++] = (uintptr_t)first;
+		for (int i = 1; i < 50; i++) {
+			prev = cons(i, prev);
+			hidden[k++] = (uintptr_t)prev;
+		}
+		gc_write(&first->next, prev);
+	}
+	/* 1000 self-loops */
+	for (int i = 0; i < 1000; i++) {
+		lnode *s = cons(i, NULL);
+		gc_write(&s->next, s);
+		hidden[k++] = (uintptr_t)s;
+	}
+	/* a doubly linked list of 1000 (every node in a 2-cycle) */
+	tnode *prev = NULL;
+	for (int i = 0; i < 1000; i++) {
+		tnode *t = gc_alloc(&tnode_type);
+		CHECK(t);
+		gc_write(&t->left, prev);
+		if (prev)
+			gc_write(&prev->right, t);
+		prev = t;
+		hidden[k++] = (uintptr_t)t;
+	}
+	*n = k;
+}
+
+TEST(gc, unreachable_cycles_freed)
+{
+	uintptr_t *hidden = gc_t_hidden_buffer(7000);
+	size_t n = 0;
+	make_cycles(hidden, &n);
+	CHECK_EQ(n, 7000);
+	gc_t_collect();
+	size_t alive = gc_t_count_allocated(hidden, n);
+	test_log("%zu of %zu cycle members still allocated", alive, n);
+	/* A stale pointer into a ring keeps that whole ring (50 nodes): the
+	 * bound allows a dozen such. */
+	CHECK_LE(alive, n / 10);
+	gc_t_keep(hidden);
+}
+
+/* Large objects (their own spans) are freed and their pages return to the
+ * page source once scavenged. */
+#define LARGE_N 48
+#define LARGE_BYTES (1UL << 20)
+
+static __attribute__((noinline)) size_t make_large(uintptr_t *hidden)
+{
+	word *arr = gc_alloc_array(&word_type, LARGE_N);
+	CHECK(arr);
+	for (size_t i = 0; i < LARGE_N; i++) {
+		void *o = i % 2 ? gc_alloc_noscan(LARGE_BYTES)
+				: gc_alloc_array(&word_type, LARGE_BYTES / 8);
+		CHECK_MSG(o, "large allocation %zu: %s", i, gc_last_error());
+		if (i % 2)
+			memset(o, 0x33, LARGE_BYTES);
+		hidden[i] = (uintptr_t)o;
+		gc_write(&arr[i].p, o);
+	}
+	mm_test_quiesce();
+	size_t free_pages = arch_free_pages();
+	for (size_t i = 0; i < LARGE_N; i++)
+		gc_write(&arr[i].p, NULL);
+	return free_pages;
+}
+
+TEST(gc, large_objects_freed_and_pages_returned)
+{
+	uintptr_t *hidden = gc_t_hidden_buffer(LARGE_N);
+	gc_t_collect();
+	mm_test_quiesce();
+	size_t free0 = arch_free_pages();
+	size_t free1 = make_large(hidden);
+	size_t want_pages = LARGE_N * (LARGE_BYTES / ARCH_PAGE_SIZE);
+	CHECK_GE(free0 - free1, want_pages * 9 / 10);
+	gc_t_collect();
+	mm_test_quiesce();
+	size_t free2 = arch_free_pages();
+	size_t alive = gc_t_count_allocated(hidden, LARGE_N);
+	test_log("free pages %zu -> %zu -> %zu; %zu of %d large objects alive",
+		 free0, free1, free2, alive, LARGE_N);
+	CHECK_LE(alive, 4);
+	/* Back to where it started, except for retained objects and a little
+	 * metadata (1 MiB). */
+	CHECK_GE(free2 + alive * (LARGE_BYTES / ARCH_PAGE_SIZE + 2) + 256, free0);
+	gc_t_keep(hidden);
+}
+
+/* ---- what is scanned how ------------------------------------------------- */
+
+static __attribute__((noinline)) void fill_noscan_with_pointers(void **buf, size_t n,
+								uintptr_t *hidden)
+{
+	for (size_t i = 0; i < n; i++) {
+		buf[i] = gc_alloc_noscan(32);
+		CHECK(buf[i]);
+		hidden[i] = (uintptr_t)buf[i];
+	}
+}
+
+TEST(gc, conservative_scanned_noscan_not)
+{
+	enum { N = 100 };
+	/* conservative: any word may point */
+	uint64_t *cons_obj = gc_alloc_conservative(N * 8 + 8);
+	CHECK(cons_obj);
+	cons_obj[0] = 12345; /* not a pointer: harmless */
+	for (size_t i = 0; i < N; i++) {
+		char *c = gc_alloc_noscan(32);
+		CHECK(c);
+		gc_t_fill(c, 32, 500 + i);
+		/* interior pointers too, at every other word */
+		gc_write(&cons_obj[i + 1], i % 2 ? c + 8 : c);
+	}
+	/* noscan: nothing inside counts */
+	void **noscan = gc_alloc_noscan(N * sizeof(void *));
+	uintptr_t *hidden = gc_t_hidden_buffer(N);
+	CHECK(noscan);
+	fill_noscan_with_pointers(noscan, N, hidden);
+	for (int r = 0; r < 2; r++) {
+		gc_t_collect();
+		make_garbage_lists(2, 1000);
+		for (size_t i = 0; i < N; i++) {
+			char *c = (char *)(uintptr_t)cons_obj[i + 1] - (i % 2 ? 8 : 0);
+			CHECK_MSG(gc_t_allocated(c) && gc_t_check_fill(c, 32, 500 + i),
+				  "object held by a conservative object's word %zu lost",
+				  i + 1);
+		}
+	}
+	size_t alive = gc_t_count_allocated(hidden, N);
+	test_log("%zu of %d objects held only by a noscan object alive", alive, N);
+	CHECK_LE(alive, N / 10);
+	gc_t_keep(cons_obj);
+	gc_t_keep(noscan);
+}
+
+/* gc_add_root: memory the collector cannot otherwise see. */
+TEST(gc, add_root_remove_root)
+{
+	enum { N = 64 };
+	void **mem = fixalloc_persistent(N * sizeof(void *), 8);
+	CHECK(mem);
+	CHECK(!gc_in_heap(mem));
+	CHECK(gc_add_root(mem, N * sizeof(void *), "gc_test.add_root"));
+	for (size_t i = 0; i < N; i++) {
+		mem[i] = gc_alloc_noscan(48);
+		CHECK(mem[i]);
+		gc_t_fill(mem[i], 48, i);
+	}
+	for (int r = 0; r < 2; r++) {
+		gc_t_collect();
+		for (int i = 0; i < 1000; i++)
+			memset(gc_alloc_noscan(48), 0xee, 48);
+		for (size_t i = 0; i < N; i++)
+			CHECK_MSG(gc_t_allocated(mem[i]) && gc_t_check_fill(mem[i], 48, i),
+				  "object held by an added root lost (word %zu)", i);
+	}
+	gc_remove_root(mem);
+	gc_t_collect();
+	size_t alive = gc_t_count_allocated((uintptr_t *)mem, N);
+	test_log("%zu of %d objects alive after gc_remove_root", alive, N);
+	CHECK_LE(alive, N / 10);
+	memset(mem, 0, N * sizeof(void *));
+}
+
+/* Tiny objects share 16-byte blocks: one live sub-object keeps its data
+ * while its neighbours die and the blocks around it are reused. */
+TEST(gc, tiny_objects_survive)
+{
+	enum { N = 3000, KEEP_EVERY = 37 };
+	word *keep = gc_alloc_array(&word_type, N / KEEP_EVERY + 1);
+	CHECK(keep);
+	size_t k = 0;
+	for (size_t i = 0; i < N; i++) {
+		size_t size = 1 + i % 12;
+		char *t = gc_alloc_noscan(size);
+		CHECK(t);
+		memset(t, (int)(i & 0x7f) | 1, size);
+		if (i % KEEP_EVERY == 0)
+			gc_write(&keep[k++].p, t);
+	}
+	for (int r = 0; r < 3; r++) {
+		gc_t_collect();
+		for (size_t i = 0; i < N; i++)
+			memset(gc_alloc_noscan(1 + i % 12), 0xee, 1 + i % 12);
+		for (size_t j = 0; j < k; j++) {
+			size_t i = j * KEEP_EVERY, size = 1 + i % 12;
+			const unsigned char *t = keep[j].p;
+			CHECK_MSG(gc_find_object(t, NULL), "tiny object %zu freed", i);
+			for (size_t b = 0; b < size; b++)
+				CHECK_MSG(t[b] == ((i & 0x7f) | 1),
+					  "tiny object %zu byte %zu overwritten: %x", i, b,
+					  t[b]);
+		}
+	}
+	gc_t_keep(keep);
+}
+
+/* ---- barrier entry points outside marking ------------------------------- */
+
+static void *g_copy_dst[32];
+
+TEST(gc, copy_and_write_outside_marking)
+{
+	enum { N = 32 };
+	word *src = gc_alloc_array(&word_type, N), *dst = gc_alloc_array(&word_type, N);
+	CHECK(src && dst);
+	for (size_t i = 0; i < N; i++) {
+		void *o = gc_alloc_noscan(40);
+		CHECK(o);
+		gc_t_fill(o, 40, 900 + i);
+		gc_write(&src[i].p, o);
+	}
+	gc_copy(dst, src, N * sizeof(void *));
+	gc_copy(g_copy_dst, src, N * sizeof(void *));
+	for (size_t i = 0; i < N; i++)
+		CHECK(dst[i].p == src[i].p && g_copy_dst[i] == src[i].p);
+	static const uint64_t zeros[N];
+	gc_copy(src, zeros, N * sizeof(void *));
+	for (size_t i = 0; i < N; i++)
+		CHECK(src[i].p == NULL);
+	for (int r = 0; r < 2; r++) {
+		gc_t_collect();
+		for (int i = 0; i < 2000; i++)
+			memset(gc_alloc_noscan(40), 0xee, 40);
+		for (size_t i = 0; i < N; i++) {
+			CHECK_MSG(gc_t_allocated(dst[i].p) && gc_t_check_fill(dst[i].p, 40, 900 + i),
+				  "object held only through a gc_copy'd heap word lost");
+			CHECK_MSG(g_copy_dst[i] == dst[i].p, "global copy changed");
+		}
+	}
+	/* odd sizes of copies: 1 word, and a copy onto itself */
+	gc_copy(&src[0], &dst[5], 8);
+	CHECK(src[0].p == dst[5].p);
+	memset(g_copy_dst, 0, sizeof g_copy_dst);
+	/* gc_shade accepts anything */
+	static int not_heap;
+	gc_shade(NULL);
+	gc_shade(&not_heap);
+	gc_shade(dst);
+	gc_shade((char *)dst + 3);
+	gc_shade((void *)-1L);
+	CHECK_EQ(gc_get_phase(), GC_PHASE_OFF);
+	gc_t_keep(src);
+	gc_t_keep(dst);
+}
+
+/* ---- allocation errors ---------------------------------------------------- */
+
+TEST(gc, alloc_errors)
+{
+	CHECK(gc_alloc(NULL) == NULL);
+	CHECK(gc_last_error()[0] != '\0');
+	CHECK(gc_alloc_array(NULL, 4) == NULL);
+	CHECK(gc_alloc_array(&word_type, 0) == NULL);
+	CHECK(gc_alloc_array(&word_type, SIZE_MAX / 4) == NULL);
+	CHECK(gc_last_error()[0] != '\0');
+	CHECK(gc_alloc_array(&wide_type, (1ULL << 62) / sizeof(wide)) == NULL);
+	CHECK(gc_alloc_noscan(0) == NULL);
+	CHECK(gc_alloc_noscan(MHEAP_ARENA_BYTES + 1) == NULL);
+	CHECK(gc_alloc_conservative(0) == NULL);
+	static const gc_type empty = { .name = "empty", .size = 0, .nptrs = 1 };
+	CHECK(gc_alloc(&empty) == NULL);
+	/* The heap still works, and collects, after the failures. */
+	gc_t_collect();
+	void *p = gc_alloc(&word_type);
+	CHECK(p && gc_t_allocated(p));
+	CHECK_EQ(gc_get_phase(), GC_PHASE_OFF);
+	gc_t_keep(p);
+}
+
+/* ---- stats ---------------------------------------------------------------- */
+
+TEST(gc, stats_move_as_documented)
+{
+	char *volatile big = gc_alloc_noscan(2 << 20);
+	CHECK(big);
+	gc_stats s0 = gc_t_stats();
+	for (int i = 0; i < 5; i++)
+		gc_t_collect();
+	gc_stats s = gc_t_stats();
+	CHECK_GE(s.cycles, s0.cycles + 5);
+	CHECK_EQ(s.phase, GC_PHASE_OFF);
+	CHECK_GE(s.npauses, s0.npauses + 5);
+	CHECK_GE(s.pause_total_ns, s0.pause_total_ns);
+	CHECK_GE(s.marked_bytes_total, s0.marked_bytes_total);
+	CHECK_GT(s.uptime_ns, s0.uptime_ns);
+	CHECK_GE(s.heap_live, 2u << 20); /* the big object is live */
+	CHECK_GE(s.heap_in_use, 2u << 20);
+	CHECK_LE(s.heap_trigger, s.heap_goal);
+	CHECK_GT(s.heap_goal, s.heap_live);
+	CHECK_GE(s.gc_cpu_ns, s0.gc_cpu_ns);
+	CHECK_GE(s.mark_ns_total, s0.mark_ns_total);
+	uint64_t shown = MIN(s.npauses, (uint64_t)GC_PAUSE_HISTORY);
+	uint64_t sum = 0;
+	for (uint64_t i = 0; i < shown; i++) {
+		CHECK_LE(s.pauses_ns[i], s.pause_max_ns);
+		sum += s.pauses_ns[i];
+	}
+	CHECK_LE(sum, s.pause_total_ns);
+	CHECK_GT(s.pause_max_ns, 0);
+	CHECK_LE(gc_cpu_permille(), 1000);
+	if (s.gogc >= 0 && s.memlimit == 0 && s.heap_live > 0)
+		/* GOGC: goal = live * (1 + gogc/100), give or take rounding
+		 * and the minimum heap */
+		CHECK_GE(s.heap_goal, s.heap_live + s.heap_live * (uint64_t)s.gogc / 100 * 9 / 10);
+	gc_t_keep(big);
+}
+
+/* gc_collect from many tasks at once: all return, each one's call covers a
+ * full cycle, nothing deadlocks, live data survives. */
+static volatile int g_collectors_done;
+
+static void collect_repeatedly(void *arg)
+{
+	for (int i = 0; i < 5; i++) {
+		uint64_t before = gc_t_stats().cycles;
+		gc_collect();
+		/* a full cycle started after the call and ended before return */
+		if (gc_t_stats().cycles < before + 1)
+			task_exit(1);
+		if (i % 2)
+			task_yield();
+	}
+	(void)arg;
+	g_collectors_done++;
+}
+
+TEST(gc, concurrent_gc_collect_calls)
+{
+	enum { N = 8 };
+	lnode *l = NULL;
+	for (uint64_t i = 2000; i-- > 0;)
+		l = cons(i, l);
+	g_collectors_done = 0;
+	task *t[N];
+	for (int i = 0; i < N; i++) {
+		t[i] = task_spawn(collect_repeatedly, NULL, "gc-collector");
+		CHECK(t[i]);
+	}
+	make_garbage_lists(20, 500);
+	for (int i = 0; i < N; i++)
+		CHECK_EQ(task_join(t[i]), 0);
+	CHECK_EQ(g_collectors_done, N);
+	check_list(l, 2000, true);
+}
