@@ -237,20 +237,26 @@ void gc_start(const char *why)
 	spin_unlock(&gc_lock);
 }
 
-static void print_trace(uint64_t stw2, uint64_t mark_ns, uint64_t ntasks)
+/* What one gctrace line reports, captured with the world still stopped
+ * (once it runs, the next cycle may already have begun). */
+typedef struct cycle_report {
+	uint64_t cycle, at_ns, stw1_ns, mark_ns, start, peak, live, goal, tasks;
+} cycle_report;
+
+static void print_trace(const cycle_report *r, uint64_t stw2)
 {
-	uint64_t now = arch_nanotime();
 	kprintf("gc %llu @%llu.%03llus %u%%: %llu.%03llu+%llu.%03llu+%llu.%03llu ms clock, "
 		"%llu->%llu->%llu KiB, %llu KiB goal, %llu tasks%s\n",
-		(unsigned long long)gc.cycle, (unsigned long long)(now / 1000000000ULL),
-		(unsigned long long)(now / 1000000 % 1000), gc_cpu_permille() / 10,
-		(unsigned long long)(stw1_ns / 1000000), (unsigned long long)(stw1_ns / 1000 % 1000),
-		(unsigned long long)(mark_ns / 1000000), (unsigned long long)(mark_ns / 1000 % 1000),
+		(unsigned long long)r->cycle, (unsigned long long)(r->at_ns / 1000000000ULL),
+		(unsigned long long)(r->at_ns / 1000000 % 1000), gc_cpu_permille() / 10,
+		(unsigned long long)(r->stw1_ns / 1000000),
+		(unsigned long long)(r->stw1_ns / 1000 % 1000),
+		(unsigned long long)(r->mark_ns / 1000000),
+		(unsigned long long)(r->mark_ns / 1000 % 1000),
 		(unsigned long long)(stw2 / 1000000), (unsigned long long)(stw2 / 1000 % 1000),
-		(unsigned long long)(heap_at_start >> 10),
-		(unsigned long long)(peak_in_cycle >> 10),
-		(unsigned long long)(gc.heap_live >> 10), (unsigned long long)(gc.heap_goal >> 10),
-		(unsigned long long)ntasks, gc_opt_stw ? " (stop-the-world)" : "");
+		(unsigned long long)(r->start >> 10), (unsigned long long)(r->peak >> 10),
+		(unsigned long long)(r->live >> 10), (unsigned long long)(r->goal >> 10),
+		(unsigned long long)r->tasks, gc_opt_stw ? " (stop-the-world)" : "");
 }
 
 static void mark_termination(void)
@@ -286,6 +292,11 @@ static void mark_termination(void)
 		finish_sweep();
 	gc.phase = GC_PHASE_OFF;
 
+	cycle_report report = {
+		.cycle = gc.cycle, .at_ns = cycle_start_ns, .stw1_ns = stw1_ns,
+		.mark_ns = mark_ns, .start = heap_at_start, .peak = peak_in_cycle,
+		.live = gc.heap_live, .goal = gc.heap_goal, .tasks = task_count(),
+	};
 	spin_lock(&gc_lock);
 	cycles_done++;
 	marked_total += gc.marked_bytes;
@@ -299,7 +310,7 @@ static void mark_termination(void)
 		stw2 = arch_nanotime() - cycle_start_ns;
 	record_pause(stw2);
 	if (gc_opt_trace)
-		print_trace(stw2, mark_ns, task_count());
+		print_trace(&report, stw2);
 }
 
 void gc_collect(void)

@@ -549,6 +549,48 @@ TEST(chan, select_with_a_closed_channel)
 	check_valid(e);
 }
 
+struct stale_helper {
+	task *selector;
+	chan *a, *b;
+	bool sent_to_a;
+};
+
+/* Completes the select through b, then, before the selector can run and
+ * take its sudog off a, sends on a: that sudog is stale and must be
+ * skipped, not handed the value. */
+static void complete_then_poke(void *arg)
+{
+	struct stale_helper *h = arg;
+	yield_until_blocked(h->selector);
+	int v = 1;
+	preempt_disable();
+	chan_send(h->b, &v); /* a receiver waits: does not block */
+	h->sent_to_a = chan_try_send(h->a, &v);
+	preempt_enable();
+}
+
+TEST(chan, select_stale_waiter_skipped)
+{
+	static struct stale_helper h;
+	h = (struct stale_helper){ .selector = task_self(),
+				   .a = chan_make(sizeof(int), 0),
+				   .b = chan_make(sizeof(int), 0) };
+	CHECK(h.a && h.b);
+	task *t = task_spawn(complete_then_poke, &h, "poker");
+	int va = 0, vb = 0;
+	select_case cases[] = {
+		{ .c = h.a, .dir = SELECT_RECV, .elem = &va },
+		{ .c = h.b, .dir = SELECT_RECV, .elem = &vb },
+	};
+	CHECK_EQ(chan_select(cases, 2, false), 1);
+	CHECK_EQ(task_join(t), 0);
+	CHECK(!h.sent_to_a);
+	CHECK_EQ(va, 0);
+	CHECK_EQ(vb, 1);
+	check_valid(h.a);
+	check_valid(h.b);
+}
+
 /* The same channel in several cases is locked once and works. */
 TEST(chan, select_same_channel_twice)
 {
