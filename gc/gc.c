@@ -280,14 +280,16 @@ static void mark_termination(void)
 		gc_checkmark_verify();
 
 	gc.barrier_on = false;
-	heap_set_alloc_black(false);
 	uint64_t peak = heap_now();
 	if (peak > peak_in_cycle)
 		peak_in_cycle = peak;
 	gc.heap_live = gc.marked_bytes;
 	gc.alloc_since_mark = 0;
 	gc_pacer_end_cycle(peak_in_cycle);
+	/* Flip the sweep generation first: the mcaches it flushes hold spans
+	 * with objects born black, legal only while "marking" is still on. */
 	heap_begin_sweep();
+	heap_set_alloc_black(false);
 	if (gc_opt_stw)
 		finish_sweep();
 	gc.phase = GC_PHASE_OFF;

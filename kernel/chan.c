@@ -43,8 +43,8 @@
  * (through sched_wake / sched_block_on) -> heap locks.
  *
  * Write barrier: element copies into the buffer or another task's stack
- * all go through chan_copy_elem(), where the collector's bulk barrier goes
- * once gc/ has one (Go: typedmemmove / sendDirect). The header's own
+ * all go through chan_copy_elem(), which copies with the collector's bulk
+ * barrier, gc_copy (Go: typedmemmove / sendDirect). The header's own
  * pointer (buf) is stored once, before the channel is published.
  */
 #include "gc/gc.h"
@@ -250,16 +250,36 @@ static void sudog_wake_locked(sudog *sg)
 
 /* Every element copy: into the buffer, out of it, and between stacks. The
  * collector's bulk write barrier belongs here once gc/ exports one. */
+/* Elements made of whole, aligned words may hold pointers the collector
+ * sees: they are copied with the write barrier. Others cannot hold a
+ * pointer the collector would find (its scans read aligned words). */
+static bool chan_elem_words(const chan *c, const void *dst, const void *src)
+{
+	return c->elem_size % sizeof(void *) == 0 && (uintptr_t)dst % sizeof(void *) == 0 &&
+	       (uintptr_t)src % sizeof(void *) == 0;
+}
+
 static void chan_copy_elem(const chan *c, void *dst, const void *src)
 {
-	if (c->elem_size && dst)
+	if (!c->elem_size || !dst)
+		return;
+	if (chan_elem_words(c, dst, src))
+		gc_copy(dst, src, c->elem_size);
+	else
 		memcpy(dst, src, c->elem_size);
 }
 
 static void chan_zero_elem(const chan *c, void *dst)
 {
-	if (c->elem_size && dst)
+	if (!c->elem_size || !dst)
+		return;
+	if (chan_elem_words(c, dst, dst)) {
+		/* Overwriting pointers: the deletion half of the barrier. */
+		for (size_t w = 0; w < c->elem_size / sizeof(void *); w++)
+			gc_write((void **)dst + w, NULL);
+	} else {
 		memset(dst, 0, c->elem_size);
+	}
 }
 
 static void *chan_slot(const chan *c, size_t i)

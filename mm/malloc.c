@@ -108,7 +108,7 @@ const char *heap_last_error(void)
 static inline __attribute__((always_inline)) void
 heap_prepare_slot(const mspan *s, void *p)
 {
-	if (MM_DEBUG) {
+	if (MM_POISON_FREED) {
 		size_t bad = mm_poison_check(p, s->elemsize);
 		if (bad != s->elemsize)
 			panic("heap: slot %p (span %p, class %u) written after free "

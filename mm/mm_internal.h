@@ -95,6 +95,10 @@ void mm_unlock_all(void);
 #define MM_DEBUG 0
 #endif
 
+/* Freed small slots are poisoned and checked when reused: always in debug
+ * builds, and with clobberfree=1 (mm/sweep.c) in any build. */
+extern bool heap_clobber_free;
+#define MM_POISON_FREED (MM_DEBUG || heap_clobber_free)
 void mm_poison(void *p, size_t n);
 /* Offset of the first byte that is not poison, or n. */
 size_t mm_poison_check(const void *p, size_t n);

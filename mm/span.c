@@ -104,7 +104,7 @@ void mspan_init_small(mspan *s)
 	s->alloc_count = 0;
 	s->alloc_cache = 0;
 	s->cache_word = 0;
-	if (MM_DEBUG) {
+	if (MM_POISON_FREED) {
 		/* Free slots hold poison; allocation checks it, then zeroes. */
 		mm_poison((void *)s->base, s->nelems * s->elemsize);
 		s->needzero = true;
@@ -148,7 +148,7 @@ void mspan_free_slot(mspan *s, size_t i)
 	s->needzero = true;
 	if (s->types)
 		s->types[i] = NULL;
-	if (MM_DEBUG)
+	if (MM_POISON_FREED)
 		mm_poison((void *)(s->base + i * s->elemsize), s->elemsize);
 }
 
@@ -234,7 +234,7 @@ bool mspan_check(const mspan *s, char *why, size_t n)
 			CHECK_SPAN(allocated || s->tiny_starts[i] == 0,
 				   "free tiny block %zu has sub-objects 0x%x", i,
 				   s->tiny_starts[i]);
-		if (MM_DEBUG && !allocated && c != 0) {
+		if (MM_POISON_FREED && !allocated && c != 0) {
 			const void *slot = (const void *)(s->base + i * s->elemsize);
 			size_t bad = mm_poison_check(slot, s->elemsize);
 			CHECK_SPAN(bad == s->elemsize,

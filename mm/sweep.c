@@ -21,6 +21,10 @@
  */
 #include "mm/mm_internal.h"
 
+bool heap_clobber_free;
+CMDLINE_BOOL(heap_clobber_free, "clobberfree",
+	     "poison freed heap slots and verify the poison when they are reused");
+
 volatile bool heap_alloc_black;
 volatile bool heap_gc_marking;
 
@@ -71,7 +75,7 @@ void mspan_sweep_small_locked(mcentral *c, mspan *s)
 				c->tiny_frees += (uint64_t)__builtin_popcount(s->tiny_starts[i]);
 				s->tiny_starts[i] = 0;
 			}
-			if (MM_DEBUG)
+			if (MM_POISON_FREED)
 				mm_poison((void *)(s->base + i * s->elemsize), s->elemsize);
 			freed++;
 		}

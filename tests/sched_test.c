@@ -16,13 +16,18 @@ static void set_flag(void *arg)
 TEST(sched, spawn_join)
 {
 	volatile int flag = 0;
+	/* Preemption off: no other task (a straggler from an earlier test)
+	 * can end between the two counts. */
+	preempt_disable();
 	size_t before = task_count();
 	task *t = task_spawn(set_flag, (void *)&flag, "setter");
 	CHECK(t);
 	CHECK_EQ(task_count(), before + 1);
+	CHECK_EQ(task_get_state(t), TASK_RUNNABLE);
+	preempt_enable();
 	CHECK_EQ(task_join(t), 0);
 	CHECK_EQ(flag, 1);
-	CHECK_EQ(task_count(), before);
+	CHECK_LE(task_count(), before);
 }
 
 static void exit_with(void *arg)
@@ -137,7 +142,7 @@ TEST(sched, fault_kills_only_the_task)
 	task *t = task_spawn(null_write, NULL, "faulter");
 	CHECK(t);
 	CHECK_EQ(task_join(t), TASK_EXIT_FAULT);
-	CHECK_EQ(task_count(), before);
+	CHECK_LE(task_count(), before); /* the dead task is not counted */
 	volatile int flag = 0;
 	task *u = task_spawn(set_flag, (void *)&flag, "after");
 	CHECK_EQ(task_join(u), 0);
@@ -200,11 +205,13 @@ TEST(sched, many_tasks_return_everything)
 		for (int j = 0; j < n; j++)
 			CHECK_EQ(task_join(batch[j]), 0);
 	}
-	CHECK_EQ(task_count(), tasks);
-	CHECK_EQ(arch_free_pages(), pages);
+	/* Everything came back (more may have: a straggler from an earlier
+	 * test may have ended meanwhile). */
+	CHECK_LE(task_count(), tasks);
+	CHECK_GE(arch_free_pages(), pages);
 	size_t stacks, bytes;
 	stack_usage(&stacks, &bytes);
-	CHECK_EQ(stacks, stacks_before);
+	CHECK_LE(stacks, stacks_before);
 }
 
 struct script {
