@@ -156,4 +156,5 @@ clean:
 
 -include arch/hosted/hosted.mk
 -include mm/mm.mk
+-include tools/compare/compare.mk
 -include $(KERNEL_OBJS:.o=.d) $(KBUILD)/ksyms.S.d
