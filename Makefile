@@ -96,8 +96,10 @@ $(BUILD)/tricolor.iso: $(KERNEL_ELF) boot/grub.cfg tools/mkiso.sh | deps
 
 iso: $(BUILD)/tricolor.iso
 
+# With a terminal on stdin, the shell runs after boot (shell=1 comes first,
+# so CMDLINE=shell=0 still wins).
 run: deps $(KERNEL_ELF)
-	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(CMDLINE)
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $$([ -t 0 ] && echo shell=1) $(CMDLINE)
 	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 $(KBUILD)/run.iso
 
 debug: deps $(KERNEL_ELF)

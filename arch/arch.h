@@ -125,6 +125,11 @@ void arch_set_fault_handler(void (*handler)(const arch_fault *fault));
 size_t arch_backtrace(uintptr_t *pcs, size_t max);
 /* Return addresses of a switched-out context, from where it switched. */
 size_t arch_context_backtrace(const arch_context *ctx, uintptr_t *pcs, size_t max);
+/* The same walk with each frame's base: fps[i] is the frame pointer of the
+ * function pcs[i] returns into, so a stack slot at address a belongs to
+ * the innermost frame with fps[i] >= a. */
+size_t arch_context_frames(const arch_context *ctx, uintptr_t *pcs, uintptr_t *fps,
+			   size_t max);
 /* Name of the function containing pc and the offset into it; NULL when
  * unknown. */
 const char *arch_symbolize(uintptr_t pc, uintptr_t *offset);
@@ -142,3 +147,7 @@ arch_range arch_bss_range(void);  /* zero-initialised data */
 _Noreturn void arch_exit(int status);
 /* Stops this CPU for good, interrupts off (the end of a panic). */
 _Noreturn void arch_halt(void);
+/* Resets the machine (the shell's `reboot`): x86 pulses the keyboard
+ * controller's reset line, then forces a triple fault; the hosted build
+ * exits with status 0. */
+_Noreturn void arch_reboot(void);

@@ -21,7 +21,8 @@ const char *gc_last_error(void)
 }
 
 /* n elements of t; types without pointers are allocated noscan. */
-static void *gc_alloc_elements(const gc_type *t, size_t n, const char *caller)
+static void *gc_alloc_elements(const gc_type *t, size_t n, const char *caller,
+				uintptr_t site)
 {
 	size_t bytes;
 
@@ -41,35 +42,39 @@ static void *gc_alloc_elements(const gc_type *t, size_t n, const char *caller)
 	}
 	gc_alloc_hook(bytes);
 	if (t->nptrs == 0)
-		return heap_alloc(bytes, NULL, HEAP_NOSCAN);
-	return heap_alloc(bytes, t, 0);
+		return heapprof_note(heap_alloc(bytes, NULL, HEAP_NOSCAN), bytes, site);
+	return heapprof_note(heap_alloc(bytes, t, 0), bytes, site);
 }
+
+/* The heap profile's call site: the return address into gc_alloc*'s caller. */
+#define GC_CALL_SITE() ((uintptr_t)__builtin_return_address(0))
 
 void *gc_alloc(const gc_type *t)
 {
-	return gc_alloc_elements(t, 1, "gc_alloc");
+	return gc_alloc_elements(t, 1, "gc_alloc", GC_CALL_SITE());
 }
 
 void *gc_alloc_array(const gc_type *t, size_t n)
 {
-	return gc_alloc_elements(t, n, "gc_alloc_array");
+	return gc_alloc_elements(t, n, "gc_alloc_array", GC_CALL_SITE());
 }
 
 void *gc_alloc_noscan(size_t size)
 {
 	gc_alloc_hook(size);
-	return heap_alloc(size, NULL, HEAP_NOSCAN);
+	return heapprof_note(heap_alloc(size, NULL, HEAP_NOSCAN), size, GC_CALL_SITE());
 }
 
 void *gc_alloc_conservative(size_t size)
 {
 	gc_alloc_hook(size);
-	return heap_alloc(size, &gc_type_conservative, 0);
+	return heapprof_note(heap_alloc(size, &gc_type_conservative, 0), size,
+			     GC_CALL_SITE());
 }
 
 void *gc_alloc_or_panic(const gc_type *t)
 {
-	void *p = gc_alloc(t);
+	void *p = gc_alloc_elements(t, 1, "gc_alloc", GC_CALL_SITE());
 
 	if (!p)
 		panic("gc_alloc_or_panic(%s): %s", t && t->name ? t->name : "?",

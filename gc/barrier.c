@@ -25,6 +25,7 @@ void gc_write(void *slot, const void *ptr)
 {
 	void **s = slot;
 	arch_irqflags_t irq = arch_irq_save();
+
 	if (__builtin_expect(gc.barrier_on, 0)) {
 		gc_mark_ptr((uintptr_t)*s, 0);
 		gc_mark_ptr((uintptr_t)ptr, 0);

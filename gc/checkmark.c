@@ -66,13 +66,44 @@ static void save_and_clear(mspan *s, void *arg)
 	sv->used += w;
 }
 
+/* The saved (concurrent) mark bits, for the report. */
+static struct saved *saved_marks;
+
+struct find_bits {
+	const mspan *target;
+	size_t offset;
+	bool found;
+};
+
+static void find_span_bits(mspan *s, void *arg)
+{
+	struct find_bits *f = arg;
+	if (f->found)
+		return;
+	if (s == f->target) {
+		f->found = true;
+		return;
+	}
+	f->offset += MSPAN_BITMAP_WORDS(s->nelems);
+}
+
+/* 1 if the concurrent mark had marked the object at base, 0 if not. */
+static int concurrently_marked(const gc_object *o)
+{
+	struct find_bits f = { o->span, 0, false };
+	heap_for_each_span(find_span_bits, &f);
+	size_t i = mspan_slot_index(o->span, (uintptr_t)o->base);
+	return (int)((saved_marks->bits[f.offset + i / 64] >> (i % 64)) & 1);
+}
+
 static void describe(uintptr_t addr)
 {
 	gc_object o;
 	if (gc_find_object((void *)addr, &o)) {
-		kprintf("  %p: %s object of %zu bytes (at +%lu)\n", (void *)addr,
-			o.type ? o.type->name : "noscan", o.size,
-			(unsigned long)(addr - (uintptr_t)o.base));
+		kprintf("  %p: %s object of %zu bytes (at +%lu), %s by the concurrent mark\n",
+			(void *)addr, o.type ? o.type->name : "noscan", o.size,
+			(unsigned long)(addr - (uintptr_t)o.base),
+			concurrently_marked(&o) ? "marked" : "NOT marked");
 		return;
 	}
 	arch_range data = arch_data_range(), bss = arch_bss_range();
@@ -89,11 +120,30 @@ static _Noreturn void report_missed(mspan *s, size_t i)
 		"marked by the concurrent mark; path from a root, object first:\n",
 		(void *)obj, s->types && s->types[i] ? s->types[i]->name : "noscan",
 		s->elemsize);
+	/* Print the first steps, then skip along the unmarked run to the
+	 * first ancestor the concurrent mark did reach (where the broken
+	 * edge is), then on to the root. */
 	uintptr_t at = obj;
-	for (int depth = 0; depth < 32 && at; depth++) {
-		describe(at);
+	int printed = 0, skipped = 0, last_marked = -1;
+	for (int depth = 0; depth < 1000000 && at; depth++) {
 		gc_object o;
-		if (!gc_find_object((void *)at, &o))
+		bool heap = gc_find_object((void *)at, &o);
+		int marked = heap ? concurrently_marked(&o) : 1;
+		if (printed < 4 || marked != last_marked || !heap) {
+			if (skipped)
+				kprintf("  ... %d more\n", skipped);
+			skipped = 0;
+			describe(at);
+			if (heap)
+				kprintf("      span %p sweepgen %u (heap %u) class %u\n",
+					(void *)o.span, o.span->sweepgen, heap_current_sweepgen(),
+					mspan_sizeclass(o.span));
+			printed++;
+		} else {
+			skipped++;
+		}
+		last_marked = marked;
+		if (!heap)
 			break; /* reached the root */
 		at = parent_of((uintptr_t)o.base);
 	}
@@ -134,6 +184,7 @@ void gc_checkmark_verify(void)
 		return;
 	}
 	sv.bits = mem;
+	saved_marks = &sv;
 	parents = (parent_entry *)((char *)mem + sv.words * sizeof(uint64_t));
 	heap_for_each_span(save_and_clear, &sv);
 

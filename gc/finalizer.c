@@ -65,6 +65,15 @@ bool gc_set_finalizer(void *obj, void (*fn)(void *obj))
 		}
 	}
 	spin_unlock(&fin_lock);
+	/* Registered while marking, after the finalizer roots were scanned:
+	 * what obj points to must be marked in this cycle too, or obj would
+	 * look unreachable at termination while its referents are live
+	 * (Go's addfinalizer scans the object for the same reason). */
+	if (ok && fn && gc_get_phase() != GC_PHASE_OFF) {
+		preempt_disable();
+		gc_scan_object((uintptr_t)obj);
+		preempt_enable();
+	}
 	return ok;
 }
 

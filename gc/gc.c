@@ -104,8 +104,7 @@ static uint64_t heap_now(void)
 /* ---- sweep ---------------------------------------------------------------- */
 static void finish_sweep(void)
 {
-	while (heap_sweep_some(64) > 0)
-		;
+	heap_finish_sweep();
 }
 
 static void sweeper_main(void *unused)
@@ -206,19 +205,27 @@ void gc_start(const char *why)
 	(void)why;
 	if (!gc_ready || gc.phase != GC_PHASE_OFF || world_stopped())
 		return;
-	/* 0. sweep termination, concurrently */
-	finish_sweep();
-	if (gc.phase != GC_PHASE_OFF)
-		return; /* another task started one while we swept */
-
+	/* 0. sweep termination, concurrently. Marking must not begin while
+	 * any span is unswept (a lazy sweep during marking would turn this
+	 * cycle's half-set mark bits into alloc bits), and another task may
+	 * run a whole cycle, flip and all, between our sweep and our stop:
+	 * so check again with the world stopped, and sweep again if needed. */
+	for (;;) {
+		finish_sweep();
+		if (gc.phase != GC_PHASE_OFF)
+			return; /* another task started one while we swept */
+		stop_the_world("GC mark setup");
+		if (gc.phase != GC_PHASE_OFF) {
+			start_the_world();
+			return;
+		}
+		if (heap_sweep_complete())
+			break;
+		start_the_world();
+	}
 	cycle_start_ns = arch_nanotime();
 	heap_at_start = heap_now();
 	peak_in_cycle = heap_at_start;
-	stop_the_world("GC mark setup");
-	if (gc.phase != GC_PHASE_OFF) {
-		start_the_world();
-		return;
-	}
 	mark_setup_locked_world();
 	if (gc_opt_stw) {
 		/* The whole cycle with the world stopped. */
@@ -290,6 +297,7 @@ static void mark_termination(void)
 	 * with objects born black, legal only while "marking" is still on. */
 	heap_begin_sweep();
 	heap_set_alloc_black(false);
+	gc_pacer_plan_sweep(heap_spans_in_use());
 	if (gc_opt_stw)
 		finish_sweep();
 	gc.phase = GC_PHASE_OFF;
@@ -313,6 +321,18 @@ static void mark_termination(void)
 	record_pause(stw2);
 	if (gc_opt_trace)
 		print_trace(&report, stw2);
+}
+
+void gc_wait_for_cycle_end(void)
+{
+	spin_lock(&gc_lock);
+	uint64_t target = cycles_done + 1;
+	while (cycles_done < target && gc.phase != GC_PHASE_OFF) {
+		sched_block_on(&cycle_waiters, &gc_lock, SWITCH_SEMAPHORE, "GC assist wait",
+			       &cycle_waiters);
+		spin_lock(&gc_lock);
+	}
+	spin_unlock(&gc_lock);
 }
 
 void gc_collect(void)

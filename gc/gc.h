@@ -262,3 +262,68 @@ _Static_assert(GC_TYPE_MASK_WORDS == 8, "GC_MASK_WORDS_ lists 8 words");
 #define GC_MAP_30(m, ctx, f, ...) m(ctx, f) GC_MAP_29(m, ctx, __VA_ARGS__)
 #define GC_MAP_31(m, ctx, f, ...) m(ctx, f) GC_MAP_30(m, ctx, __VA_ARGS__)
 #define GC_MAP_32(m, ctx, f, ...) m(ctx, f) GC_MAP_31(m, ctx, __VA_ARGS__)
+
+/* ======================================================================== */
+/* ---- heap profile (gc/heapprof.c; overview there) ----------------------
+ * Section owned by the diagnostics work (issue 6): Go's heap profile.
+ * About one allocation every `heapprof_rate=` bytes (default 512 KiB, 0 =
+ * off, 1 = every allocation) is sampled with its call site; the profile
+ * gives per site the sampled and estimated objects and bytes allocated in
+ * total and still in use. */
+
+#define HEAPPROF_DEFAULT_RATE (512 * 1024)
+
+/* Bytes left until the next sample. gc_alloc* subtract each allocation's
+ * size (heapprof_note); one CPU, so a lost update only moves a sample. */
+extern int64_t heapprof_countdown;
+/* The slow path of heapprof_note: records obj (NULL: nothing recorded)
+ * and draws the next sampling distance. */
+void heapprof_sample(void *obj, size_t size, uintptr_t site);
+/* The allocation fast path's whole cost: one subtraction and a branch
+ * (sizes too large for int64_t, which only failing calls pass, take the
+ * slow path instead of overflowing). site is the return address into the
+ * caller of gc_alloc*. */
+static inline void *heapprof_note(void *obj, size_t size, uintptr_t site)
+{
+	int64_t left;
+	bool wrapped = __builtin_sub_overflow(heapprof_countdown, size, &left);
+	heapprof_countdown = left;
+	if (__builtin_expect(wrapped || left <= 0, 0))
+		heapprof_sample(obj, size, site);
+	return obj;
+}
+
+/* One call site's numbers. samples: allocations actually sampled;
+ * objects/bytes: estimates of all allocations there (each sample weighted
+ * by 1 / P(an allocation of its size is sampled), as Go scales). In use:
+ * sampled objects not yet freed (see the approximation in heapprof.c). */
+typedef struct heapprof_site {
+	uintptr_t pc; /* return address after the call to gc_alloc*; 0 = the
+		       * "other sites" bucket once the site table is full */
+	uint64_t alloc_samples, alloc_sample_bytes;
+	uint64_t inuse_samples, inuse_sample_bytes;
+	uint64_t alloc_objects, alloc_bytes;
+	uint64_t inuse_objects, inuse_bytes;
+} heapprof_site;
+
+/* Sets the sampling rate in bytes (0 off, 1 every allocation); returns the
+ * previous one. The next sample is drawn at the new rate. */
+int64_t heapprof_set_rate(int64_t rate);
+int64_t heapprof_get_rate(void);
+/* Forgets every sample and site (tests, `heapprof reset`). */
+void heapprof_reset(void);
+/* Drops sampled objects that are no longer allocated, then copies up to
+ * max sites into out, most in-use bytes first (then most allocated bytes,
+ * then lowest pc). Returns how many it copied. */
+size_t heapprof_read(heapprof_site *out, size_t max);
+/* The site whose pc is exactly pc, after the same pruning; false if no
+ * sample came from there. */
+bool heapprof_find_site(uintptr_t pc, heapprof_site *out);
+/* Prints the top_n sites (0 = 10, at most HEAPPROF_PRINT_MAX) with their
+ * symbolized call site, and the totals. */
+#define HEAPPROF_PRINT_MAX 32
+void heapprof_print(size_t top_n);
+/* 1 / (1 - exp(-size / rate)) in 16.16 fixed point: how many allocations
+ * of `size` bytes one sample stands for at `rate` (1.0 when rate <= 1).
+ * Exposed for its test. */
+uint64_t heapprof_scale_q16(uint64_t size, uint64_t rate);

@@ -68,6 +68,8 @@ void gc_scan_stacks(uint64_t gen);
 void gc_pacer_init(void);
 /* Next trigger and goal from this cycle's live heap. */
 void gc_pacer_end_cycle(uint64_t peak);
+/* How fast allocation must sweep the `spans` the flip left unswept. */
+void gc_pacer_plan_sweep(uint64_t spans);
 /* Called by gc_alloc*: counts the allocation, starts a cycle at the
  * trigger, makes the allocating task assist while marking. */
 void gc_alloc_hook(size_t size);
@@ -77,6 +79,8 @@ extern int64_t gc_opt_memlimit;
 /* ---- cycle (gc.c) ------------------------------------------------------- */
 /* Starts a cycle if none is running (mark setup, STW). */
 void gc_start(const char *why);
+/* Blocks the caller until the running cycle ends ("GC assist wait"). */
+void gc_wait_for_cycle_end(void);
 /* Accounts scan work an allocating task did as an assist. */
 void gc_note_assist(uint64_t bytes, uint64_t ns);
 

@@ -3,8 +3,9 @@
  * mark bit is clear, grey once marked and queued, black once scanned (or at
  * once, for noscan objects: nothing to scan). The queue is per-CPU buffers
  * of object addresses plus a global list of full buffers (Go's gcWork and
- * work.full); buffers come from a pool filled at init, so marking never
- * allocates. See gc/gc.c for the overview.
+ * work.full); buffers come from a pool filled at init and grown (never
+ * shrunk) from persistent memory when a cycle holds more grey objects than
+ * ever before. See gc/gc.c for the overview.
  *
  * Invariant (checked by checkmark): when the queue is empty and every root
  * is scanned, no black object points to a white one.
@@ -12,7 +13,7 @@
 #include "gc/gc_internal.h"
 
 #define WORKBUF_ENTRIES 510
-#define WORKBUF_POOL 256 /* 256 x 4 KiB: a million grey objects at once */
+#define WORKBUF_POOL 64 /* at init; the pool grows when a cycle needs more */
 
 typedef struct workbuf {
 	struct workbuf *next;
@@ -26,6 +27,7 @@ static workbuf *wb_current;   /* this CPU's buffer */
 static workbuf *wb_full;      /* full buffers */
 static workbuf *wb_free;      /* empty buffers */
 static size_t wb_full_count;
+static size_t wb_total = WORKBUF_POOL;
 
 void gc_work_init(void)
 {
@@ -46,10 +48,16 @@ static void work_push(uintptr_t obj)
 	arch_irqflags_t irq = arch_irq_save();
 	if (wb_current->n == WORKBUF_ENTRIES) {
 		workbuf *b = wb_free;
-		if (!b)
-			panic("gc: mark work queue overflow (%d buffers of %d)",
-			      WORKBUF_POOL, WORKBUF_ENTRIES);
-		wb_free = b->next;
+		if (b) {
+			wb_free = b->next;
+		} else {
+			/* More grey objects than ever before: grow the pool
+			 * (buffers are kept for later cycles). */
+			b = fixalloc_persistent(sizeof(workbuf), 64);
+			if (!b)
+				panic("gc: out of memory for mark work buffers");
+			wb_total++;
+		}
 		wb_current->next = wb_full;
 		wb_full = wb_current;
 		wb_full_count++;
@@ -99,19 +107,24 @@ void gc_mark_ptr(uintptr_t p, uintptr_t parent)
 	if (i >= s->nelems || !mspan_slot_allocated(s, i))
 		return; /* a span's tail or a free slot: not an object */
 	uint64_t bit = 1ULL << (i & 63);
+	uintptr_t base = s->base + i * s->elemsize;
+	/* Setting the bit and queueing the object happen with interrupts off,
+	 * as one step: a task preempted between the two (an assist, say)
+	 * would leave an object marked but never scanned, and mark
+	 * termination, finding the queue empty, would miss its children. */
 	arch_irqflags_t irq = arch_irq_save();
 	uint64_t *word = &s->mark_bits[i >> 6];
-	bool white = !(*word & bit);
-	*word |= bit;
-	arch_irq_restore(irq);
-	if (!white)
+	if (*word & bit) {
+		arch_irq_restore(irq);
 		return;
-	uintptr_t base = s->base + i * s->elemsize;
+	}
+	*word |= bit;
 	gc.marked_bytes += s->elemsize;
 	if (gc.checkmarking)
 		gc_checkmark_record(base, parent);
 	if (!spanclass_noscan(s->spanclass))
 		work_push(base);
+	arch_irq_restore(irq);
 }
 
 __attribute__((no_sanitize_address)) void gc_scan_conservative(uintptr_t lo, uintptr_t hi,

@@ -77,6 +77,31 @@ void gc_pacer_end_cycle(uint64_t peak)
 /* Scan work this task still owes from allocating during marking. */
 static int64_t assist_debt;
 
+/* Proportional sweep (Go's deductSweepCredit): after a cycle, every
+ * allocated byte owes a share of the sweeping, so that all spans are swept
+ * well before the next trigger and garbage does not linger as "in use". */
+static uint64_t sweep_spans_per_mib; /* set at each termination */
+static uint64_t sweep_credit;        /* bytes allocated not yet paid for */
+
+void gc_pacer_plan_sweep(uint64_t spans)
+{
+	uint64_t runway = gc.heap_trigger > gc.heap_live ? gc.heap_trigger - gc.heap_live : 1;
+	/* Finish by half the runway; at least one span per MiB. */
+	sweep_spans_per_mib = MAX(spans * 2 * (1 << 20) / MAX(runway, 1), 1);
+	sweep_credit = 0;
+}
+
+static void sweep_proportionally(size_t size)
+{
+	sweep_credit += size;
+	uint64_t owed = sweep_credit * sweep_spans_per_mib >> 20;
+	if (owed == 0)
+		return;
+	sweep_credit = 0;
+	if (heap_sweep_some((size_t)owed) == 0)
+		sweep_spans_per_mib = 0; /* all swept: nothing owed until the next cycle */
+}
+
 void gc_alloc_hook(size_t size)
 {
 	gc.alloc_since_mark += size;
@@ -85,6 +110,8 @@ void gc_alloc_hook(size_t size)
 	if (!arch_irq_enabled())
 		return;
 	gc_phase phase = gc.phase;
+	if (phase == GC_PHASE_OFF && sweep_spans_per_mib)
+		sweep_proportionally(size);
 	if (phase == GC_PHASE_OFF) {
 		if (gc.heap_live + gc.alloc_since_mark >= gc.heap_trigger && gc_opt_gogc >= 0)
 			gc_start("heap trigger");
@@ -92,13 +119,25 @@ void gc_alloc_hook(size_t size)
 	}
 	if (phase != GC_PHASE_MARK || world_stopped())
 		return;
+	/* Past the goal with marking still under way: the collector is
+	 * behind. Wait for the cycle to end rather than grow the heap further
+	 * (Go parks such assists on its assist queue). */
+	if (gc.heap_live + gc.alloc_since_mark > gc.heap_goal) {
+		gc_wait_for_cycle_end();
+		return;
+	}
 	/* Assist: pay for this allocation with scan work. One debt for all
 	 * tasks is enough with one CPU: whoever allocates pays. */
 	assist_debt += (int64_t)(size * gc.assist_ratio_x16 / 16);
 	if (assist_debt < 64 * 1024)
 		return;
 	uint64_t t0 = arch_nanotime();
+	/* Preemption off while assisting: an object popped from the queue but
+	 * only half scanned when the worker finds the queue empty would let
+	 * mark termination miss the rest of its children. */
+	preempt_disable();
 	uint64_t done = gc_drain((uint64_t)assist_debt);
+	preempt_enable();
 	assist_debt -= (int64_t)done;
 	gc_note_assist(done, arch_nanotime() - t0);
 	if (assist_debt > 0) {

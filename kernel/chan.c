@@ -774,3 +774,15 @@ int chan_select(select_case *cases, size_t n, bool has_default)
 	}
 	return chosen;
 }
+
+/* ---- for the leak detector ------------------------------------------------ */
+size_t chan_waited_channels(const task *t, const chan **out, size_t max)
+{
+	/* A blocked channel operation or select keeps its sudogs in the
+	 * task's wait data, linked through waitlink (one for a plain send or
+	 * receive). World stopped: nothing moves meanwhile. */
+	size_t n = 0;
+	for (const sudog *sg = task_wait_data(t); sg && n < max; sg = sg->waitlink)
+		out[n++] = sg->c;
+	return n;
+}

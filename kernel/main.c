@@ -65,6 +65,8 @@ _Noreturn void kernel_main(void)
 		kprintf("experiment returned %d\n", result);
 		arch_exit(result);
 	}
+	if (shell_requested())
+		arch_exit(shell_run());
 	tour();
 	arch_exit(EXIT_PASS);
 }

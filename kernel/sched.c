@@ -756,7 +756,13 @@ bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi)
 	const arch_context *ctx = t->context;
 	*hi = (uintptr_t)ctx->stack_base + ctx->stack_size;
 	*lo = t == task_self() ? (uintptr_t)__builtin_frame_address(0) : ctx->sp;
-	return *lo >= (uintptr_t)ctx->stack_base && *lo <= *hi;
+	/* A saved stack pointer outside the task's own stack would make its
+	 * stack unscannable: never silently skip it. */
+	if (*lo < (uintptr_t)ctx->stack_base || *lo > *hi)
+		panic("task %llu '%s': stack pointer %p outside its stack [%p, %p)",
+		      (unsigned long long)t->id, t->name, (void *)*lo, ctx->stack_base,
+		      (void *)*hi);
+	return true;
 }
 
 void *task_start_arg(const task *t)

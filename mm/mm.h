@@ -400,6 +400,15 @@ void heap_begin_sweep(void);
  * swept (0: none left). */
 size_t heap_sweep_some(size_t max_spans);
 bool heap_sweep_done(void);
+/* Sweeps everything still unswept (before a new mark may begin). */
+void heap_finish_sweep(void);
+/* True when no span waits to be swept. World stopped (or one CPU with
+ * interrupts off) for the answer to stay true. */
+bool heap_sweep_complete(void);
+/* Spans in use now (each needs one sweep after a flip). */
+size_t heap_spans_in_use(void);
+/* The heap's sweep generation h (see MSPAN_SWEEPGEN_CACHED). */
+uint32_t heap_current_sweepgen(void);
 /* Cumulative sweep counters. */
 void heap_sweep_stats(uint64_t *spans, uint64_t *objects, uint64_t *bytes);
 /* Calls fn on every in-use span; world stopped (checkmark, diagnostics). */

@@ -61,6 +61,8 @@ void mspan_sweep_small_locked(mcentral *c, mspan *s)
 	MM_ASSERT_HELD(&c->lock);
 	ASSERT(s->state == MSPAN_IN_USE && s->sweepgen == h->sweepgen - 2);
 	ASSERT(mspan_sizeclass(s) != 0);
+	/* Marking only begins once every span is swept (gc_start). */
+	ASSERT(!heap_gc_marking);
 
 	uint32_t words = MSPAN_BITMAP_WORDS(s->nelems);
 	uint32_t freed = 0;
@@ -105,6 +107,7 @@ void mspan_sweep_small_locked(mcentral *c, mspan *s)
 static void mspan_sweep_large(mspan *s)
 {
 	mheap *h = &mheap_global;
+	ASSERT(!heap_gc_marking);
 	if (s->mark_bits[0] & 1) {
 		s->mark_bits[0] = 0;
 		s->sweepgen = h->sweepgen;
@@ -130,12 +133,16 @@ static mspan *sweep_next_candidate(void)
 	size_t pages = mheap_pages_used();
 	while (sweep_pending && sweep_cursor < pages) {
 		mspan *s = h->spans[sweep_cursor];
-		if (!s || s->npages == 0 || s->state == MSPAN_DEAD) {
+		/* Spans split and merge between calls, so the cursor may land
+		 * inside a free run, whose interior entries can be stale. Trust
+		 * an entry only if its span covers the page; then step to the
+		 * span's end. */
+		if (!s || s->state == MSPAN_DEAD || s->npages == 0 ||
+		    mheap_page_index(s->base) > sweep_cursor ||
+		    mheap_page_index(s->base) + s->npages <= sweep_cursor) {
 			sweep_cursor++;
 			continue;
 		}
-		/* Spans split and merge between calls: step to the end of
-		 * whatever span the cursor landed in, start or not. */
 		sweep_cursor = mheap_page_index(s->base) + s->npages;
 		if (s->state == MSPAN_IN_USE && s->sweepgen == h->sweepgen - 2) {
 			found = s;
@@ -194,13 +201,45 @@ void heap_sweep_stats(uint64_t *spans, uint64_t *objects, uint64_t *bytes)
 	arch_irq_restore(irq);
 }
 
+void heap_finish_sweep(void)
+{
+	while (heap_sweep_some(64) > 0)
+		;
+	/* The walk covers every span; the unswept lists are checked too, so
+	 * that marking can never meet a span with stale bits. */
+	for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
+		mcentral *c = &mheap_global.central[spc];
+		mm_lock_acquire(&c->lock);
+		mspan *u;
+		while ((u = mcentral_partial_unswept(c)->first) != NULL ||
+		       (u = mcentral_full_unswept(c)->first) != NULL)
+			mspan_sweep_small_locked(c, u);
+		mm_lock_release(&c->lock);
+	}
+}
+
+bool heap_sweep_complete(void)
+{
+	if (!heap_sweep_done())
+		return false;
+	for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
+		mcentral *c = &mheap_global.central[spc];
+		if (!mspan_list_empty(mcentral_partial_unswept(c)) ||
+		    !mspan_list_empty(mcentral_full_unswept(c)))
+			return false;
+	}
+	return true;
+}
+
 void heap_for_each_span(void (*fn)(mspan *s, void *arg), void *arg)
 {
 	mheap *h = &mheap_global;
 	size_t pages = mheap_pages_used();
 	for (size_t p = 0; p < pages;) {
 		mspan *s = h->spans[p];
-		if (!s || s->npages == 0 || s->state == MSPAN_DEAD) {
+		if (!s || s->npages == 0 || s->state == MSPAN_DEAD ||
+		    mheap_page_index(s->base) > p ||
+		    mheap_page_index(s->base) + s->npages <= p) {
 			p++;
 			continue;
 		}
@@ -208,4 +247,14 @@ void heap_for_each_span(void (*fn)(mspan *s, void *arg), void *arg)
 		if (s->state == MSPAN_IN_USE)
 			fn(s, arg);
 	}
+}
+
+size_t heap_spans_in_use(void)
+{
+	return mheap_global.spans_in_use;
+}
+
+uint32_t heap_current_sweepgen(void)
+{
+	return mheap_global.sweepgen;
 }

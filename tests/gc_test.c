@@ -404,7 +404,7 @@ TEST(gc, survives_in_preempted_register)
 {
 	static struct reg_arg a;
 	a = (struct reg_arg){ .hidden = make_hidden_filled(112, 4242) };
-	task *t = task_spawn(hold_in_register, &a, "gc-reg-holder");
+	task *t = task_spawn_stack(hold_in_register, &a, "gc-reg-holder", GC_T_STACK);
 	CHECK(t);
 	while (!a.started)
 		task_yield();
@@ -523,7 +523,7 @@ TEST(gc, survives_on_blocked_tasks_stacks)
 	g_blocked.bad = 0;
 	waitgroup_add(&g_blocked.ready, BLOCKED_TASKS);
 	for (uintptr_t i = 0; i < BLOCKED_TASKS; i++) {
-		tasks[i] = task_spawn(hold_while_blocked, (void *)(i * 1000), "gc-blocked");
+		tasks[i] = task_spawn_stack(hold_while_blocked, (void *)(i * 1000), "gc-blocked", GC_T_STACK);
 		CHECK(tasks[i]);
 	}
 	waitgroup_wait(&g_blocked.ready);
@@ -559,7 +559,7 @@ static void allocate_and_die(void *arg)
 TEST(gc, dead_task_stack_is_no_root)
 {
 	struct dead_arg a = { .hidden = gc_t_hidden_buffer(64), .n = 64 };
-	task *t = task_spawn(allocate_and_die, &a, "gc-dies");
+	task *t = task_spawn_stack(allocate_and_die, &a, "gc-dies", GC_T_STACK);
 	CHECK(t);
 	CHECK_EQ(task_join(t), 0);
 	gc_t_collect();
@@ -973,7 +973,7 @@ TEST(gc, concurrent_gc_collect_calls)
 	g_collectors_done = 0;
 	task *t[N];
 	for (int i = 0; i < N; i++) {
-		t[i] = task_spawn(collect_repeatedly, NULL, "gc-collector");
+		t[i] = task_spawn_stack(collect_repeatedly, NULL, "gc-collector", GC_T_STACK);
 		CHECK(t[i]);
 	}
 	make_garbage_lists(20, 500);
@@ -981,4 +981,30 @@ TEST(gc, concurrent_gc_collect_calls)
 		CHECK_EQ(task_join(t[i]), 0);
 	CHECK_EQ(g_collectors_done, N);
 	check_list(l, 2000, true);
+}
+
+/* ---- wide objects: many grey objects at once ----------------------------- */
+
+/* One array with 140,000 scan objects behind it: scanning the array greys
+ * all of them at once, so the grey queue must hold (or spill) that many
+ * (more than the 256 x 510 of the first work-buffer pool). Nothing here is
+ * unusual for a table of 140k objects. */
+TEST(gc, pointer_array_of_140k_scan_objects)
+{
+	enum { N = 140000 };
+	word *arr = gc_alloc_array(&word_type, N);
+	CHECK(arr);
+	for (size_t i = 0; i < N; i++) {
+		word *w = gc_alloc(&word_type);
+		CHECK(w);
+		gc_write(&w->p, (void *)(uintptr_t)(i * 2 + 1)); /* not a pointer */
+		gc_write(&arr[i].p, w);
+	}
+	gc_t_collect();
+	for (size_t i = 0; i < N; i++) {
+		word *w = arr[i].p;
+		CHECK_MSG(gc_t_allocated(w) && w->p == (void *)(uintptr_t)(i * 2 + 1),
+			  "element %zu of a 140k table lost", i);
+	}
+	gc_t_keep(arr);
 }

@@ -21,6 +21,9 @@
 
 #define GC_T_HIDE 0x5aa5c33c0ff0e11eULL
 #define GC_T_MS (1000ULL * 1000ULL)
+/* Stacks of the tests' tasks: room for the sanitizers' frames and a
+ * timer signal frame on top of the deepest collector call (assists). */
+#define GC_T_STACK (64 * 1024)
 
 static inline uintptr_t gc_t_hide(const void *p)
 {

@@ -37,6 +37,9 @@ static inline uint64_t mm_test_below(uint64_t *state, uint64_t n)
  * arch_free_pages() reflects exactly the pages objects hold. */
 static inline void mm_test_quiesce(void)
 {
+	/* A collection in progress, or a sweep behind one, would free pages
+	 * under a test that counts them: finish both first. */
+	gc_collect();
 	mcache_release_all();
 	mheap_scavenge(0, 0);
 }

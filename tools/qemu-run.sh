@@ -57,10 +57,11 @@ if [ "$debug" = 1 ]; then
 fi
 
 [ -n "$log" ] || log=$(mktemp)
+# stdbuf: tr would hold a shell prompt (no newline yet) in its buffer.
 if [ "$timeout" = 0 ]; then
-	qemu-system-x86_64 "${args[@]}" | tr -d '\r' | tee "$log"
+	qemu-system-x86_64 "${args[@]}" | stdbuf -o0 tr -d '\r' | tee "$log"
 else
-	timeout --foreground "$timeout" qemu-system-x86_64 "${args[@]}" | tr -d '\r' | tee "$log"
+	timeout --foreground "$timeout" qemu-system-x86_64 "${args[@]}" | stdbuf -o0 tr -d '\r' | tee "$log"
 fi
 rc=${PIPESTATUS[0]}
 

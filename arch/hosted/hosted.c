@@ -244,6 +244,14 @@ _Noreturn void arch_exit(int status)
 	_exit(status);
 }
 
+_Noreturn void arch_reboot(void)
+{
+	/* A process cannot reset its machine: "rebooted" is a clean exit. */
+	static const char msg[] = "hosted: reboot requested; exiting\n";
+	arch_console_write(msg, sizeof msg - 1);
+	arch_exit(EXIT_PASS);
+}
+
 _Noreturn void arch_halt(void)
 {
 	/* A process cannot stop its CPU; ending it is the nearest thing. */

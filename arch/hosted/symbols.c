@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "arch/hosted/hosted_internal.h"
+#include "arch/x86_64/switch.h"
 #include "kernel/kernel.h"
 
 /* The executable's function symbols; count 0 when unavailable. */
@@ -166,4 +167,9 @@ arch_range arch_bss_range(void)
 	extern char __bss_start[], _end[];
 
 	return (arch_range){ (uintptr_t)__bss_start, (uintptr_t)_end };
+}
+
+size_t arch_context_frames(const arch_context *ctx, uintptr_t *pcs, uintptr_t *fps, size_t max)
+{
+	return x86_switch_frames(ctx, pcs, fps, max);
 }

@@ -48,3 +48,10 @@ size_t arch_context_backtrace(const arch_context *ctx, uintptr_t *pcs, size_t ma
 	pcs[0] = frame[6];
 	return 1 + backtrace_from(frame[5], pcs + 1, max - 1);
 }
+
+size_t arch_context_frames(const arch_context *ctx, uintptr_t *pcs, uintptr_t *fps, size_t max)
+{
+	if (!ctx->sp || !vmm_is_readable(ctx->sp, 7 * sizeof(uintptr_t)))
+		return 0;
+	return x86_switch_frames(ctx, pcs, fps, max);
+}

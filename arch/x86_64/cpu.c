@@ -52,6 +52,30 @@ _Noreturn void arch_exit(int status)
 	arch_halt();
 }
 
+#define KBC_STATUS_PORT 0x64
+#define KBC_INPUT_FULL 0x02
+#define KBC_PULSE_RESET 0xfe
+
+_Noreturn void arch_reboot(void)
+{
+	arch_irq_disable();
+	/* The keyboard controller's reset line: wait for its input buffer
+	 * to drain, then pulse it. */
+	for (int i = 0; i < 100000 && (inb(KBC_STATUS_PORT) & KBC_INPUT_FULL); i++)
+		__asm__ volatile("pause");
+	outb(KBC_STATUS_PORT, KBC_PULSE_RESET);
+	for (int i = 0; i < 1000000; i++)
+		__asm__ volatile("pause");
+	/* Still here: an empty IDT turns the next exception into a triple
+	 * fault, which resets the CPU. */
+	static const struct __attribute__((packed)) {
+		uint16_t limit;
+		uint64_t base;
+	} empty_idt = { 0, 0 };
+	__asm__ volatile("lidt %0; int3" ::"m"(empty_idt));
+	arch_halt();
+}
+
 /* -fstack-protector-strong with -mstack-protector-guard=global: boot.S
  * seeds the guard from the TSC before the first C function runs. */
 uint64_t __stack_chk_guard = 0x595e9fbd94fda766ULL;

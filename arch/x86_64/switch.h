@@ -5,7 +5,10 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "arch/arch.h"
 
 /* Pushes the callee-saved registers, saves rsp in *save_sp, switches to
  * new_sp and pops the registers saved there. */
@@ -15,3 +18,29 @@ void x86_switch_stacks(uintptr_t *save_sp, uintptr_t new_sp);
  * NULL) and then entry(arg). */
 uintptr_t x86_context_frame(uintptr_t stack_top, void (*entry)(void *), void *arg,
 			    void (*start_hook)(void));
+
+/* The frames of a switched-out context: its switch frame holds the last
+ * frame pointer (the saved rbp, 6th word) and the return address (7th);
+ * from there the frame-pointer chain, read only inside ctx's own stack. */
+static inline size_t x86_switch_frames(const arch_context *ctx, uintptr_t *pcs, uintptr_t *fps,
+				       size_t max)
+{
+	const uintptr_t *frame = (const uintptr_t *)ctx->sp;
+	if (max == 0 || !ctx->sp)
+		return 0;
+	uintptr_t fp = frame[5];
+	pcs[0] = frame[6];
+	fps[0] = fp;
+	size_t n = 1;
+	uintptr_t lo = (uintptr_t)ctx->stack_base, hi = lo + ctx->stack_size;
+	while (n < max && fp >= lo && fp + 16 <= hi && fp % 8 == 0) {
+		const uintptr_t *f = (const uintptr_t *)fp;
+		if (!f[1] || f[0] <= fp)
+			break;
+		pcs[n] = f[1];
+		fps[n] = f[0];
+		fp = f[0];
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# tests/host/shell.sh - drives the serial shell (kernel/shell.c) from a
+# script and checks what each command prints and how the run ends: in the
+# hosted build (stdin/stdout) and in QEMU (the real 16550 UART through
+# -serial stdio). Each command is sent only once the prompt is back, since
+# bytes that reach the UART before the kernel sets it up are lost.
+#
+#   tests/host/shell.sh [hosted|qemu|all]     (default: all)
+#
+# BUILD (default build) is the build directory; the kernel and the hosted
+# binary are built first. SHELL_TIMEOUT (default 120) bounds each step, in
+# seconds (boot under TCG on a loaded machine included).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+BUILD=${BUILD:-build}
+STEP_TIMEOUT=${SHELL_TIMEOUT:-120}
+which=${1:-all}
+PROMPT='tricolor> '
+
+pass=0 fail=0
+out=""   # what the last step printed
+ok() { echo "ok $1"; pass=$((pass + 1)); }
+not_ok() {
+	echo "not ok $1: $2"
+	fail=$((fail + 1))
+	tail -25 <<<"$out" | sed 's/^/    /'
+}
+
+# Reads the session's output until the prompt ends it, or until the step's
+# deadline (false). Carriage returns are dropped.
+read_to_prompt() {
+	local deadline=$((SECONDS + STEP_TIMEOUT)) ch
+	out=""
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		if IFS= read -r -N 1 -t 1 ch <&"$SH_RD"; then
+			[ "$ch" = $'\r' ] && continue
+			out+=$ch
+			[[ "$out" == *"$PROMPT" ]] && return 0
+		elif ! kill -0 "$session_pid" 2>/dev/null; then
+			# The session ended; take what is left.
+			while IFS= read -r -N 1 -t 1 ch <&"$SH_RD"; do out+=$ch; done
+			return 1
+		fi
+	done
+	return 1
+}
+
+# step NAME INPUT PATTERN... : sends INPUT (a line; printf escapes allowed),
+# waits for the prompt and checks each extended regex against the output.
+step() {
+	local name=$1 input=$2
+	shift 2
+	printf "$input\n" >&"$SH_WR"
+	if ! read_to_prompt; then
+		not_ok "$name" "no prompt after the command"
+		return
+	fi
+	local why=""
+	for p in "$@"; do
+		grep -qE -- "$p" <<<"$out" || why="${why:+$why; }no line matches '$p'"
+	done
+	if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
+}
+
+# Keeps the coprocess's pipes and pid: bash drops SH when it ends.
+attach() {
+	session_pid=$SH_PID
+	exec {SH_RD}<&"${SH[0]}" {SH_WR}>&"${SH[1]}"
+}
+
+# The same script for every session.
+drive() {
+	local where=$1 want_status=$2
+	if ! read_to_prompt; then
+		not_ok "$where.boot" "no prompt after boot"
+		kill "$session_pid" 2>/dev/null
+		return
+	fi
+	ok "$where.boot"
+	step "$where.help" "help" "^  gctrace on\|off" "^  why ADDR" "^  heapprof" "^  reboot"
+	step "$where.mem" "mem" "in use \(slots\)" "goal" "spans in use" "free frames" \
+		"task stacks" "cycles" "last pauses" "GC CPU fraction" "^  live +[0-9]+"
+	step "$where.gc" "gc" "^gc: [0-9]+ cycle\(s\) run, now [0-9]+ total" "objects freed"
+	step "$where.gctrace_on" "gctrace on" "^gctrace on"
+	step "$where.gctrace_line" "gc" "^gc [0-9]+ @[0-9.]+s [0-9]+%: .* KiB goal"
+	step "$where.gctrace_off" "gctrace off" "^gctrace off"
+	step "$where.gctrace_bad" "gctrace maybe" "expected on or off" "usage: gctrace on\|off"
+	step "$where.tasks" "tasks" "^tasks: [0-9]+ live" "task 1 'main'"
+	step "$where.profile" "profile" "^task profile: total [0-9]+" "^# created by" \
+		"^task count: now [0-9]+, max [0-9]+"
+	step "$where.heapprof_rate" "heapprof rate 1" "rate [0-9]+ -> 1 bytes"
+	step "$where.heapprof_alloc" "test gc.survives_in_globals_only" "^1 passed, 0 failed"
+	step "$where.heapprof" "heapprof 5" "^heap profile: rate 1 bytes" "in-use objs" \
+		"[0-9]+/[0-9]+ +test_gc_survives_in_globals_only\+0x"
+	step "$where.heapprof_restore" "heapprof rate 524288" "-> 524288 bytes"
+	step "$where.why_bad" "why zz" "ADDR must be a hex address" "usage: why ADDR"
+	step "$where.why_not_heap" "why 0x10" "0x10 is not in an allocated heap object"
+	step "$where.unknown" "bogus" "unknown command 'bogus'"
+	step "$where.too_many" "mem a b c d" "too many words"
+	step "$where.backspace" 'mex\x7fm' "^memstats at"
+	step "$where.backspace_bs" 'tasx\bks' "^tasks: [0-9]+ live"
+	step "$where.too_long" "$(printf 'a%.0s' {1..200})" "line too long \(at most 120"
+	step "$where.after_too_long" "help" "^commands:"
+	step "$where.demo" "demo nosuch" "no demos in this build|no such demo"
+	step "$where.test" "test kprintf" "^ok [0-9]+ kprintf\." "^[0-9]+ passed, 0 failed"
+	step "$where.test_bad" "test nosuch" "no test matches 'nosuch'"
+	step "$where.leaks" "leaks" "."
+	printf 'halt\n' >&"$SH_WR"
+	read_to_prompt # reads to the end: there is no prompt after halt
+	wait "$session_pid"
+	local status=$?
+	exec {SH_RD}<&- {SH_WR}>&-
+	if grep -q "^halting" <<<"$out" && [ "$status" = "$want_status" ]; then
+		ok "$where.halt"
+	else
+		not_ok "$where.halt" "exit status $status (want $want_status), or no 'halting'"
+	fi
+}
+
+if [ "$which" = hosted ] || [ "$which" = all ]; then
+	bin=$BUILD/hosted/tricolor-test
+	make -s BUILD="$BUILD" HOSTED_OUT="$BUILD/hosted" "$bin" >/dev/null ||
+		{ echo "not ok hosted.build"; exit 1; }
+	coproc SH { exec "$bin" shell=1 2>&1; }
+	attach
+	drive hosted 0
+fi
+
+if [ "$which" = qemu ] || [ "$which" = all ]; then
+	elf=$BUILD/kernel/tricolor.elf
+	iso=$BUILD/kernel/shell.iso
+	make -s BUILD="$BUILD" "$elf" >/dev/null && tools/mkiso.sh "$elf" "$iso" shell=1 ||
+		{ echo "not ok qemu.build"; exit 1; }
+	accel=$(tools/qemu-run.sh --print-accel)
+	cpu=max
+	[ "$accel" = kvm ] && cpu=host
+	# The arguments of tools/qemu-run.sh, whose output pipe buffers a
+	# prompt that ends without a newline.
+	coproc SH { exec qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$cpu" -m 512M \
+		-cdrom "$iso" -boot d -no-reboot -display none -serial stdio -monitor none \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 2>&1; }
+	attach
+	# isa-debug-exit: status s leaves QEMU with 2*(s+16)+1; 33 is status 0.
+	drive qemu 33
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

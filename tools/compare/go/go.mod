@@ -1,0 +1,3 @@
+module tricolor/compare
+
+go 1.19
