@@ -40,7 +40,7 @@ endif
 KERNEL_OBJS := $(patsubst %,$(KBUILD)/%.o,$(KERNEL_SRCS))
 KERNEL_ELF := $(KBUILD)/tricolor.elf
 
-.PHONY: all deps iso run test test-qemu test-matrix test-harness hosted-test-debug fuzz-short bench debug clean help FORCE
+.PHONY: all deps iso run test test-qemu test-matrix test-harness test-shell hosted-test-debug fuzz-short bench debug clean help FORCE
 
 all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
 
@@ -151,7 +151,11 @@ hosted-test-debug:
 fuzz-short: deps
 	@$(MAKE) --no-print-directory -f mm/mm.mk fuzz FUZZ_TIME=20
 
-test: test-qemu test-matrix test-harness hosted-test hosted-test-debug fuzz-short
+# The serial shell driven by a script, in QEMU and natively.
+test-shell: deps $(KERNEL_ELF) hosted-test
+	@BUILD=$(BUILD) tests/host/shell.sh
+
+test: test-qemu test-matrix test-harness test-shell hosted-test hosted-test-debug fuzz-short
 
 clean:
 	rm -rf $(BUILD)

@@ -285,6 +285,8 @@ static void mark_termination(void)
 		;
 	if (gc_opt_checkmark)
 		gc_checkmark_verify();
+	if (gc_opt_escapecheck)
+		gc_escape_check(true);
 
 	gc.barrier_on = false;
 	uint64_t peak = heap_now();

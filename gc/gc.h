@@ -327,3 +327,39 @@ void heapprof_print(size_t top_n);
  * of `size` bytes one sample stands for at `rate` (1.0 when rate <= 1).
  * Exposed for its test. */
 uint64_t heapprof_scale_q16(uint64_t size, uint64_t rate);
+
+/* ---- diagnostics (gc/diag.c) --------------------------------------------- */
+/*
+ * The task-leak detector: a marking pass (world stopped, on a quiet heap)
+ * whose roots are the globals and the tasks that can run; a blocked task
+ * whose wait object (channel, mutex, ...) gets marked becomes a root too,
+ * to a fixpoint. Tasks still blocked on unmarked objects can never wake:
+ * their ids go to ids[] (up to max_ids) and, with print, they are printed
+ * grouped by stack with wait reason and time. Returns how many. Objects it
+ * cannot judge count as reachable, so it reports no false positives.
+ * Leaked tasks are left as they are.
+ */
+size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print);
+/* Prints a shortest path from a root (a global by symbol, or a task's stack
+ * slot with its frame's function) through typed objects to p's object.
+ * Returns the number of objects on the path, 0 if none (unreachable), -1
+ * if p is not a heap object. */
+int gc_why_alive(const void *p);
+/* The escape checker: heap objects and globals holding pointers into a
+ * task's stack (the C form of an escaping local), or into a dead task's
+ * old stack (dangling). With print, each is reported with the holder's
+ * type and allocation site (heap profile: exact with heapprof_rate=1).
+ * Returns how many. escapecheck=1 runs it at every mark termination. */
+size_t gc_escape_check(bool print);
+extern bool gc_opt_escapecheck;
+
+/* Objects by colour now (white: allocated, unmarked; grey: queued;
+ * black: marked and scanned). Outside marking everything is white. */
+typedef struct gc_colors {
+	gc_phase phase;
+	uint64_t white, grey, black, marked;
+} gc_colors;
+void gc_color_census(gc_colors *out);
+
+/* The allocation site heapprof recorded for obj (0: not sampled). */
+uintptr_t heapprof_site_of(const void *obj);

@@ -53,6 +53,7 @@ void gc_scan_object(uintptr_t obj);
  * scanned; returns the bytes scanned. */
 uint64_t gc_drain(uint64_t budget);
 bool gc_work_empty(void);
+uint64_t gc_work_count(void); /* grey objects queued */
 void gc_work_init(void);
 
 /* ---- roots (roots.c) ---------------------------------------------------- */

@@ -490,3 +490,20 @@ void heapprof_print(size_t top_n)
 	}
 	mutex_unlock(&hp_print_lock);
 }
+
+uintptr_t heapprof_site_of(const void *obj)
+{
+	/* The escape checker calls this with the world stopped; hp_lock is
+	 * a spinlock, fine there too. */
+	uintptr_t pc = 0;
+	spin_lock(&hp_lock);
+	if (hp_buckets) {
+		for (hp_record *r = hp_buckets[hp_hash_addr((uintptr_t)obj)]; r; r = r->next)
+			if (r->addr == (uintptr_t)obj && r->site) {
+				pc = r->site->pc;
+				break;
+			}
+	}
+	spin_unlock(&hp_lock);
+	return pc;
+}

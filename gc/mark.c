@@ -88,6 +88,14 @@ static bool work_pop(uintptr_t *obj)
 	return ok;
 }
 
+uint64_t gc_work_count(void)
+{
+	arch_irqflags_t irq = arch_irq_save();
+	uint64_t n = wb_current->n + (uint64_t)wb_full_count * WORKBUF_ENTRIES;
+	arch_irq_restore(irq);
+	return n;
+}
+
 bool gc_work_empty(void)
 {
 	arch_irqflags_t irq = arch_irq_save();

@@ -102,8 +102,21 @@ static void sweep_proportionally(size_t size)
 		sweep_spans_per_mib = 0; /* all swept: nothing owed until the next cycle */
 }
 
+/* What an allocation of `size` bytes really takes: its size class's slot,
+ * or whole heap pages for a large object (the pacer's unit, like the mark
+ * phase's marked bytes). Tiny requests are counted as asked. */
+static size_t slot_bytes(size_t size)
+{
+	if (size == 0 || size < HEAP_TINY_SIZE)
+		return size;
+	if (size <= SIZECLASS_MAX_SIZE)
+		return sizeclass_size[sizeclass_of(size)];
+	return ALIGN_UP(size, MHEAP_PAGE_SIZE);
+}
+
 void gc_alloc_hook(size_t size)
 {
+	size = slot_bytes(size);
 	gc.alloc_since_mark += size;
 	/* A caller holding a spinlock (interrupts off) cannot start a cycle
 	 * or assist: both may switch tasks. It pays nothing this time. */

@@ -765,6 +765,11 @@ bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi)
 	return true;
 }
 
+const arch_context *task_context(const task *t)
+{
+	return t->context;
+}
+
 void *task_start_arg(const task *t)
 {
 	return t->arg;

@@ -123,6 +123,8 @@ task *sched_claim_unscanned(uint64_t gen);
 /* The part of t's stack that is in use: [saved stack pointer, top), or
  * [the caller's frame, top) for the running task. False if t is dead. */
 bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi);
+/* t's arch context (stack bounds, saved stack pointer). */
+const arch_context *task_context(const task *t);
 /* The argument t was spawned with (a root until t runs and copies it). */
 void *task_start_arg(const task *t);
 /* Switches since boot by reason, all tasks together. */

@@ -239,8 +239,8 @@ static shell_status cmd_leaks(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	kprintf("leaks: the task-leak detector is not available yet in this build\n");
-	return SHELL_FAILED;
+	gc_find_leaks(NULL, 0, true);
+	return SHELL_OK;
 }
 
 static shell_status cmd_mem(int argc, char **argv)
@@ -308,11 +308,7 @@ static shell_status cmd_why(int argc, char **argv)
 		kprintf("why: 0x%llx is not in an allocated heap object\n", (unsigned long long)addr);
 		return SHELL_FAILED;
 	}
-	kprintf("why: 0x%llx is in object %p (%zu bytes, %s); why-alive is not available "
-		"yet in this build\n",
-		(unsigned long long)addr, obj.base, obj.size,
-		obj.type && obj.type->name ? obj.type->name : "noscan");
-	return SHELL_FAILED;
+	return gc_why_alive((const void *)addr) >= 0 ? SHELL_OK : SHELL_FAILED;
 }
 
 static shell_status cmd_heapprof(int argc, char **argv)

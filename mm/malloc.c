@@ -210,10 +210,16 @@ static void *heap_alloc_large(size_t size, const struct gc_type *type,
 	 * object has no type yet, so the collector would not scan it. */
 	if (needzero)
 		memset((void *)s->base, 0, s->elemsize);
+	/* Publish: the type, the span as swept in the current generation
+	 * (whatever cycles ran while we zeroed), and black if one is marking
+	 * now. One step, interrupts off, so no phase change splits it. */
+	arch_irqflags_t irq = arch_irq_save();
 	if (!noscan)
 		__atomic_store_n(&s->types[0], type, __ATOMIC_RELEASE);
+	s->sweepgen = mheap_global.sweepgen;
 	if (heap_alloc_black)
-		__atomic_or_fetch(&s->mark_bits[0], 1, __ATOMIC_RELAXED);
+		s->mark_bits[0] |= 1;
+	arch_irq_restore(irq);
 	return (void *)s->base;
 }
 

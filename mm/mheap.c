@@ -382,6 +382,10 @@ mspan *mheap_alloc_large(size_t npages, size_t requested, bool noscan,
 	if (s) {
 		s->alloc_bits[0] = 1;
 		s->alloc_count = 1;
+		/* "Cached" until heap_alloc_large has zeroed and published the
+		 * object: a collection may end meanwhile (zeroing runs with
+		 * interrupts on), and its sweep must not free the span then. */
+		s->sweepgen = h->sweepgen + MSPAN_SWEEPGEN_CACHED;
 		h->large_nmalloc++;
 		h->large_bytes_alloc += s->elemsize;
 		h->large_bytes_requested += requested;

@@ -380,6 +380,9 @@ bool stack_alloc(size_t size, mstack *out);
 void stack_free(mstack *s);
 /* Bytes of the stack ever used (the painted words that were overwritten). */
 size_t stack_high_water(const mstack *s);
+/* True if addr lies in the range of a stack that was freed (and not yet
+ * reused): a pointer there dangles. */
+bool stack_is_freed_range(uintptr_t addr);
 /* True if addr lies in the stack's guard page. */
 bool stack_in_guard(const mstack *s, uintptr_t addr);
 /* Stacks allocated now and their total size. */

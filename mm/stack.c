@@ -105,6 +105,16 @@ void stack_free(mstack *s)
 	*s = (mstack){ 0 };
 }
 
+bool stack_is_freed_range(uintptr_t addr)
+{
+	arch_irqflags_t irq = arch_irq_save();
+	bool found = false;
+	for (stack_range *r = free_ranges; r && !found; r = r->next)
+		found = addr >= r->lo && addr < r->lo + STACK_GUARD_BYTES + r->size;
+	arch_irq_restore(irq);
+	return found;
+}
+
 size_t stack_high_water(const mstack *s)
 {
 	const uint64_t *w = s->base;

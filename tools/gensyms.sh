@@ -1,10 +1,11 @@
 #!/bin/sh
 # tools/gensyms.sh KERNEL.elf > ksyms.S
-# Emits the .ksyms table (address-sorted function symbols) that
-# arch/x86_64/symbols.c searches to name addresses in backtraces.
+# Emits the .ksyms table (address-sorted function and data symbols) that
+# arch/x86_64/symbols.c searches to name code addresses in backtraces and
+# globals in the collector's diagnostics.
 set -eu
 nm -n --defined-only "$1" | awk '
-	$2 ~ /^[tTwW]$/ && $3 !~ /^\./ { addr[n] = $1; name[n] = $3; n++ }
+	$2 ~ /^[tTwWdDbBrR]$/ && $3 !~ /^\./ { addr[n] = $1; name[n] = $3; n++ }
 	END {
 		print "\t.section .ksyms, \"a\""
 		print "\t.balign 8"

@@ -134,7 +134,8 @@ const char *arch_symbolize(uintptr_t pc, uintptr_t *offset)
 		const Elf64_Sym *sym = &hosted_syms[i];
 		uintptr_t start = sym->st_value + hosted_load_bias;
 
-		if (ELF64_ST_TYPE(sym->st_info) == STT_FUNC &&
+		if ((ELF64_ST_TYPE(sym->st_info) == STT_FUNC ||
+		     ELF64_ST_TYPE(sym->st_info) == STT_OBJECT) &&
 		    sym->st_shndx != SHN_UNDEF && pc >= start &&
 		    pc - start < sym->st_size) {
 			*offset = pc - start;

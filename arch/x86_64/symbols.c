@@ -26,7 +26,8 @@ static bool in_text(uintptr_t pc)
 
 const char *arch_symbolize(uintptr_t pc, uintptr_t *offset)
 {
-	if (!&ksyms_count || !in_text(pc))
+	/* Code, or a global: anything in the image but the symbol table. */
+	if (!&ksyms_count || pc < (uintptr_t)__text_start || pc >= (uintptr_t)__kstacks_start)
 		return NULL;
 	size_t lo = 0, hi = ksyms_count;
 	while (lo < hi) { /* first entry with addr > pc */
