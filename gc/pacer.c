@@ -31,7 +31,7 @@ static bool parse_gogc(const cmdline_option *opt, const char *value, char *err, 
 	return cmdline_parse_int(opt, value, err, errlen);
 }
 CMDLINE_OPTION_(gc_opt_gogc, "gogc", parse_gogc, 1, 100000,
-		"heap growth % before a collection (Go's GOGC), or off");
+		"heap growth % before a collection (Go's GOGC); off (shown as -1) disables");
 CMDLINE_INT(gc_opt_memlimit, "memlimit", 0, INT64_MAX,
 	    "soft heap limit in bytes (k/m/g suffixes), 0 = none");
 

@@ -286,6 +286,9 @@ static void cmdline_format_value(const cmdline_option *opt, char *buf,
 	} else if (opt->parse == cmdline_parse_string) {
 		const char *s = *(const char *const *)opt->target;
 		ksnprintf(buf, n, "%s", s ? s : "(unset)");
+	} else if (opt->min < opt->max) {
+		/* A custom parser over an integer (it declares a range). */
+		ksnprintf(buf, n, "%lld", (long long)*(const int64_t *)opt->target);
 	} else {
 		/* A custom parser: the value's type is unknown here. */
 		ksnprintf(buf, n, "?");
