@@ -195,6 +195,7 @@ static void mark_setup_locked_world(void)
 	gc.all_stacks_scanned = false;
 	gc.marked_bytes = 0;
 	gc.scan_work = 0;
+	gc.alloc_black_bytes = 0;
 	heap_set_alloc_black(true);
 	gc.barrier_on = true;
 	gc.phase = GC_PHASE_MARK;
@@ -292,7 +293,9 @@ static void mark_termination(void)
 	uint64_t peak = heap_now();
 	if (peak > peak_in_cycle)
 		peak_in_cycle = peak;
-	gc.heap_live = gc.marked_bytes;
+	/* Live: what marking reached plus what was born black meanwhile (Go
+	 * counts new objects in bytesMarked the same way). */
+	gc.heap_live = gc.marked_bytes + gc.alloc_black_bytes;
 	gc.alloc_since_mark = 0;
 	gc_pacer_end_cycle(peak_in_cycle);
 	/* Flip the sweep generation first: the mcaches it flushes hold spans

@@ -28,6 +28,7 @@ typedef struct gc_state {
 	uint64_t heap_live;        /* marked at the last termination */
 	uint64_t heap_goal, heap_trigger;
 	uint64_t alloc_since_mark; /* allocated through gc_alloc since then */
+	uint64_t alloc_black_bytes; /* of which during this cycle's marking */
 	uint64_t marked_bytes;     /* this cycle's marked object bytes */
 	uint64_t scan_work;        /* this cycle's scanned bytes */
 	uint64_t assist_ratio_x16; /* scan bytes owed per allocated byte, x16 */

@@ -118,6 +118,8 @@ void gc_alloc_hook(size_t size)
 {
 	size = slot_bytes(size);
 	gc.alloc_since_mark += size;
+	if (gc.phase != GC_PHASE_OFF)
+		gc.alloc_black_bytes += size; /* born marked: live at termination */
 	/* A caller holding a spinlock (interrupts off) cannot start a cycle
 	 * or assist: both may switch tasks. It pays nothing this time. */
 	if (!arch_irq_enabled())
