@@ -98,15 +98,6 @@ static void snap_one(task *t, void *arg)
 }
 
 /* ---- the task-leak detector ---------------------------------------------- */
-static bool contains(const char *hay, const char *needle)
-{
-	size_t n = strlen(needle);
-	for (; *hay; hay++)
-		if (strncmp(hay, needle, n) == 0)
-			return true;
-	return false;
-}
-
 static bool in_root_stack(const task_snap *snaps, size_t n, uintptr_t p)
 {
 	for (size_t i = 0; i < n; i++)
@@ -128,7 +119,7 @@ static bool in_any_stack(const task_snap *snaps, size_t n, uintptr_t p)
 static bool can_wake(const task_snap *s, const task_snap *snaps, size_t n)
 {
 	const char *r = s->info.wait_reason;
-	if (r && (strcmp(r, "select (no cases)") == 0 || contains(r, "(nil chan)")))
+	if (r && (strcmp(r, "select (no cases)") == 0 || strstr(r, "(nil chan)")))
 		return false; /* Go: blocks forever */
 	const chan *chans[CHAN_SELECT_MAX_CASES];
 	size_t nc = chan_waited_channels(s->t, chans, ARRAY_SIZE(chans));

@@ -98,7 +98,7 @@ mspan *mcentral_cache_span(mcentral *c)
 
 /* Puts a span no mcache holds where it belongs; empty spans go back to the
  * heap. */
-static void mcentral_place_locked(mcentral *c, mspan *s)
+void mcentral_place_locked(mcentral *c, mspan *s)
 {
 	MM_ASSERT_HELD(&c->lock);
 	if (s->alloc_count == 0)

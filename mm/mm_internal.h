@@ -205,6 +205,9 @@ bool mcentral_free_tiny(mcentral *c, mspan *s, size_t i, unsigned offset,
 mspan_list *mcentral_partial_swept(mcentral *c);
 mspan_list *mcentral_full_swept(mcentral *c);
 mspan_list *mcentral_partial_unswept(mcentral *c);
+/* Puts a swept span no mcache holds on the list its fill says, or back
+ * to mheap if empty. c->lock held. */
+void mcentral_place_locked(mcentral *c, mspan *s);
 mspan_list *mcentral_full_unswept(mcentral *c);
 /* mm/sweep.c: sweeps a small span no mcache holds (sweepgen h - 2) and
  * puts it where its new fill says. c->lock held. */

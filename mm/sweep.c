@@ -95,12 +95,7 @@ void mspan_sweep_small_locked(mcentral *c, mspan *s)
 	swept_spans++;
 	if (s->list)
 		mspan_list_remove(s->list, s);
-	if (s->alloc_count == 0)
-		mheap_free_span(s);
-	else if (s->alloc_count == s->nelems)
-		mspan_list_push(mcentral_full_swept(c), s);
-	else
-		mspan_list_push(mcentral_partial_swept(c), s);
+	mcentral_place_locked(c, s);
 }
 
 /* Sweeps a large span: freed if unmarked. Interrupts off, no lock held. */
