@@ -46,7 +46,7 @@ all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
 
 help:
 	@echo "make            build the kernel ELF, symbols, disassembly and build/tricolor.iso"
-	@echo "make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c)"
+	@echo "make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c, DEMO=name)"
 	@echo "make test       QEMU self-tests, the pc/q35 x 128M/4G boot matrix, hosted tests"
 	@echo "make test-qemu  the QEMU self-tests only (TESTS=suite,suite.name to select)"
 	@echo "make test-matrix  boot the platform suites on pc/q35 with 128M and 4G"
@@ -97,9 +97,10 @@ $(BUILD)/tricolor.iso: $(KERNEL_ELF) boot/grub.cfg tools/mkiso.sh | deps
 iso: $(BUILD)/tricolor.iso
 
 # With a terminal on stdin, the shell runs after boot (shell=1 comes first,
-# so CMDLINE=shell=0 still wins).
+# so CMDLINE=shell=0 still wins). DEMO=name runs one demo (demo=name).
 run: deps $(KERNEL_ELF)
-	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $$([ -t 0 ] && echo shell=1) $(CMDLINE)
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $$([ -t 0 ] && echo shell=1) \
+		$(if $(DEMO),demo=$(DEMO)) $(CMDLINE)
 	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 $(KBUILD)/run.iso
 
 debug: deps $(KERNEL_ELF)

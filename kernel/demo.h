@@ -1,0 +1,89 @@
+/*
+ * kernel/demo.h - the demos (one per topic of the study material), run by
+ * `demo=NAME` on the command line, `make run DEMO=NAME`, the shell's `demo
+ * NAME` and, all of them, by the boot tour. Each demo prints what it shows
+ * and the numbers it measured, and leaves its key numbers in demo_last so
+ * tests/demo_test.c can check them for plausibility.
+ */
+#pragma once
+
+#include "kernel/sched.h"
+
+/* Key numbers of the last demo run; only the part of that demo is set. */
+typedef struct demo_result {
+	struct { /* stack */
+		uint64_t stack_ns_per_op, heap_ns_per_op;
+		int overflow_status; /* join status of the overflowing task */
+		bool kernel_went_on;
+	} stack;
+	struct { /* escape */
+		size_t escapes_flagged; /* by gc_escape_check */
+		bool stored_in_heap, boxed_in_heap, closure_env_in_heap;
+		bool array_moved_to_heap;
+	} escape;
+	struct { /* smallobjects: [0] many small, [1] pooled, [2] one array */
+		uint64_t gc_cycles[3], pause_ns[3], allocs[3];
+		unsigned gc_cpu_permille[3];
+		uint64_t pool_drops; /* pool emptied because a GC ran */
+	} small;
+	struct { /* globals */
+		bool in_data, in_bss, heap_in_heap, stack_in_stack;
+		bool survived;  /* the global-only object lived through gc_collect */
+		int path_len;   /* gc_why_alive */
+	} globals;
+	struct { /* heapobjects */
+		size_t cases, sites_found;
+	} heapobjects;
+	struct { /* taskleak */
+		size_t planted, leaks_found;
+		size_t count_before, count_leaky, count_fixed; /* task_count() */
+		uint32_t trend_peak;
+	} taskleak;
+	struct { /* gcphases */
+		size_t samples, samples_marking;
+		uint64_t max_grey, max_black, cycles;
+		uint64_t pauses, pause_ns;
+	} gcphases;
+	struct { /* memleak */
+		int path_list, path_chan, path_cycle; /* gc_why_alive results */
+		bool finalizer_ran;
+	} memleak;
+	struct { /* switches: counted in this demo's scenarios */
+		uint64_t counts[SWITCH_REASON_COUNT];
+	} switches;
+	struct { /* heapreuse */
+		uint64_t spans_first, spans_second; /* spans in use after each round */
+		uint64_t pages_committed_first, pages_committed_second;
+		size_t pages_scavenged;
+		uint64_t frames_before, frames_after;
+	} heapreuse;
+} demo_result;
+extern demo_result demo_last;
+
+/* Runs demo `name`: 0 when it ran, -1 for an unknown name (the list is
+ * printed), 1 when it ran and something it relies on failed. */
+int demo_run(const char *name);
+/* Every demo, briefly, one after the other; returns how many failed. */
+int demo_tour(void);
+/* Prints the demo names with one line each. */
+void demo_list(void);
+
+/* The `demo=` option: NULL unless given. */
+extern const char *demo_selection;
+
+/* The demos (kernel/demo_*.c). */
+int demo_stack(void);
+int demo_escape(void);
+int demo_smallobjects(void);
+int demo_heapreuse(void);
+int demo_globals(void);
+int demo_heapobjects(void);
+int demo_gcphases(void);
+int demo_memleak(void);
+int demo_taskleak(void);
+int demo_switches(void);
+
+/* Helpers shared by the demos (kernel/demo.c). */
+uint64_t demo_cycles_to_ns(uint64_t cycles);
+/* Waits until t is blocked (or dead), yielding/sleeping 1 ms at a time. */
+void demo_wait_blocked(task *t);
