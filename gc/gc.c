@@ -154,7 +154,13 @@ static bool mark_some(void)
 			gc.all_stacks_scanned = true;
 		return true;
 	}
-	return gc_drain(WORKER_DRAIN_CHUNK) > 0;
+	/* A chunk at a time with preemption off: no mutator runs while an
+	 * object is half scanned (it could free it, in tests, or race the
+	 * termination check); between chunks, mutators get the CPU. */
+	preempt_disable();
+	uint64_t done = gc_drain(WORKER_DRAIN_CHUNK);
+	preempt_enable();
+	return done > 0;
 }
 
 static void mark_termination(void);

@@ -217,8 +217,9 @@ static void *heap_alloc_large(size_t size, const struct gc_type *type,
 	if (!noscan)
 		__atomic_store_n(&s->types[0], type, __ATOMIC_RELEASE);
 	s->sweepgen = mheap_global.sweepgen;
-	if (heap_alloc_black)
-		s->mark_bits[0] |= 1;
+	/* A mark left by a cycle that ended while we zeroed means nothing
+	 * now (that cycle's sweep skipped this span). */
+	s->mark_bits[0] = heap_alloc_black ? 1 : 0;
 	arch_irq_restore(irq);
 	return (void *)s->base;
 }
