@@ -69,6 +69,10 @@ typedef struct arch_context {
 	bool dying;        /* last switch away: the stack is about to go */
 } arch_context;
 
+/* Extra bytes every task stack gets beyond what its task asked for: room
+ * for what an interrupt pushes on it (a trap frame on bare metal; a whole
+ * signal frame with the FPU state in the hosted build). */
+size_t arch_interrupt_stack_reserve(void);
 /* Prepares ctx so that the first switch to it runs entry(arg) on the stack
  * [stack_base, stack_base + stack_size). entry must never return. */
 void arch_context_init(arch_context *ctx, void *stack_base, size_t stack_size,

@@ -387,12 +387,14 @@ static void sched_fault(const arch_fault *f)
 {
 	struct cpu *c = this_cpu();
 	task *t = c->current;
-	if (!t || t == main_task || t == c->idle || world_stopped())
+	/* Not a task's own fault: in the scheduler itself (its lock held) or
+	 * with the world stopped, the kernel proper faulted: panic. */
+	if (!t || t == main_task || t == c->idle || world_stopped() || spin_held(&sched_lock))
 		return;
 	char why[96];
 	if (stack_in_guard(&t->stack, f->addr))
 		ksnprintf(why, sizeof(why), "stack overflow in task %llu '%s' (%zu KiB stack)",
-			  (unsigned long long)t->id, t->name, t->stack.size >> 10);
+			  (unsigned long long)t->id, t->name, t->stack.asked >> 10);
 	else
 		ksnprintf(why, sizeof(why), "%s at ip 0x%llx (address 0x%llx)",
 			  arch_fault_name(f->vector), (unsigned long long)f->ip,

@@ -369,7 +369,8 @@ size_t fixalloc_persistent_committed(void);
  * guard) reserved and never mapped. */
 typedef struct mstack {
 	void *base;
-	size_t size;
+	size_t size;  /* committed: asked + the arch's interrupt reserve */
+	size_t asked; /* what the task asked for */
 	uintptr_t guard;
 } mstack;
 

@@ -43,6 +43,8 @@ bool stack_alloc(size_t size, mstack *out)
 			       (size_t)MSTACK_MIN_SIZE, (size_t)MSTACK_MAX_SIZE);
 		return false;
 	}
+	size_t asked = size;
+	size += ALIGN_UP(arch_interrupt_stack_reserve(), ARCH_PAGE_SIZE);
 	arch_irqflags_t irq = arch_irq_save();
 	stack_init_once();
 	uintptr_t lo = 0;
@@ -80,7 +82,7 @@ bool stack_alloc(size_t size, mstack *out)
 	uint64_t *w = base;
 	for (size_t i = 0; i < size / sizeof(uint64_t); i++)
 		w[i] = MSTACK_PAINT;
-	*out = (mstack){ .base = base, .size = size, .guard = lo };
+	*out = (mstack){ .base = base, .size = size, .asked = asked, .guard = lo };
 	irq = arch_irq_save();
 	stacks_in_use++;
 	stack_bytes_in_use += size;
