@@ -202,6 +202,7 @@ static void mark_setup_locked_world(void)
 	gc.marked_bytes = 0;
 	gc.scan_work = 0;
 	gc.alloc_black_bytes = 0;
+	sched_begin_stack_scan(gc.cycle);
 	heap_set_alloc_black(true);
 	gc.barrier_on = true;
 	gc.phase = GC_PHASE_MARK;

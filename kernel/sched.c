@@ -92,6 +92,12 @@ static spinlock sched_lock = SPINLOCK_INIT("sched");
 static task *all_tasks;
 static task *sleepers; /* sorted by wake_at */
 static size_t live_tasks;
+/* The collector's cycle whose stack scan is under way, and how many live
+ * tasks it has not scanned yet: "all scanned?" at mark termination costs
+ * O(1), not a walk over every task (the pause must not grow with the task
+ * count). */
+static uint64_t scan_gen;
+static size_t scan_left;
 static uint64_t next_task_id = 1;
 static uint64_t switch_counts[SWITCH_REASON_COUNT];
 static fixalloc task_records;
@@ -313,6 +319,7 @@ static __attribute__((noinline)) task *spawn(void (*fn)(void *), void *arg, cons
 	t->context = &t->ctx;
 	t->state = TASK_RUNNABLE;
 	live_tasks++;
+	scan_left++; /* born unscanned (gc_scan_gen 0) */
 	runq_push(this_cpu(), t);
 	spin_unlock(&sched_lock);
 	return t;
@@ -337,6 +344,8 @@ static _Noreturn void die_locked(int status)
 	self->state = TASK_DEAD;
 	self->context->dying = true;
 	live_tasks--;
+	if (self->gc_scan_gen != scan_gen && scan_left > 0)
+		scan_left--;
 	/* A task killed with preemption disabled must not leave it so. */
 	c->preempt_count = 0;
 	task *joiner;
@@ -735,14 +744,31 @@ void sched_init(void)
 }
 
 /* ---- for the collector ------------------------------------------------------ */
+void sched_begin_stack_scan(uint64_t gen)
+{
+	ASSERT_WORLD_STOPPED();
+	spin_lock(&sched_lock);
+	/* A new generation: no live task has been scanned in it yet. The
+	 * idle task is live but not counted in live_tasks. */
+	scan_gen = gen;
+	scan_left = live_tasks + 1;
+	spin_unlock(&sched_lock);
+}
+
 task *sched_claim_unscanned(uint64_t gen)
 {
 	ASSERT(this_cpu()->preempt_count > 0 || world_stopped());
 	task *found = NULL;
 	spin_lock(&sched_lock);
+	if (gen == scan_gen && scan_left == 0) {
+		spin_unlock(&sched_lock);
+		return NULL;
+	}
 	for (task *t = all_tasks; t; t = t->all_next) {
 		if (t->state != TASK_DEAD && t->gc_scan_gen != gen) {
 			t->gc_scan_gen = gen;
+			if (gen == scan_gen && scan_left > 0)
+				scan_left--;
 			found = t;
 			break;
 		}

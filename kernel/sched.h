@@ -120,6 +120,9 @@ size_t task_backtrace_locked(const task *t, uintptr_t *pcs, size_t max);
  * found cannot run meanwhile): the first live task not yet scanned in cycle
  * `gen`, now recorded as scanned; NULL when every task is. */
 task *sched_claim_unscanned(uint64_t gen);
+/* World stopped, at mark setup: starts counting the tasks cycle gen has
+ * yet to scan, so the final "all scanned?" check is O(1). */
+void sched_begin_stack_scan(uint64_t gen);
 /* The part of t's stack that is in use: [saved stack pointer, top), or
  * [the caller's frame, top) for the running task. False if t is dead. */
 bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi);

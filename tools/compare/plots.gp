@@ -11,7 +11,7 @@ set key bottom right box opaque
 # 1. Pauses: the share of pauses at or below x. A log axis: they span
 # 0.5 us (below the trace's resolution) to milliseconds.
 set output dir."/pauses.png"
-set title "Stop-the-world pauses: churn, ~64 MiB live, 1000 parked tasks (CDF)"
+set title "Stop-the-world pauses: churn, ~63 MiB reachable, 1000 parked tasks (CDF)"
 set xlabel "pause (us, log scale; pauses under the trace's 1 us resolution drawn at 0.5 us)"
 set ylabel "share of pauses <= x"
 set logscale x
