@@ -16,9 +16,10 @@ FUZZ_OUT ?= build/fuzz
 FUZZ_TIME ?= 60
 
 # The hosted arch without its main (libFuzzer brings one) and without the
-# benchmarks; kernel/ without kernel_main.
+# benchmarks; kernel/ without kernel_main, the shell and the demos (they drive the
+# test and bench runners, which the fuzzer does not link).
 FUZZ_SRCS := tests/fuzz/heap_fuzz.c arch/x86_64/switch.S \
-	$(filter-out arch/hosted/main.c arch/hosted/bench_malloc.c kernel/main.c, \
+	$(filter-out arch/hosted/main.c arch/hosted/bench_malloc.c kernel/main.c kernel/demo%.c kernel/shell.c, \
 		$(wildcard arch/hosted/*.c kernel/*.c mm/*.c gc/*.c))
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -DTRICOLOR_HOSTED \
 	-I. -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
