@@ -110,10 +110,12 @@ debug: deps $(KERNEL_ELF)
 	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --debug $(KBUILD)/run.iso
 
 TESTS ?= all
+comma := ,
 test-qemu: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/test.iso tests=$(TESTS)
 	@tools/qemu-run.sh --tests --machine $(MACHINE) --mem $(MEM) \
-		--timeout $(TEST_TIMEOUT) --log $(KBUILD)/test.log $(KBUILD)/test.iso
+		--timeout $(TEST_TIMEOUT) --log $(KBUILD)/test-$(subst $(comma),_,$(TESTS)).log \
+		$(KBUILD)/test.iso
 
 # The platform suites under both machine types and a small and a large RAM.
 MATRIX_TESTS := boot,pmm,vmm,fault,timer
@@ -131,10 +133,12 @@ test-matrix: deps $(KERNEL_ELF)
 # to quote), then in QEMU (emulated: labelled, never the product's speed).
 # Every BENCH line gets an env= field saying which.
 BENCH ?= all
+# Under emulation the collector benchmarks take minutes a round: one round.
+QEMU_BENCH_REPEATS ?= 1
 bench: deps hosted-bench $(KERNEL_ELF)
 	@echo "== native: hosted build, -O2, $$(nproc) CPUs, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 	@$(HOSTED_BENCH_BIN) bench=$(BENCH) | sed '/^BENCH /s/$$/ env=native/'
-	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/bench.iso bench=$(BENCH)
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/bench.iso bench=$(BENCH) bench_repeats=$(QEMU_BENCH_REPEATS)
 	@echo "== emulated: QEMU (timings under emulation are not the product's speed)"
 	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout $(TEST_TIMEOUT) \
 		--log $(KBUILD)/bench.log $(KBUILD)/bench.iso >/dev/null
@@ -142,7 +146,8 @@ bench: deps hosted-bench $(KERNEL_ELF)
 		grep -E '^(BENCH|#)' $(KBUILD)/bench.log | sed "/^BENCH /s/\$$/ env=qemu-$$acc/"
 
 test-harness: deps
-	@tests/host/harness.sh
+	@mkdir -p $(BUILD)
+	@bash -o pipefail -c 'tests/host/harness.sh | tee $(BUILD)/harness.log'
 
 # The debug build's heap poisoning and DASSERTs, natively, and a short
 # fuzzing run of the heap against its shadow model.
@@ -154,9 +159,11 @@ fuzz-short: deps
 
 # The serial shell driven by a script, in QEMU and natively.
 test-shell: deps $(KERNEL_ELF) hosted-test
-	@BUILD=$(BUILD) tests/host/shell.sh
+	@bash -o pipefail -c 'BUILD=$(BUILD) tests/host/shell.sh | tee $(BUILD)/shell.log'
 
 test: test-qemu test-matrix test-harness test-shell hosted-test hosted-test-debug fuzz-short
+	@tools/test-summary.sh $(KBUILD)/test-all.log $(KBUILD)/matrix-*.log $(BUILD)/harness.log \
+		$(BUILD)/shell.log $(HOSTED_OUT)/test.log $(BUILD)/hosted-debug/test.log
 
 clean:
 	rm -rf $(BUILD)

@@ -130,13 +130,14 @@ static void finalizer_main(void *unused)
 			spin_lock(&fin_lock);
 		}
 		finalizer *f = run_queue;
+		/* Onto this stack before the record leaves the queue: from
+		 * then on this stack is the only thing keeping obj alive (the
+		 * record lives in memory the collector does not scan). */
+		void *volatile obj = f->obj;
 		run_queue = f->next;
 		if (!run_queue)
 			run_tail = &run_queue;
 		spin_unlock(&fin_lock);
-		/* Keep obj on this stack while fn runs: it is no longer in the
-		 * queue, and this stack is what keeps it alive now. */
-		void *volatile obj = f->obj;
 		f->fn(obj);
 		spin_lock(&fin_lock);
 		fixalloc_free(&records, f);

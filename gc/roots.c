@@ -3,7 +3,8 @@
  * globals; linker.ld exports their bounds), every task's stack from its
  * saved stack pointer to its top (which also covers the registers a switch
  * or an interrupt saved there), each task's start argument, and memory the
- * runtime registered with gc_add_root(). All are scanned conservatively:
+ * runtime registered with gc_add_root() (the heap's and the collector's own
+ * bookkeeping globals excepted). All are scanned conservatively:
  * any word that points into an allocated object keeps it, interior
  * pointers included. See gc/gc.c for the overview.
  */
@@ -53,11 +54,39 @@ void gc_scan_extra_roots(void)
 	}
 }
 
+/* Scans [lo, hi) minus the excluded ranges (sorted, disjoint or not). */
+static void scan_excluding(uintptr_t lo, uintptr_t hi, const arch_range *ex, size_t nex)
+{
+	while (lo < hi) {
+		uintptr_t next_ex = hi, skip_to = lo;
+		for (size_t i = 0; i < nex; i++) {
+			if (ex[i].end <= lo || ex[i].start >= hi)
+				continue;
+			if (ex[i].start <= lo) {
+				skip_to = MAX(skip_to, ex[i].end);
+			} else if (ex[i].start < next_ex) {
+				next_ex = ex[i].start;
+			}
+		}
+		if (skip_to > lo) {
+			lo = skip_to;
+			continue;
+		}
+		gc_scan_conservative(lo, next_ex, 0);
+		lo = next_ex;
+	}
+}
+
 void gc_scan_globals(void)
 {
+	/* The heap's and the collector's own state is bookkeeping: scanning
+	 * it would keep whatever lies at the arena's first address alive. */
+	arch_range ex[4];
+	size_t nex = heap_metadata_globals(ex, 3);
+	ex[nex++] = (arch_range){ (uintptr_t)&gc, (uintptr_t)(&gc + 1) };
 	arch_range data = arch_data_range(), bss = arch_bss_range();
-	gc_scan_conservative(data.start, data.end, 0);
-	gc_scan_conservative(bss.start, bss.end, 0);
+	scan_excluding(data.start, data.end, ex, nex);
+	scan_excluding(bss.start, bss.end, ex, nex);
 }
 
 void gc_scan_task(task *t)

@@ -409,6 +409,10 @@ void heap_finish_sweep(void);
 /* True when no span waits to be swept. World stopped (or one CPU with
  * interrupts off) for the answer to stay true. */
 bool heap_sweep_complete(void);
+/* The heap's metadata globals (in data/bss), which the collector must not
+ * scan as roots: their words are bookkeeping, not references. Returns how
+ * many ranges it wrote (at most max). */
+size_t heap_metadata_globals(arch_range *out, size_t max);
 /* Spans in use now (each needs one sweep after a flip). */
 size_t heap_spans_in_use(void);
 /* The heap's sweep generation h (see MSPAN_SWEEPGEN_CACHED). */

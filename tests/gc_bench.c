@@ -40,6 +40,20 @@ static __attribute__((noinline)) void bench_scrub_stack(void)
 	__asm__ volatile("" ::"r"(buf) : "memory");
 }
 
+/*
+ * Benchmarks cut the roots of their big structures before dropping them:
+ * the heap's own metadata in .bss (mheap_global.arena_start) is scanned as
+ * a root and pins whatever object sits at the arena's first address, and
+ * a pinned tree root would keep a whole tree live into later benchmarks.
+ */
+#define BENCH_CUT(node)                                  \
+	do {                                             \
+		if (node) {                              \
+			gc_write(&(node)->left, NULL);   \
+			gc_write(&(node)->right, NULL);  \
+		}                                        \
+	} while (0)
+
 /* Drops what the previous benchmark left and collects it. */
 static __attribute__((noinline)) void bench_clean_heap(void)
 {
@@ -93,19 +107,24 @@ static uint64_t binary_trees(int max_depth)
 	if (bt_check(stretch) != bt_nodes(max_depth + 1))
 		panic("binary_trees: stretch tree broken");
 	allocated += bt_nodes(max_depth + 1);
+	BENCH_CUT(stretch);
 	stretch = NULL;
 	bt_node *volatile long_lived = bt_make(max_depth);
 	allocated += bt_nodes(max_depth);
 	for (int d = min_depth; d <= max_depth; d += 2) {
 		uint64_t iterations = 1ULL << (max_depth - d + min_depth), check = 0;
-		for (uint64_t i = 0; i < iterations; i++)
-			check += bt_check(bt_make(d));
+		for (uint64_t i = 0; i < iterations; i++) {
+			bt_node *t = bt_make(d);
+			check += bt_check(t);
+			BENCH_CUT(t);
+		}
 		if (check != iterations * bt_nodes(d))
 			panic("binary_trees: depth %d check %llu", d, (unsigned long long)check);
 		allocated += iterations * bt_nodes(d);
 	}
 	if (bt_check(long_lived) != bt_nodes(max_depth))
 		panic("binary_trees: long-lived tree broken");
+	BENCH_CUT(long_lived);
 	return allocated;
 }
 
@@ -179,6 +198,7 @@ static void gcbench(void)
 {
 	/* stretch the heap */
 	gcb_node *volatile temp = gcb_make(GCB_STRETCH_DEPTH);
+	BENCH_CUT(temp);
 	temp = NULL;
 	gcb_node *volatile long_lived = gcb_new();
 	gcb_populate(GCB_LONG_LIVED_DEPTH, long_lived);
@@ -194,14 +214,18 @@ static void gcbench(void)
 		for (int64_t i = 0; i < iters; i++) {
 			temp = gcb_new();
 			gcb_populate(d, temp);
+			BENCH_CUT(temp);
 			temp = NULL;
 		}
-		for (int64_t i = 0; i < iters; i++)
+		for (int64_t i = 0; i < iters; i++) {
 			temp = gcb_make(d);
+			BENCH_CUT(temp);
+		}
 		temp = NULL;
 	}
 	if (!long_lived || array[1000] != (1ULL << 32) / 1001)
 		panic("gcbench: long-lived data lost");
+	BENCH_CUT(long_lived);
 }
 
 BENCH(gc, gcbench, 1)
@@ -263,6 +287,7 @@ BENCH(gc, mark_24m, 1)
 		kprintf("BENCH gc.mark_24m.cpu_mbps %llu MB/s marked=%llu cpu_ns=%llu\n",
 			(unsigned long long)(marked * 1000 / cpu),
 			(unsigned long long)marked, (unsigned long long)cpu);
+	BENCH_CUT(g_bench_live);
 	gc_write(&g_bench_live, NULL);
 	bench_clean_heap();
 }
@@ -308,6 +333,8 @@ BENCH(gc, churn_8m, CHURN_OPS)
 		kprintf("BENCH gc.churn_8m.cpu_fraction %llu permille cycles=%llu\n",
 			(unsigned long long)((s1.gc_cpu_ns - s0.gc_cpu_ns) * 1000 / wall),
 			(unsigned long long)(s1.cycles - s0.cycles));
+	for (size_t i = 0; i < CHURN_LIVE_OBJECTS; i++)
+		gc_write(&window[i].p, NULL);
 	window = NULL;
 	bench_clean_heap();
 }
@@ -429,6 +456,7 @@ static void bench_pauses(bench *b, size_t live_mib, size_t ntasks, const char *n
 	for (size_t i = 0; i < ntasks; i++)
 		task_join(tasks[i]);
 	g_pause.wake = NULL;
+	BENCH_CUT(g_pause_live);
 	gc_write(&g_pause_live, NULL);
 	bench_clean_heap();
 }

@@ -12,10 +12,18 @@
  * was handed out again and overwritten (bad magic or checksum; debug builds
  * also poison freed memory with 0xa5).
  *
- * A ballast of pointer-dense live objects makes each mark take several of
- * the worker's slices, so mutators really run while marking is under way;
- * each test counts the mutations done during GC_PHASE_MARK and insists on
- * a minimum, so a run that never overlapped the two cannot pass silently.
+ * A ballast (a long live list nobody mutates) makes each mark take several
+ * of the worker's slices, so mutators really run while marking is under
+ * way, and is itself checked whole after each cycle. In the lost-object
+ * race the holders hang off the ballast at intervals, so marking reaches
+ * them one after the other and moves go between holders already scanned
+ * and holders not yet reached. The tests count the mutations done during
+ * GC_PHASE_MARK and insist on a minimum, so a run that never overlapped
+ * the two cannot pass silently.
+ *
+ * Checked against mutants of gc/ (hosted debug build): no barrier at all,
+ * the deletion half only, the insertion half only, and no allocate-black
+ * each fail here (and in gc_pacer_test.c's live-list check).
  */
 #include "tests/gc_test_util.h"
 
@@ -141,12 +149,22 @@ static struct {
 	volatile const char *first_error;
 } g_race;
 
+/* Records a bad token and stops the mutators: carrying on with lost
+ * (poisoned or reused) memory would only crash. */
 static void race_error(const char *what, uint64_t id)
 {
 	if (__atomic_fetch_add(&g_race.errors, 1, __ATOMIC_RELAXED) == 0) {
 		g_race.first_error = what;
 		g_race.first_error_id = id;
 	}
+	g_race.stop = 1;
+}
+
+/* A token's id, read only if t is still an object (a lost one may be
+ * poisoned memory or someone else's object). */
+static uint64_t token_id(const token *t)
+{
+	return gc_t_allocated(t) ? t->id : ~0ULL;
 }
 
 static bool token_ok(const token *t, uint64_t m)
@@ -178,6 +196,10 @@ static token **race_slot(unsigned m, uint64_t r)
 	if (r % 16 == 0)
 		return &g_race.gslots[m][(r >> 8) % RACE_GSLOTS];
 	holder *h = g_race.holders[m][(r >> 8) % RACE_HOLDERS];
+	if (!gc_t_allocated(h) || h->magic != HOLDER_MAGIC) {
+		race_error("holder lost", (r >> 8) % RACE_HOLDERS);
+		return &g_race.gslots[m][0];
+	}
 	return &h->slot[(r >> 20) % 3];
 }
 
@@ -186,7 +208,7 @@ static token **race_find(unsigned m, uint64_t *rng, bool want_full)
 {
 	for (;;) {
 		token **s = race_slot(m, mm_test_rand(rng));
-		if ((*s != NULL) == want_full)
+		if ((*s != NULL) == want_full || g_race.stop)
 			return s;
 	}
 }
@@ -225,7 +247,7 @@ static void race_mutator(void *arg)
 			gc_write(to, t);
 			gc_write(from, NULL);
 			if (!token_ok(t, m))
-				race_error("moved token (dst first) bad", t->id);
+				race_error("moved token (dst first) bad", token_id(t));
 			break;
 		}
 		case 2: { /* heap -> heap, source cleared first: only the
@@ -237,7 +259,7 @@ static void race_mutator(void *arg)
 				;
 			gc_write(race_find(m, &rng, false), t);
 			if (!token_ok(t, m))
-				race_error("moved token (src first) bad", t->id);
+				race_error("moved token (src first) bad", token_id(t));
 			break;
 		}
 		case 3: /* heap <-> hand (the hand is on this stack). Slots 0
@@ -253,13 +275,13 @@ static void race_mutator(void *arg)
 				gc_write(race_find(m, &rng, false), t);
 				hand[k] = NULL;
 				if (!token_ok(t, m))
-					race_error("token from hand bad", t->id);
+					race_error("token from hand bad", token_id(t));
 			} else {
 				token **from = race_find(m, &rng, true);
 				hand[k] = *from;
 				gc_write(from, NULL);
 				if (!token_ok(hand[k], m))
-					race_error("token into hand bad", hand[k]->id);
+					race_error("token into hand bad", token_id(hand[k]));
 			}
 			break;
 		case 4: { /* bulk move of a holder's three slots: gc_copy */
@@ -272,21 +294,23 @@ static void race_mutator(void *arg)
 			gc_copy(a->slot, none, sizeof a->slot);
 			for (int i = 0; i < 3; i++)
 				if (b->slot[i] && !token_ok(b->slot[i], m))
-					race_error("token moved by gc_copy bad", b->slot[i]->id);
+					race_error("token moved by gc_copy bad", token_id(b->slot[i]));
 			break;
 		}
 		case 5: { /* replace a token by a fresh copy (allocated black
 			   * while marking); the old one becomes garbage */
 			token **s = race_find(m, &rng, true);
 			token *old = *s;
+			if (!token_ok(old, m)) {
+				race_error("token to replace bad", token_id(old));
+				break;
+			}
 			token *t = token_new(old->id, gc_t_mix(old->pseed + ++gen));
 			if (!t) {
 				race_error("out of memory", 0);
 				break;
 			}
 			gc_write(s, t);
-			if (!token_ok(old, m))
-				race_error("replaced token bad", old->id);
 			break;
 		}
 		case 6: { /* garbage in the token size class: a freed token's
@@ -305,7 +329,7 @@ static void race_mutator(void *arg)
 			{
 				token *t = *race_find(m, &rng, true);
 				if (!token_ok(t, m))
-					race_error("resting token bad", t->id);
+					race_error("resting token bad", token_id(t));
 			}
 			break;
 		}
@@ -389,7 +413,8 @@ static __attribute__((noinline)) void race_setup(void)
 static void race_pause_all(void)
 {
 	g_race.pause = 1;
-	while (__atomic_load_n(&g_race.parked, __ATOMIC_SEQ_CST) != RACE_MUTATORS)
+	while (__atomic_load_n(&g_race.parked, __ATOMIC_SEQ_CST) != RACE_MUTATORS &&
+	       !g_race.stop)
 		task_yield();
 }
 
@@ -737,12 +762,14 @@ static size_t graph_verify(gnode **queue, uint64_t epoch)
 		gnode *n = queue[head++];
 		for (int e = 0; e < GRAPH_EDGES; e++) {
 			gnode *x = n->edge[e];
-			if (!x || x->visited == epoch)
+			if (!x)
 				continue;
 			CHECK_MSG(gc_t_allocated(x),
 				  "node at %p reachable from node %llu v%llu was freed",
 				  (void *)x, (unsigned long long)n->id,
 				  (unsigned long long)n->version);
+			if (x->visited == epoch)
+				continue;
 			CHECK_MSG(gnode_ok(x), "node at %p (id %llu v%llu) corrupt: lost and "
 				  "reused", (void *)x, (unsigned long long)x->id,
 				  (unsigned long long)x->version);

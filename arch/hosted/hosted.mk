@@ -43,7 +43,8 @@ hosted_saved_default_goal := $(.DEFAULT_GOAL)
 .PHONY: hosted-test hosted-bench hosted-run
 
 hosted-test: $(HOSTED_TEST_BIN)
-	$(HOSTED_TEST_BIN) tests=all
+	@bash -o pipefail -c '$(HOSTED_TEST_BIN) tests=all | tee $(HOSTED_OUT)/test.log'
+
 
 hosted-bench: $(HOSTED_BENCH_BIN)
 
