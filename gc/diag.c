@@ -130,22 +130,20 @@ static bool can_wake(const task_snap *s, const task_snap *snaps, size_t n)
 			objs[no++] = chans[i];
 	if (nc == 0)
 		objs[no++] = s->info.wait_object;
-	for (size_t i = 0; i < no; i++) {
+	bool wake = false;
+	for (size_t i = 0; i < no && !wake; i++) {
 		uintptr_t p = (uintptr_t)objs[i];
 		if (!p)
-			return true; /* a timer (sleep) or nothing known */
-		if (gc_in_heap(objs[i])) {
-			if (object_marked(objs[i]))
-				return true;
-			continue;
-		}
-		if (in_globals(p) || in_root_stack(snaps, n, p))
-			return true;
-		if (in_any_stack(snaps, n, p))
-			continue; /* on a blocked task's stack: decided later */
-		return true; /* runtime memory (a task record, ...) */
+			wake = true; /* a timer (sleep) or nothing known */
+		else if (gc_in_heap(objs[i]))
+			wake = object_marked(objs[i]);
+		else if (in_globals(p) || in_root_stack(snaps, n, p))
+			wake = true;
+		else if (!in_any_stack(snaps, n, p))
+			wake = true; /* runtime memory (a task record, ...) */
+		/* else: on a blocked task's stack, decided in a later round */
 	}
-	return false;
+	return wake;
 }
 
 static void print_leak_groups(task_snap *snaps, size_t n)
@@ -174,8 +172,30 @@ static void print_leak_groups(task_snap *snaps, size_t n)
 	}
 }
 
-size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print)
+/*
+ * Where the asking task's stack scan starts: just below the asking
+ * function's frame pointer, where its prologue saved the caller's
+ * callee-saved registers (__builtin_unwind_init makes it save all of them),
+ * so the caller's values count but the diagnostic's own locals and deeper
+ * frames (and what earlier runs left there) are not taken for references.
+ */
+#define ASKER_SAVED_REGS_BYTES (8 * sizeof(uintptr_t))
+
+/* Scans a root task; the asking task from its caller's state up. */
+static void scan_root_task(task_snap *s, uintptr_t caller_frame)
 {
+	if (s->t == task_self() && caller_frame > s->lo && caller_frame < s->hi) {
+		gc_mark_ptr((uintptr_t)task_start_arg(s->t), 0);
+		gc_scan_conservative(caller_frame, s->hi, 0);
+		return;
+	}
+	gc_scan_task(s->t);
+}
+
+__attribute__((noinline)) size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print)
+{
+	__builtin_unwind_init();
+	uintptr_t caller_frame = (uintptr_t)__builtin_frame_address(0) - ASKER_SAVED_REGS_BYTES;
 	size_t cap = task_count() + 64;
 	task_snap *snaps = scratch_get(cap * sizeof(task_snap));
 	if (!snaps) {
@@ -202,7 +222,7 @@ size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print)
 		if (s->info.state != TASK_BLOCKED || !s->info.wait_reason ||
 		    strcmp(s->info.wait_reason, "sleep") == 0) {
 			s->root = true;
-			gc_scan_task(s->t);
+			scan_root_task(s, caller_frame);
 		}
 	}
 	/* A blocked task whose wait object got marked can be woken by a
@@ -216,7 +236,7 @@ size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print)
 			if (s->root || s->info.state != TASK_BLOCKED || !can_wake(s, snaps, n))
 				continue;
 			s->root = true;
-			gc_scan_task(s->t);
+			scan_root_task(s, caller_frame);
 			changed = true;
 		}
 	}
@@ -240,6 +260,22 @@ size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print)
 	}
 	scratch_put(snaps, cap * sizeof(task_snap));
 	return leaked;
+}
+
+size_t gc_reclaim_leaks(bool print)
+{
+	/* Zeroed: this frame is scanned as part of the asking task's stack,
+	 * and stale words in an uninitialised array would look like
+	 * references. */
+	uint64_t ids[256] = { 0 };
+	size_t n = gc_find_leaks(ids, ARRAY_SIZE(ids), print), done = 0;
+	for (size_t i = 0; i < MIN(n, ARRAY_SIZE(ids)); i++)
+		done += task_reclaim(ids[i]);
+	/* Let them run (and die) before we return. */
+	task_yield();
+	if (print)
+		kprintf("reclaimed %zu leaked task(s)\n", done);
+	return done;
 }
 
 /* ---- why-alive: the shortest path from a root ----------------------------- */
@@ -367,7 +403,7 @@ __attribute__((noinline)) int gc_why_alive(const void *p)
 	bfs_range(d.start, d.end);
 	bfs_range(bs.start, bs.end);
 	/* The asking task's stack counts from its caller's frame up: the
-	 * frame that asks (holding p) is not why p is alive. */
+	 * code that asks holds p, and that is not why p is alive. */
 	uintptr_t caller_frame = *(const uintptr_t *)__builtin_frame_address(0);
 	for (size_t i = 0; i < ctx.n; i++) {
 		if (snaps[i].info.state == TASK_DEAD ||

@@ -340,6 +340,10 @@ uint64_t heapprof_scale_q16(uint64_t size, uint64_t rate);
  * Leaked tasks are left as they are.
  */
 size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print);
+/* Finds the leaked tasks as above and reclaims them: each dies (exit status
+ * TASK_EXIT_FAULT, a message naming it) and its stack is returned; what it
+ * waited on is unreachable and left alone. Returns how many. */
+size_t gc_reclaim_leaks(bool print);
 /* Prints a shortest path from a root (a global by symbol, or a task's stack
  * slot with its frame's function) through typed objects to p's object.
  * Returns the number of objects on the path, 0 if none (unreachable), -1

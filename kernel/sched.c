@@ -61,6 +61,7 @@ struct task {
 	int exit_status;
 	bool detached;             /* free the record at death */
 	bool killed;               /* died by a fault or panic */
+	bool reclaim;              /* leaked: dies when next switched to */
 	waitq joiners;             /* guarded by sched_lock */
 	uint64_t switches[SWITCH_REASON_COUNT];
 	uint64_t cpu_cycles;       /* charged at every switch away */
@@ -543,8 +544,34 @@ void sched_block_on(waitq *q, spinlock *lock, switch_reason why, const char *wai
 	if (lock)
 		spin_unlock(lock);
 	schedule_locked(why);
+	if (self->reclaim) {
+		/* The leak detector proved nothing can wake us; the user
+		 * asked to reclaim leaked tasks. What we waited on is
+		 * unreachable, so leaving it untouched is safe. */
+		kprintf("task %llu '%s' reclaimed: it could never wake (%s)\n",
+			(unsigned long long)self->id, self->name, wait_reason);
+		self->killed = true;
+		die_locked(TASK_EXIT_FAULT);
+	}
 	spin_unlock(&sched_lock);
 	arch_irq_restore(irq);
+}
+
+bool task_reclaim(uint64_t id)
+{
+	bool done = false;
+	spin_lock(&sched_lock);
+	for (task *t = all_tasks; t; t = t->all_next) {
+		if (t->id != id || t->state != TASK_BLOCKED || t == main_task)
+			continue;
+		t->reclaim = true;
+		t->state = TASK_RUNNABLE;
+		runq_push(this_cpu(), t);
+		done = true;
+		break;
+	}
+	spin_unlock(&sched_lock);
+	return done;
 }
 
 void sched_wake(task *t)

@@ -173,6 +173,11 @@ void sched_block_on(waitq *q, spinlock *lock, switch_reason why,
 task *waitq_wake_one(waitq *q);
 size_t waitq_wake_all(waitq *q);
 bool waitq_empty(const waitq *q);
+/* For the leak detector's reclaim: the blocked task with this id dies
+ * (TASK_EXIT_FAULT, with a message) as soon as it is switched to, without
+ * touching what it waited on. Only for tasks proven unable to wake: their
+ * wait queues are unreachable. False if no such blocked task. */
+bool task_reclaim(uint64_t id);
 /* Makes a blocked task runnable (it must be on no wait queue). */
 void sched_wake(task *t);
 /* Per-task scratch the primitives use while a task is blocked. */

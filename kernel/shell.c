@@ -237,8 +237,12 @@ static shell_status cmd_profile(int argc, char **argv)
 
 static shell_status cmd_leaks(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (argc == 2 && strcmp(argv[1], "reclaim") == 0) {
+		gc_reclaim_leaks(true);
+		return SHELL_OK;
+	}
+	if (argc != 1)
+		return usage(find_command("leaks"), "the only argument is 'reclaim'");
 	gc_find_leaks(NULL, 0, true);
 	return SHELL_OK;
 }
@@ -392,7 +396,7 @@ static const shell_command shell_commands[] = {
 	{ "tasks", "", "every task: state, wait, switches, stack, backtrace", 0, 0, cmd_tasks },
 	{ "profile", "", "task profile (grouped by stack) and task-count trend", 0, 0,
 	  cmd_profile },
-	{ "leaks", "", "tasks blocked forever (task-leak detector)", 0, 0, cmd_leaks },
+	{ "leaks", "[reclaim]", "tasks blocked forever (task-leak detector); reclaim kills them", 0, 1, cmd_leaks },
 	{ "mem", "[heap]", "memstats (heap: the per-size-class table)", 0, 1, cmd_mem },
 	{ "gc", "", "run a collection now and summarize it", 0, 0, cmd_gc },
 	{ "gctrace", "on|off", "one line per collection", 1, 1, cmd_gctrace },
