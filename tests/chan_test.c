@@ -9,17 +9,12 @@
  */
 #include "gc/gc.h"
 #include "kernel/sched.h"
+#include "tests/task_test_util.h"
 #include "tests/test.h"
 
 static void yield_until_blocked(const task *t)
 {
 	while (task_get_state(t) != TASK_BLOCKED)
-		task_yield();
-}
-
-static void yield_until_dead(const task *t)
-{
-	while (task_get_state(t) != TASK_DEAD)
 		task_yield();
 }
 
@@ -705,19 +700,8 @@ TEST(chan, switch_reasons_counted)
 	};
 	const switch_reason reasons[] = { SWITCH_CHAN_RECV, SWITCH_CHAN_SEND, SWITCH_SELECT,
 					  SWITCH_YIELD, SWITCH_MUTEX, SWITCH_SLEEP };
-	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
-		yield_until_dead(want[i].t);
-		task_info info;
-		task_get_info(want[i].t, &info);
-		for (size_t j = 0; j < ARRAY_SIZE(reasons); j++) {
-			switch_reason rr = reasons[j];
-			CHECK_MSG(info.switches[rr] == (rr == want[i].r ? 1u : 0u),
-				  "task %s: %llu switches for %s", info.name,
-				  (unsigned long long)info.switches[rr], switch_reason_name(rr));
-		}
-		CHECK_EQ(info.switches[SWITCH_EXIT], 1);
-		CHECK_EQ(task_join(want[i].t), 0);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		check_switched_once_for(want[i].t, want[i].r, reasons, ARRAY_SIZE(reasons));
 	CHECK_EQ(r.value, 1);
 	CHECK_EQ(got, 2);
 	CHECK_EQ(x.value, 3);

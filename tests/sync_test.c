@@ -7,18 +7,13 @@
  * until that task is blocked" loops, never with sleeps or timing.
  */
 #include "kernel/sched.h"
+#include "tests/task_test_util.h"
 #include "tests/test.h"
 
 /* Yields until t is blocked (it has nowhere else to go in these tests). */
 static void yield_until_blocked(const task *t)
 {
 	while (task_get_state(t) != TASK_BLOCKED)
-		task_yield();
-}
-
-static void yield_until_dead(const task *t)
-{
-	while (task_get_state(t) != TASK_DEAD)
 		task_yield();
 }
 
@@ -695,19 +690,8 @@ TEST(sync, switch_reasons_counted)
 	};
 	const switch_reason sync_reasons[] = { SWITCH_MUTEX, SWITCH_COND, SWITCH_WAITGROUP,
 					       SWITCH_SEMAPHORE, SWITCH_YIELD, SWITCH_SLEEP };
-	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
-		yield_until_dead(want[i].t);
-		task_info info;
-		task_get_info(want[i].t, &info);
-		for (size_t j = 0; j < ARRAY_SIZE(sync_reasons); j++) {
-			switch_reason r = sync_reasons[j];
-			CHECK_MSG(info.switches[r] == (r == want[i].r ? 1u : 0u),
-				  "task %s: %llu switches for %s", info.name,
-				  (unsigned long long)info.switches[r], switch_reason_name(r));
-		}
-		CHECK_EQ(info.switches[SWITCH_EXIT], 1);
-		CHECK_EQ(task_join(want[i].t), 0);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		check_switched_once_for(want[i].t, want[i].r, sync_reasons, ARRAY_SIZE(sync_reasons));
 }
 
 TEST(sync, tasks_dump_shows_waiters)
