@@ -127,3 +127,82 @@ static void bench_stw(bench *b, size_t alive)
 
 BENCH(sched, stw_10_tasks, BENCH_STW_PAIRS) { bench_stw(b, 10); }
 BENCH(sched, stw_1000_tasks, BENCH_STW_PAIRS) { bench_stw(b, 1000); }
+
+/* ---- timer preemption latency --------------------------------------------- */
+/*
+ * Two tasks that never yield each keep writing the cycle counter and their
+ * own id into a shared slot. When one finds the other's id there, the timer
+ * has preempted the other and switched to it: the gap between the other's
+ * last write and its own first read is the preemption latency (interrupt
+ * entry, tick handler, scheduler, context switch, interrupt return), give
+ * or take one loop iteration. The median of PREEMPT_SAMPLES switches is
+ * printed as `BENCH sched.preempt_latency`.
+ */
+#define PREEMPT_SAMPLES 41
+
+static struct {
+	volatile uint64_t last_cycles;
+	volatile int last_owner;
+	volatile int samples;
+	volatile bool stop;
+	uint64_t gap[PREEMPT_SAMPLES];
+} g_preempt;
+
+static void preempt_spinner(void *arg)
+{
+	int me = (int)(uintptr_t)arg;
+	while (!g_preempt.stop) {
+		int owner = g_preempt.last_owner;
+		uint64_t last = g_preempt.last_cycles;
+		uint64_t now = arch_cycles();
+		/* A preemption between the reads above makes a stale pair:
+		 * skip anything that is not "the other one, before now". */
+		if (owner != me && owner != 0 && last <= now) {
+			int n = g_preempt.samples;
+			if (n < PREEMPT_SAMPLES) {
+				g_preempt.gap[n] = now - last;
+				g_preempt.samples = n + 1;
+			} else {
+				g_preempt.stop = true;
+			}
+		}
+		g_preempt.last_cycles = arch_cycles();
+		g_preempt.last_owner = me;
+	}
+}
+
+BENCH(sched, preempt_latency, 1)
+{
+	memset(&g_preempt, 0, sizeof(g_preempt));
+	bench_start(b);
+	task *a = task_spawn(preempt_spinner, (void *)1, "spin-a");
+	task *c = task_spawn(preempt_spinner, (void *)2, "spin-b");
+	if (!a || !c)
+		panic("bench: cannot spawn the spinners");
+	/* Bounded: PREEMPT_SAMPLES quanta take well under a second; if
+	 * preemption stalls, report how many samples there were. */
+	for (int waited = 0; !g_preempt.stop && waited < 1000; waited += 10)
+		task_sleep(10 * 1000 * 1000);
+	g_preempt.stop = true;
+	task_join(a);
+	task_join(c);
+	bench_stop(b);
+	int n = g_preempt.samples;
+	if (n == 0) {
+		kprintf("BENCH sched.preempt_latency 0 ns n=0 (no preemption seen)\n");
+		return;
+	}
+	/* median by insertion sort */
+	uint64_t *g = g_preempt.gap;
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && g[j - 1] > g[j]; j--) {
+			uint64_t t = g[j];
+			g[j] = g[j - 1];
+			g[j - 1] = t;
+		}
+	uint64_t hz = arch_cycles_per_sec();
+	kprintf("BENCH sched.preempt_latency %llu ns min=%llu max=%llu n=%d\n",
+		(unsigned long long)(g[n / 2] * 1000000000ULL / hz),
+		(unsigned long long)(g[0] * 1000000000ULL / hz),
+		(unsigned long long)(g[n - 1] * 1000000000ULL / hz), n);
+}
