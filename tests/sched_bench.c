@@ -130,19 +130,21 @@ BENCH(sched, stw_1000_tasks, BENCH_STW_PAIRS) { bench_stw(b, 1000); }
 
 /* ---- timer preemption latency --------------------------------------------- */
 /*
- * Two tasks that never yield each keep writing the cycle counter and their
- * own id into a shared slot. When one finds the other's id there, the timer
- * has preempted the other and switched to it: the gap between the other's
- * last write and its own first read is the preemption latency (interrupt
- * entry, tick handler, scheduler, context switch, interrupt return), give
- * or take one loop iteration. The median of PREEMPT_SAMPLES switches is
- * printed as `BENCH sched.preempt_latency`.
+ * Two tasks that never yield each keep bumping a counter of their own and
+ * stamping it with the cycle counter. When one sees the other's counter has
+ * moved since it last looked, the timer preempted it and ran the other in
+ * between: the gap from the other's last stamp to now is the preemption
+ * latency (interrupt entry, tick handler, scheduler, context switch,
+ * interrupt return), give or take one loop iteration. A preempted task
+ * resumes mid-iteration, which is why each looks at the other's counter and
+ * not at a shared "owner" word it may overwrite first. The median of
+ * PREEMPT_SAMPLES switches is printed as `BENCH sched.preempt_latency`.
  */
 #define PREEMPT_SAMPLES 41
 
 static struct {
-	volatile uint64_t last_cycles;
-	volatile int last_owner;
+	volatile uint64_t count[2];
+	volatile uint64_t stamp[2];
 	volatile int samples;
 	volatile bool stop;
 	uint64_t gap[PREEMPT_SAMPLES];
@@ -150,24 +152,23 @@ static struct {
 
 static void preempt_spinner(void *arg)
 {
-	int me = (int)(uintptr_t)arg;
+	int me = (int)(uintptr_t)arg, other = 1 - me;
+	uint64_t seen = g_preempt.count[other];
 	while (!g_preempt.stop) {
-		int owner = g_preempt.last_owner;
-		uint64_t last = g_preempt.last_cycles;
-		uint64_t now = arch_cycles();
-		/* A preemption between the reads above makes a stale pair:
-		 * skip anything that is not "the other one, before now". */
-		if (owner != me && owner != 0 && last <= now) {
+		uint64_t c = g_preempt.count[other];
+		if (c != seen) {
+			seen = c;
+			uint64_t last = g_preempt.stamp[other], now = arch_cycles();
 			int n = g_preempt.samples;
-			if (n < PREEMPT_SAMPLES) {
+			if (last <= now && n < PREEMPT_SAMPLES) {
 				g_preempt.gap[n] = now - last;
 				g_preempt.samples = n + 1;
-			} else {
-				g_preempt.stop = true;
 			}
+			if (g_preempt.samples >= PREEMPT_SAMPLES)
+				g_preempt.stop = true;
 		}
-		g_preempt.last_cycles = arch_cycles();
-		g_preempt.last_owner = me;
+		g_preempt.stamp[me] = arch_cycles();
+		g_preempt.count[me]++;
 	}
 }
 
@@ -175,12 +176,12 @@ BENCH(sched, preempt_latency, 1)
 {
 	memset(&g_preempt, 0, sizeof(g_preempt));
 	bench_start(b);
-	task *a = task_spawn(preempt_spinner, (void *)1, "spin-a");
-	task *c = task_spawn(preempt_spinner, (void *)2, "spin-b");
+	task *a = task_spawn(preempt_spinner, (void *)0, "spin-a");
+	task *c = task_spawn(preempt_spinner, (void *)1, "spin-b");
 	if (!a || !c)
 		panic("bench: cannot spawn the spinners");
-	/* Bounded: PREEMPT_SAMPLES quanta take well under a second; if
-	 * preemption stalls, report how many samples there were. */
+	/* Bounded: PREEMPT_SAMPLES quanta take about half a second; should
+	 * preemption stall, report how many samples there were. */
 	for (int waited = 0; !g_preempt.stop && waited < 1000; waited += 10)
 		task_sleep(10 * 1000 * 1000);
 	g_preempt.stop = true;
