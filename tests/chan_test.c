@@ -12,22 +12,6 @@
 #include "tests/task_test_util.h"
 #include "tests/test.h"
 
-static void yield_until_blocked(const task *t)
-{
-	while (task_get_state(t) != TASK_BLOCKED)
-		task_yield();
-}
-
-static void check_blocked_on(const task *t, const char *reason, const void *object)
-{
-	task_info info;
-	task_get_info(t, &info);
-	CHECK_EQ(info.state, TASK_BLOCKED);
-	CHECK(info.wait_reason);
-	CHECK_STREQ(info.wait_reason, reason);
-	CHECK(info.wait_object == object);
-}
-
 static void check_valid(chan *c)
 {
 	char why[160];

@@ -11,12 +11,6 @@
 #include "tests/test.h"
 
 /* Yields until t is blocked (it has nowhere else to go in these tests). */
-static void yield_until_blocked(const task *t)
-{
-	while (task_get_state(t) != TASK_BLOCKED)
-		task_yield();
-}
-
 /* Spawns n tasks running fn(arg) with preemption off, so that all of them
  * are runnable before any runs: the tests below count on meeting each
  * other, and a preempted spawn loop could let the first finish alone. */
@@ -28,16 +22,6 @@ static void spawn_all(task **tasks, int n, void (*fn)(void *), void *arg, const 
 		spawned += (tasks[i] = task_spawn(fn, arg, name)) != NULL;
 	preempt_enable();
 	CHECK_EQ(spawned, n);
-}
-
-static void check_blocked_on(const task *t, const char *reason, const void *object)
-{
-	task_info info;
-	task_get_info(t, &info);
-	CHECK_EQ(info.state, TASK_BLOCKED);
-	CHECK(info.wait_reason);
-	CHECK_STREQ(info.wait_reason, reason);
-	CHECK(info.wait_object == object);
 }
 
 /* ---- mutex ----------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /*
  * tests/task_test_util.h - helpers the task, sync and channel suites share:
- * waiting for a task to end, and checking that a finished task switched
- * exactly once, for exactly the reason its scenario forces.
+ * waiting for a task to end, checking what a blocked task waits on, and
+ * checking that a finished task switched exactly once, for exactly the
+ * reason its scenario forces.
  */
 #pragma once
 
@@ -12,6 +13,23 @@ static inline void yield_until_dead(const task *t)
 {
 	while (task_get_state(t) != TASK_DEAD)
 		task_yield();
+}
+
+static inline void yield_until_blocked(const task *t)
+{
+	while (task_get_state(t) != TASK_BLOCKED)
+		task_yield();
+}
+
+/* t is blocked, for `reason` (Go's wait-reason text), on `object`. */
+static inline void check_blocked_on(const task *t, const char *reason, const void *object)
+{
+	task_info info;
+	task_get_info(t, &info);
+	CHECK_EQ(info.state, TASK_BLOCKED);
+	CHECK(info.wait_reason);
+	CHECK_STREQ(info.wait_reason, reason);
+	CHECK(info.wait_object == object);
 }
 
 /* Waits for t to end, then checks that of the `reasons` only `expected`
