@@ -100,6 +100,7 @@ TEST(mm, alignment)
 	}
 	for (size_t i = 0; i < n; i++)
 		CHECK(heap_free_for_test(objs[i]));
+	MM_TEST_FORGET(objs);
 	CHECK_HEAP_VALID();
 }
 
@@ -139,6 +140,7 @@ static void check_interior_class(unsigned c)
 		CHECK_EQ(heap_lookup((void *)tail, NULL), HEAP_UNUSED_PAGES);
 	for (size_t i = 0; i < n; i++)
 		CHECK(heap_free_for_test(objs[i]));
+	MM_TEST_FORGET(objs);
 }
 
 TEST(mm, interior_pointers_every_slot)
@@ -189,6 +191,7 @@ TEST(mm, memory_comes_back_zeroed)
 				CHECK(heap_free_for_test(objs[i]));
 		}
 	}
+	MM_TEST_FORGET(objs);
 	/* Large objects on reused pages. */
 	for (int round = 0; round < 3; round++) {
 		size_t bytes = 300 * 1024;
@@ -255,6 +258,7 @@ TEST(mm, tiny_packing)
 		CHECK_EQ(*many[i], (char)i);
 		CHECK(heap_free_for_test(many[i]));
 	}
+	MM_TEST_FORGET(many);
 	CHECK_HEAP_VALID();
 }
 

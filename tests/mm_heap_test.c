@@ -135,6 +135,7 @@ TEST(mm, coalescing_in_every_order)
 	CHECK_EQ(permutations, 24);
 	for (size_t i = 0; i < nholes; i++)
 		CHECK(heap_free_for_test(holes[i]));
+	MM_TEST_FORGET(holes);
 	CHECK_HEAP_VALID();
 }
 
@@ -176,6 +177,7 @@ TEST(mm, scavenger_returns_pages_and_keeps_reserve)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++)
 		CHECK(heap_free_for_test(objs[i]));
+	MM_TEST_FORGET(objs);
 
 	/* The automatic pass on frees, with no idle time and a reserve of
 	 * 16 pages, leaves at most the reserve backed. Options restored to
@@ -232,6 +234,7 @@ TEST(mm, out_of_memory_returns_null_and_heap_survives)
 
 	for (size_t i = 0; i < n; i++)
 		CHECK(heap_free_for_test(objs[i]));
+	MM_TEST_FORGET(objs);
 	mm_test_quiesce();
 	CHECK_HEAP_VALID();
 	/* Everything works again. */
@@ -370,6 +373,7 @@ TEST(mm, validator_catches_corruption)
 
 	for (size_t k = 0; k < ARRAY_SIZE(objs); k++)
 		CHECK(heap_free_for_test(objs[k]));
+	MM_TEST_FORGET(objs);
 	CHECK(heap_free_for_test(large));
 	CHECK(heap_free_for_test(typed));
 	CHECK_HEAP_VALID();

@@ -73,15 +73,17 @@ static void random_alloc(uint64_t *rng)
 	o->size = random_size(rng);
 	o->fill = (unsigned char)(1 + mm_test_below(rng, 255));
 	o->type = NULL;
+	/* shadow[] is a root the collector may be scanning right now: every
+	 * pointer store into it goes through the barrier (gc_write). */
 	if (kind == 0) {
-		o->p = gc_alloc_noscan(o->size);
+		gc_write(&o->p, gc_alloc_noscan(o->size));
 	} else if (kind == 1) {
-		o->p = gc_alloc_conservative(o->size);
+		gc_write(&o->p, gc_alloc_conservative(o->size));
 		o->type = &gc_type_conservative;
 	} else {
 		size_t n = (o->size + sizeof(rnd_node) - 1) / sizeof(rnd_node);
 		o->size = n * sizeof(rnd_node);
-		o->p = gc_alloc_array(&rnd_node_type, n);
+		gc_write(&o->p, gc_alloc_array(&rnd_node_type, n));
 		o->type = &rnd_node_type;
 	}
 	CHECK_MSG(o->p, "alloc of %zu bytes: %s", o->size, gc_last_error());
@@ -113,7 +115,14 @@ static void random_free(uint64_t *rng)
 	fill_or_check(o, true);
 	CHECK_MSG(heap_free_for_test(o->p), "free %p: %s", (void *)o->p,
 		  heap_last_error());
-	shadow[i] = shadow[--shadow_live];
+	/* Moved through the barrier: a plain copy from a slot the collector
+	 * has not scanned yet into one it has, with the old slot overwritten
+	 * by the next allocation, would hide the object from it. */
+	shadow_obj *last = &shadow[--shadow_live];
+	gc_write(&o->p, last->p);
+	o->size = last->size;
+	o->fill = last->fill;
+	o->type = last->type;
 }
 
 static uint64_t live_objects(const heap_stats_info *st)
@@ -156,6 +165,7 @@ TEST(mm, random_against_shadow)
 	CHECK_HEAP_VALID();
 	while (shadow_live > 0)
 		random_free(&rng);
+	MM_TEST_FORGET(shadow);
 	mcache_release_all();
 	CHECK_HEAP_VALID();
 

@@ -44,6 +44,11 @@ static inline void mm_test_quiesce(void)
 	mheap_scavenge(0, 0);
 }
 
+/* Clears a test's static array of object addresses once they are freed:
+ * data and bss are roots, and a stale address there would keep whatever
+ * later test's object lands at it alive (conservative scanning). */
+#define MM_TEST_FORGET(array) memset((void *)(array), 0, sizeof(array))
+
 /* True if n bytes at p are all zero. */
 static inline bool mm_test_is_zero(const void *p, size_t n)
 {
