@@ -3,7 +3,9 @@
  * arguments, tells the pacer (which may start a cycle, or make the caller
  * assist one), picks scan or noscan from the type, and answers object
  * queries in gc_type terms. Bad arguments give NULL and a reason, never a crash.
- * The allocator itself is described in mm/malloc.c.
+ * Out of memory gives NULL too, after the heap has collected through the
+ * reclaim hook where it could (gc/pacer.c, mm/reclaim.c). The allocator
+ * itself is described in mm/malloc.c.
  */
 #include "gc/gc_internal.h"
 
@@ -18,6 +20,16 @@ const gc_type gc_type_conservative = {
 const char *gc_last_error(void)
 {
 	return heap_last_error();
+}
+
+/* Every gc_alloc* ends here: a failed allocation gives its pacer charge
+ * back (it took no memory), a successful one goes to the heap profile. */
+static inline void *gc_alloc_done(void *p, gc_charge charge, size_t size,
+				  uintptr_t site)
+{
+	if (__builtin_expect(p == NULL, 0))
+		gc_alloc_uncharge(charge);
+	return heapprof_note(p, size, site);
 }
 
 /* n elements of t; types without pointers are allocated noscan. */
@@ -40,10 +52,10 @@ static void *gc_alloc_elements(const gc_type *t, size_t n, const char *caller,
 			       t->name ? t->name : "?", n, t->size);
 		return NULL;
 	}
-	gc_alloc_hook(bytes);
-	if (t->nptrs == 0)
-		return heapprof_note(heap_alloc(bytes, NULL, HEAP_NOSCAN), bytes, site);
-	return heapprof_note(heap_alloc(bytes, t, 0), bytes, site);
+	gc_charge charge = gc_alloc_hook(bytes);
+	void *p = t->nptrs == 0 ? heap_alloc(bytes, NULL, HEAP_NOSCAN)
+				: heap_alloc(bytes, t, 0);
+	return gc_alloc_done(p, charge, bytes, site);
 }
 
 /* The heap profile's call site: the return address into gc_alloc*'s caller. */
@@ -61,15 +73,16 @@ void *gc_alloc_array(const gc_type *t, size_t n)
 
 void *gc_alloc_noscan(size_t size)
 {
-	gc_alloc_hook(size);
-	return heapprof_note(heap_alloc(size, NULL, HEAP_NOSCAN), size, GC_CALL_SITE());
+	gc_charge charge = gc_alloc_hook(size);
+	return gc_alloc_done(heap_alloc(size, NULL, HEAP_NOSCAN), charge, size,
+			     GC_CALL_SITE());
 }
 
 void *gc_alloc_conservative(size_t size)
 {
-	gc_alloc_hook(size);
-	return heapprof_note(heap_alloc(size, &gc_type_conservative, 0), size,
-			     GC_CALL_SITE());
+	gc_charge charge = gc_alloc_hook(size);
+	return gc_alloc_done(heap_alloc(size, &gc_type_conservative, 0), charge,
+			     size, GC_CALL_SITE());
 }
 
 void *gc_alloc_or_panic(const gc_type *t)

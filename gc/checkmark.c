@@ -179,7 +179,7 @@ void gc_checkmark_verify(void)
 	size_t bytes = ALIGN_UP(sv.words * sizeof(uint64_t) + parent_cap * sizeof(parent_entry),
 				ARCH_PAGE_SIZE);
 	void *mem = arch_reserve(bytes);
-	if (!mem || !arch_commit(mem, bytes)) {
+	if (!mem || !heap_commit(mem, bytes)) {
 		kprintf("checkmark: no memory for %zu bytes of check state; skipped\n", bytes);
 		return;
 	}

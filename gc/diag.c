@@ -14,7 +14,7 @@ static void *scratch_get(size_t bytes)
 {
 	bytes = ALIGN_UP(bytes, ARCH_PAGE_SIZE);
 	void *p = arch_reserve(bytes);
-	if (p && !arch_commit(p, bytes))
+	if (p && !heap_commit(p, bytes))
 		return NULL;
 	return p;
 }

@@ -32,6 +32,7 @@ static fixalloc records;
 static waitq finalizer_wait;
 static spinlock fin_lock = SPINLOCK_INIT("finalizer");
 static uint64_t finalizers_run;
+static task *finalizer_task;
 
 bool gc_set_finalizer(void *obj, void (*fn)(void *obj))
 {
@@ -161,4 +162,10 @@ void gc_finalizer_init(void)
 	if (!t)
 		panic("gc: cannot start the finalizer task: %s", heap_last_error());
 	task_detach(t);
+	finalizer_task = t;
+}
+
+bool gc_finalizer_is_task(const task *t)
+{
+	return t == finalizer_task;
 }

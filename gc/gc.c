@@ -374,6 +374,13 @@ void gc_collect(void)
 	finish_sweep();
 }
 
+bool gc_collect_allowed(void)
+{
+	task *self = task_self();
+	return gc_ready && self != worker_task && self != sweeper_task &&
+	       !gc_finalizer_is_task(self);
+}
+
 void gc_init(void)
 {
 	gc_work_init();

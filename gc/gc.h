@@ -77,7 +77,10 @@ extern const gc_type gc_type_conservative;
  * All return zeroed memory, 16-aligned from 16 bytes up, or NULL with the
  * reason in gc_last_error(): NULL type, zero size, a size that overflows or
  * that the heap arena cannot hold, out of memory. They never crash on bad
- * arguments. Callable with interrupts on or off.
+ * arguments. Callable with interrupts on or off. Before reporting out of
+ * memory the heap returns its free pages to the page source and, where the
+ * caller may block (interrupts and preemption on, not a collector task),
+ * runs a full collection first (mm/reclaim.c, gc/pacer.c).
  */
 void *gc_alloc(const gc_type *t);
 void *gc_alloc_array(const gc_type *t, size_t n);

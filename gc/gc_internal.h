@@ -72,9 +72,19 @@ void gc_pacer_init(void);
 void gc_pacer_end_cycle(uint64_t peak);
 /* How fast allocation must sweep the `spans` the flip left unswept. */
 void gc_pacer_plan_sweep(uint64_t spans);
+/* What gc_alloc_hook counted for one allocation. */
+typedef struct gc_charge {
+	uint64_t cycle;  /* gc.cycle and gc.phase when counted */
+	gc_phase phase;
+	size_t bytes;
+} gc_charge;
 /* Called by gc_alloc*: counts the allocation, starts a cycle at the
- * trigger, makes the allocating task assist while marking. */
-void gc_alloc_hook(size_t size);
+ * trigger, makes the allocating task assist while marking. Also registers
+ * the heap's reclaim hook (gc_pacer_init). */
+gc_charge gc_alloc_hook(size_t size);
+/* The allocation failed: takes its charge back, so failed requests do not
+ * bring the next cycle forward. */
+void gc_alloc_uncharge(gc_charge charge);
 extern int64_t gc_opt_gogc;
 extern int64_t gc_opt_memlimit;
 
@@ -85,6 +95,9 @@ void gc_start(const char *why);
 void gc_wait_for_cycle_end(void);
 /* Accounts scan work an allocating task did as an assist. */
 void gc_note_assist(uint64_t bytes, uint64_t ns);
+/* gc_collect() may run on the calling task: the collector is up and the
+ * task is none of its own (mark worker, sweeper, finalizer task). */
+bool gc_collect_allowed(void);
 
 /* ---- finalizers (finalizer.c) ------------------------------------------- */
 void gc_finalizer_init(void);
@@ -94,6 +107,8 @@ void gc_finalizer_scan_roots(void);
  * and queued for the finalizer task. */
 void gc_finalizer_collect(void);
 uint64_t gc_finalizers_run_count(void);
+/* t is the finalizer task. */
+bool gc_finalizer_is_task(const task *t);
 
 /* ---- checkmark (checkmark.c) -------------------------------------------- */
 /* World stopped, after the concurrent mark: re-marks from scratch and

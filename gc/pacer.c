@@ -11,6 +11,8 @@
  * and allocation rates; this is the one-knob version). Allocating tasks
  * pay for marking while it runs: each allocated byte owes assist_ratio
  * bytes of scan work, so a fast allocator cannot outrun the collector.
+ * A failed allocation is not counted. And when the page source runs dry,
+ * mm/ asks for a collection right away through the reclaim hook below.
  * See gc/gc.c for the overview.
  */
 #include "gc/gc_internal.h"
@@ -58,9 +60,52 @@ static void set_goal(uint64_t live)
 	gc.assist_ratio_x16 = MAX((live * 16) / runway, 16);
 }
 
+/* ---- out of memory: the heap's reclaim hook ---------------------------- */
+/*
+ * mm/ calls this when the page source is dry and its own free pages did not
+ * suffice (mm/reclaim.c), with interrupts on and no mm lock held: so no
+ * spinlock is held. A full collection (gc_collect: the running cycle is
+ * finished, a new one runs, its sweep is finished) turns garbage into free
+ * pages, which mm then returns to the page source.
+ *
+ * It collects only where blocking is safe (else it returns false and mm
+ * only returns free pages): in a task that may block (preemption on, the
+ * world running, not the idle task: sched_may_block), outside the
+ * collector (its mark worker and sweeper would wait for themselves; the
+ * finalizer task and mark termination are kept out too: gc_collect_allowed,
+ * world stopped), and not recursively (an allocation inside gc_collect
+ * must not collect again).
+ * Deadlock: the task waits in gc_collect for the worker and the sweeper;
+ * they never wait for a mutator, take no lock a blocked mutator holds
+ * (none: interrupts were on), and never get here themselves.
+ */
+static task *reclaiming; /* the task inside the hook; interrupts off */
+
+static bool reclaim_for_heap(void)
+{
+	if (!sched_may_block() || !gc_collect_allowed())
+		return false;
+	task *self = task_self();
+	arch_irqflags_t irq = arch_irq_save();
+	bool recursive = reclaiming == self;
+	bool outer = reclaiming == NULL;
+	if (outer)
+		reclaiming = self;
+	arch_irq_restore(irq);
+	if (recursive)
+		return false;
+	/* Another task reclaiming at the same time is no reason to wait for
+	 * it: gc_collect serialises the cycles by itself. */
+	gc_collect();
+	if (outer)
+		reclaiming = NULL;
+	return true;
+}
+
 void gc_pacer_init(void)
 {
 	set_goal(0);
+	heap_set_reclaim_hook(reclaim_for_heap);
 }
 
 void gc_pacer_end_cycle(uint64_t peak)
@@ -114,38 +159,53 @@ static size_t slot_bytes(size_t size)
 	return ALIGN_UP(size, MHEAP_PAGE_SIZE);
 }
 
-void gc_alloc_hook(size_t size)
+void gc_alloc_uncharge(gc_charge charge)
+{
+	/* Taken back only from the counters it went into: a cycle that began
+	 * or ended meanwhile (in the heap's reclaim hook, say) has reset them. */
+	arch_irqflags_t irq = arch_irq_save();
+	if (gc.cycle == charge.cycle && gc.phase == charge.phase) {
+		gc.alloc_since_mark -= MIN(charge.bytes, gc.alloc_since_mark);
+		if (charge.phase != GC_PHASE_OFF)
+			gc.alloc_black_bytes -= MIN(charge.bytes, gc.alloc_black_bytes);
+	}
+	arch_irq_restore(irq);
+}
+
+gc_charge gc_alloc_hook(size_t size)
 {
 	size = slot_bytes(size);
+	gc_charge charge = { .cycle = gc.cycle, .phase = gc.phase, .bytes = size };
 	gc.alloc_since_mark += size;
 	if (gc.phase != GC_PHASE_OFF)
 		gc.alloc_black_bytes += size; /* born marked: live at termination */
 	/* A caller holding a spinlock (interrupts off) cannot start a cycle
 	 * or assist: both may switch tasks. It pays nothing this time. */
 	if (!arch_irq_enabled())
-		return;
+		return charge;
 	gc_phase phase = gc.phase;
 	if (phase == GC_PHASE_OFF && sweep_spans_per_mib)
 		sweep_proportionally(size);
 	if (phase == GC_PHASE_OFF) {
 		if (gc.heap_live + gc.alloc_since_mark >= gc.heap_trigger && gc_opt_gogc >= 0)
 			gc_start("heap trigger");
-		return;
+		return charge;
 	}
-	if (phase != GC_PHASE_MARK || world_stopped())
-		return;
+	/* Waiting and assisting switch tasks: not with preemption off. */
+	if (phase != GC_PHASE_MARK || !sched_may_block())
+		return charge;
 	/* Past the goal with marking still under way: the collector is
 	 * behind. Wait for the cycle to end rather than grow the heap further
 	 * (Go parks such assists on its assist queue). */
 	if (gc.heap_live + gc.alloc_since_mark > gc.heap_goal) {
 		gc_wait_for_cycle_end();
-		return;
+		return charge;
 	}
 	/* Assist: pay for this allocation with scan work. One debt for all
 	 * tasks is enough with one CPU: whoever allocates pays. */
 	assist_debt += (int64_t)(size * gc.assist_ratio_x16 / 16);
 	if (assist_debt < 64 * 1024)
-		return;
+		return charge;
 	uint64_t t0 = arch_nanotime();
 	/* Preemption off while assisting: an object popped from the queue but
 	 * only half scanned when the worker finds the queue empty would let
@@ -161,4 +221,5 @@ void gc_alloc_hook(size_t size)
 		assist_debt = 0;
 		task_yield();
 	}
+	return charge;
 }

@@ -703,6 +703,13 @@ void start_the_world(void)
 }
 
 bool world_stopped(void) { return world_is_stopped; }
+
+bool sched_may_block(void)
+{
+	struct cpu *c = this_cpu();
+	return arch_irq_enabled() && c->preempt_count == 0 && !world_is_stopped &&
+	       c->current && c->current != c->idle;
+}
 uint64_t stw_last_pause_ns(void) { return stw_last; }
 
 /* ---- start-up ---------------------------------------------------------------- */

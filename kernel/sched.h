@@ -146,6 +146,9 @@ void preempt_enable(void);
 void stop_the_world(const char *reason);
 void start_the_world(void);
 bool world_stopped(void);
+/* The caller may block (wait on a queue, sleep): a task other than the
+ * idle task, interrupts and preemption on, the world running. */
+bool sched_may_block(void);
 #define ASSERT_WORLD_STOPPED() ASSERT(world_stopped())
 /* The last and the longest stop_the_world pause, in ns. */
 uint64_t stw_last_pause_ns(void);

@@ -3,8 +3,9 @@
  * page->span table that makes spanOf O(1), the per-page state, and the
  * frontier below which pages belong to the heap. Pages are backed (arch_commit)
  * when a span needs them and returned (arch_decommit) by the scavenger.
- * Invariant: every table entry below the frontier is backed. See mm/malloc.c
- * for the overview.
+ * Invariant: every table entry below the frontier is backed. A failed
+ * commit returns the heap's free pages first (mm/reclaim.c). See
+ * mm/malloc.c for the overview.
  */
 #include "mm/mm_internal.h"
 
@@ -51,7 +52,7 @@ static bool arena_commit_table(void *table, size_t *committed, size_t want)
 	want = ALIGN_UP(want, ARCH_PAGE_SIZE);
 	if (want <= *committed)
 		return true;
-	if (!arch_commit((char *)table + *committed, want - *committed)) {
+	if (!heap_commit((char *)table + *committed, want - *committed)) {
 		heap_set_error("out of memory backing %zu KiB of the page tables "
 			       "(page source has %zu free pages)",
 			       (want - *committed) >> 10, arch_free_pages());

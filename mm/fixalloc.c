@@ -3,7 +3,9 @@
  * is bump-allocated from one reserved range and committed a chunk at a time;
  * it is never freed. fixalloc recycles fixed-size objects carved from it
  * through a free list (Go: persistentalloc and fixalloc). None of it is in
- * the heap arena, so the collector never scans or frees it.
+ * the heap arena, so the collector never scans or frees it. A commit that
+ * fails goes through mm/reclaim.c (the heap's free pages first) before the
+ * allocation fails.
  * Invariant: persistent_next <= persistent_committed_end <= persistent_end.
  */
 #include "mm/mm_internal.h"
@@ -34,12 +36,14 @@ static bool persistent_reserve_locked(void)
 	return true;
 }
 
-void *fixalloc_persistent(size_t size, size_t align)
+/* One try; *commit_failed says whether it failed for want of memory (then
+ * the caller may reclaim and try again) rather than address space. */
+static void *fixalloc_persistent_try(size_t size, size_t align, bool *commit_failed)
 {
-	ASSERT(align > 0 && (align & (align - 1)) == 0 && align <= ARCH_PAGE_SIZE);
-	mm_lock_acquire(&persistent_lock);
 	void *result = NULL;
 
+	*commit_failed = false;
+	mm_lock_acquire(&persistent_lock);
 	if (!persistent_start && !persistent_reserve_locked())
 		goto out;
 	uintptr_t p = ALIGN_UP(persistent_next, align);
@@ -56,6 +60,7 @@ void *fixalloc_persistent(size_t size, size_t align)
 			heap_set_error("out of memory committing %zu KiB of heap metadata "
 				       "(page source has %zu free pages)",
 				       bytes >> 10, arch_free_pages());
+			*commit_failed = true;
 			goto out;
 		}
 		persistent_committed_end = want;
@@ -65,6 +70,23 @@ void *fixalloc_persistent(size_t size, size_t align)
 out:
 	mm_lock_release(&persistent_lock);
 	return result;
+}
+
+void *fixalloc_persistent(size_t size, size_t align)
+{
+	ASSERT(align > 0 && (align & (align - 1)) == 0 && align <= ARCH_PAGE_SIZE);
+	heap_oom oom = { 0 };
+
+	for (;;) {
+		bool commit_failed;
+		void *p = fixalloc_persistent_try(size, align, &commit_failed);
+		/* Reclaiming takes the heap lock, which comes before ours: it
+		 * runs with ours dropped, and the next try starts over. */
+		if (p || !commit_failed ||
+		    !heap_oom_retry(&oom, ALIGN_UP(size, PERSISTENT_COMMIT_BYTES) /
+						  ARCH_PAGE_SIZE))
+			return p;
+	}
 }
 
 size_t fixalloc_persistent_committed(void)

@@ -35,6 +35,11 @@
  *                     interrupts off.
  *   fixalloc          the runtime's own metadata (span structs, bitmaps),
  *     (fixalloc.c)    outside the arena, never scanned or freed.
+ *   reclaim           what every failed commit goes through before an
+ *     (reclaim.c)     allocation fails: free pages back to the page
+ *                     source, then (through the collector's hook) a
+ *                     collection.
+ *   stacks (stack.c)  task stacks, each with an unmapped gap below it.
  *
  * The allocation path, heap_alloc(size, type, flags):
  *
@@ -67,6 +72,11 @@
  *   7. Large: the heap allocates a span of ceil(size / 8 KiB) pages with one
  *      slot (heap lock only), the memory is zeroed with interrupts on if
  *      the pages were used before, then the type is published.
+ *   8. Out of memory (a commit failed on the way): with interrupts back to
+ *      the caller's state, mm/reclaim.c returns the heap's free backed
+ *      pages to the page source and, if the caller may block, has the
+ *      collector collect; the attempt is repeated while that may help.
+ *      Then heap_alloc returns NULL with heap_last_error() saying why.
  *
  * Freeing (until the collector's sweep does it) is heap_free_for_test():
  * find the span through spans[], the slot through the span's division
@@ -203,9 +213,11 @@ static void *heap_alloc_large(size_t size, const struct gc_type *type,
 	}
 	size_t npages = (size + MHEAP_PAGE_SIZE - 1) >> MHEAP_PAGE_SHIFT;
 	bool needzero;
-	mspan *s = mheap_alloc_large(npages, size, noscan, &needzero);
-	if (!s)
-		return NULL;
+	heap_oom oom = { 0 };
+	mspan *s;
+	while (!(s = mheap_alloc_large(npages, size, noscan, &needzero)))
+		if (!heap_oom_retry(&oom, npages * MHEAP_ARCH_PAGES_PER_PAGE))
+			return NULL;
 	/* Interrupts stay on: zeroing a big object may take a while, and the
 	 * object has no type yet, so the collector would not scan it. */
 	if (needzero)
@@ -226,19 +238,10 @@ static void *heap_alloc_large(size_t size, const struct gc_type *type,
 
 /* ---- heap_alloc -------------------------------------------------------- */
 
-void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags)
+/* Steps 2-6, one attempt. NULL when out of memory. */
+static inline __attribute__((always_inline)) void *
+heap_alloc_small(size_t size, const struct gc_type *type, bool noscan)
 {
-	bool noscan = flags & HEAP_NOSCAN;
-
-	if (__builtin_expect(!noscan && type == NULL, 0)) {
-		heap_set_error("scan allocation of %zu bytes without a type", size);
-		return NULL;
-	}
-	/* size 0 wraps to the maximum and takes the large path, which
-	 * rejects it. */
-	if (__builtin_expect(size - 1 >= SIZECLASS_MAX_SIZE, 0))
-		return heap_alloc_large(size, type, noscan);
-
 	arch_irqflags_t irq = arch_irq_save();
 	mcache *c = mcache_current();
 	void *p;
@@ -258,6 +261,44 @@ void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags)
 		}
 	}
 	arch_irq_restore(irq);
+	return p;
+}
+
+/* Step 8: the attempt ran out of memory. Reclaim (mm/reclaim.c) and try
+ * again while that says it may help. Interrupts are back to the caller's
+ * state: on, the reclaim hook may collect. */
+static __attribute__((noinline)) void *
+heap_alloc_small_retry(size_t size, const struct gc_type *type, bool noscan)
+{
+	unsigned sizeclass = noscan && size < HEAP_TINY_SIZE ? HEAP_TINY_SIZECLASS
+							     : sizeclass_of(size);
+	size_t arch_pages = sizeclass_npages[sizeclass] * MHEAP_ARCH_PAGES_PER_PAGE;
+	heap_oom oom = { 0 };
+
+	while (heap_oom_retry(&oom, arch_pages)) {
+		void *p = heap_alloc_small(size, type, noscan);
+		if (p)
+			return p;
+	}
+	return NULL;
+}
+
+void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags)
+{
+	bool noscan = flags & HEAP_NOSCAN;
+
+	if (__builtin_expect(!noscan && type == NULL, 0)) {
+		heap_set_error("scan allocation of %zu bytes without a type", size);
+		return NULL;
+	}
+	/* size 0 wraps to the maximum and takes the large path, which
+	 * rejects it. */
+	if (__builtin_expect(size - 1 >= SIZECLASS_MAX_SIZE, 0))
+		return heap_alloc_large(size, type, noscan);
+
+	void *p = heap_alloc_small(size, type, noscan);
+	if (__builtin_expect(p == NULL, 0))
+		return heap_alloc_small_retry(size, type, noscan);
 	return p;
 }
 

@@ -212,6 +212,28 @@ size_t mheap_scavenge(size_t keep_pages, uint64_t min_idle_ns)
 	return released;
 }
 
+size_t mheap_release_free_pages(void)
+{
+	mheap *h = &mheap_global;
+
+	if (!__atomic_load_n(&h->initialized, __ATOMIC_ACQUIRE))
+		return 0;
+	/* Called from inside the heap (a commit under the heap lock failed)
+	 * and from outside it (metadata, stacks). */
+	bool held = mm_lock_held(&h->lock);
+	if (!held)
+		mm_lock_acquire(&h->lock);
+	size_t released = 0;
+	if (h->pages_free_committed > 0) {
+		released = mheap_scavenge_locked(0, 0);
+		h->oom_scavenges++;
+		h->oom_scavenged_pages += released;
+	}
+	if (!held)
+		mm_lock_release(&h->lock);
+	return released;
+}
+
 /* The automatic pass, run on frees: at most once per heap_scavenge_ms. */
 static void mheap_scavenge_periodic_locked(void)
 {
@@ -226,15 +248,15 @@ static void mheap_scavenge_periodic_locked(void)
 /* ---- spans ------------------------------------------------------------- */
 
 /* Backs [page, page + npages) of a free run. On failure, returns the free
- * backed pages of every other run to the page source and tries once more:
- * a fragmented heap may hold enough memory that the page source lacks. */
+ * backed pages of every run to the page source and tries once more (step 1
+ * of mm/reclaim.c): a fragmented heap may hold enough memory that the page
+ * source lacks. The retry starts over, as the scavenge may have returned
+ * pages of this very run. */
 static bool mheap_commit_or_scavenge_locked(size_t page, size_t npages)
 {
-	mheap *h = &mheap_global;
-
 	if (mheap_commit_pages_locked(page, npages))
 		return true;
-	if (h->pages_free_committed == 0 || mheap_scavenge_locked(0, 0) == 0)
+	if (mheap_release_free_pages() == 0)
 		return false;
 	return mheap_commit_pages_locked(page, npages);
 }

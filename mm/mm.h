@@ -1,7 +1,8 @@
 /*
  * mm/mm.h - the memory manager's public interface: the span heap (mheap),
  * size classes, spans, per-CPU caches (mcache), the fixed-size metadata
- * allocator (fixalloc), heap statistics and the validator. The overview of
+ * allocator (fixalloc), what happens when memory runs out (the reclaim
+ * hook), task stacks, heap statistics and the validator. The overview of
  * how these fit together, and the allocation path step by step, is at the
  * top of mm/malloc.c. gc/ builds the typed allocation API (gc_alloc ...) on
  * top of heap_alloc(); mm/ knows gc_type only as an opaque pointer it keeps
@@ -278,6 +279,30 @@ bool heap_init(void);
  * tiny block, so spans emptied by frees can go back to the heap. */
 void mcache_release_all(void);
 
+/* ---- running out of memory (mm/reclaim.c) ------------------------------ */
+/*
+ * When a commit fails anywhere in mm (heap pages, the arena's tables,
+ * metadata, task stacks), mm first returns every free backed heap page to
+ * the page source and tries again; if that is not enough and the caller may
+ * block, it calls the reclaim hook, returns what that freed and tries once
+ * more; only then does the allocation fail (NULL / false, heap_last_error()
+ * says so). Details and the blocking rule: mm/reclaim.c.
+ *
+ * The hook is registered by the collector (mm/ cannot call up by name). It
+ * is called with interrupts on and no mm lock held, runs a full collection
+ * with its sweep finished and returns true, or returns false without doing
+ * anything where collecting is not safe for the calling task.
+ */
+typedef bool (*heap_reclaim_fn)(void);
+void heap_set_reclaim_hook(heap_reclaim_fn hook);
+
+/* arch_commit for the runtime's own memory outside the heap (scratch
+ * tables and the like): if the page source is dry, the heap's free backed
+ * pages go back to it and the commit is tried once more. Never collects or
+ * blocks; any context but one holding the persistent lock (mm/fixalloc.c,
+ * which comes after the heap lock). */
+bool heap_commit(void *addr, size_t bytes);
+
 /*
  * The scavenger: decommits (arch_decommit) the pages of free runs that have
  * been free for at least min_idle_ns, until at most keep_pages free pages
@@ -323,6 +348,11 @@ typedef struct heap_stats_info {
 	size_t pages_in_use, pages_free_committed, pages_free_uncommitted;
 	uint64_t pages_committed_total, pages_decommitted_total;
 	size_t meta_bytes;       /* committed metadata: tables, spans, bitmaps */
+	/* out of memory (mm/reclaim.c), cumulative */
+	uint64_t oom_scavenges;       /* the page source ran dry: free pages returned */
+	uint64_t oom_scavenged_pages; /* heap pages those passes returned */
+	uint64_t oom_collections;     /* collections the reclaim hook ran */
+	uint64_t oom_failures;        /* allocations that failed even so */
 } heap_stats_info;
 
 /* A snapshot of the counters (consistent on one CPU). */

@@ -239,7 +239,7 @@ typedef struct mcache {
 	mspan *tiny_span;
 	size_t tiny_slot;
 	mcache_stats stats;
-	char error[128]; /* heap_last_error() of this CPU */
+	char error[256]; /* heap_last_error() of this CPU */
 } __attribute__((aligned(64))) mcache;
 
 extern mspan mspan_empty;
@@ -312,6 +312,8 @@ typedef struct mheap {
 	size_t pages_in_use, pages_free_committed, pages_free_uncommitted;
 	uint64_t pages_committed_total, pages_decommitted_total;
 	uint64_t last_scavenge_ns;
+	uint64_t oom_scavenges;        /* mheap_release_free_pages passes that ran */
+	uint64_t oom_scavenged_pages;  /* heap pages they returned */
 	/* large objects */
 	uint64_t large_nmalloc, large_nfree;
 	uint64_t large_bytes_alloc, large_bytes_freed, large_bytes_requested;
@@ -370,3 +372,28 @@ mspan *mheap_alloc_large(size_t npages, size_t requested, bool noscan,
 void mheap_free_large(mspan *s);
 /* Takes the heap lock and initialises the heap if needed. */
 bool mheap_ensure_init(void);
+/* Step 1 of mm/reclaim.c: returns every free backed heap page to the page
+ * source, whatever the reserve and however recently freed; returns how
+ * many heap pages that was. Takes the heap lock unless this CPU holds it
+ * (a commit inside the heap failed); the persistent lock must not be held
+ * (it comes after the heap lock). */
+size_t mheap_release_free_pages(void);
+
+/* ---- out of memory (mm/reclaim.c; the steps are described there) -------- */
+
+/* One allocation's way through out-of-memory. Zero it before the first
+ * attempt. */
+typedef struct heap_oom {
+	bool scavenged;     /* step 1 ran */
+	bool collect_tried; /* step 2 was considered */
+	bool collected;     /* ... and the hook collected */
+} heap_oom;
+
+/* After an attempt that failed because a commit of about arch_pages pages
+ * failed (heap_last_error() set): runs the next step and returns true if
+ * the caller should try again, or appends what was tried to the error and
+ * returns false. May block in the reclaim hook if interrupts are on; the
+ * caller holds no mm lock. */
+bool heap_oom_retry(heap_oom *o, size_t arch_pages);
+/* Cumulative: collections the hook ran, allocations that failed anyway. */
+void heap_oom_stats(uint64_t *collections, uint64_t *failures);

@@ -4,12 +4,13 @@
  * instead of corrupting a neighbour. Stacks are committed when allocated
  * and decommitted (frames back to the page source) when freed; the address
  * range is kept on a free list per size and reused. A fresh stack is
- * painted with STACK_PAINT so the high-water mark can be read later.
+ * painted with STACK_PAINT so the high-water mark can be read later. A
+ * commit that fails goes through mm/reclaim.c (free heap pages, then a
+ * collection) before stack_alloc fails.
  *
  * Locking: interrupts off around the free lists (one CPU).
  */
-#include "kernel/kernel.h"
-#include "mm/mm.h"
+#include "mm/mm_internal.h"
 
 #define STACK_GUARD_BYTES ARCH_PAGE_SIZE
 
@@ -66,7 +67,12 @@ bool stack_alloc(size_t size, mstack *out)
 		}
 	}
 	void *base = (void *)(lo + STACK_GUARD_BYTES);
-	if (!arch_commit(base, size)) {
+	heap_oom oom = { 0 };
+	while (!arch_commit(base, size)) {
+		heap_set_error("out of memory for a %zu-byte stack (page source has "
+			       "%zu free pages)", size, arch_free_pages());
+		if (heap_oom_retry(&oom, size / ARCH_PAGE_SIZE))
+			continue;
 		stack_range rec = { lo, size, NULL };
 		arch_irqflags_t irq2 = arch_irq_save();
 		stack_range *r = fixalloc_alloc(&range_alloc);
@@ -76,7 +82,6 @@ bool stack_alloc(size_t size, mstack *out)
 			free_ranges = r;
 		}
 		arch_irq_restore(irq2);
-		heap_set_error("out of memory for a %zu-byte stack", size);
 		return false;
 	}
 	uint64_t *w = base;

@@ -78,7 +78,10 @@ void heap_stats_read(heap_stats_info *st)
 	st->pages_committed_total = h->pages_committed_total;
 	st->pages_decommitted_total = h->pages_decommitted_total;
 	st->meta_bytes = h->spans_committed + h->state_committed;
+	st->oom_scavenges = h->oom_scavenges;
+	st->oom_scavenged_pages = h->oom_scavenged_pages;
 	mm_unlock_all();
+	heap_oom_stats(&st->oom_collections, &st->oom_failures);
 	/* After the heap locks: the persistent lock comes last in the order,
 	 * and taking it alone is simpler than nesting it. */
 	st->meta_bytes += fixalloc_persistent_committed();
@@ -141,6 +144,14 @@ void heap_stats(void)
 		st.arena_pages, st.pages_in_use, st.pages_free_committed,
 		st.pages_free_uncommitted, (unsigned long long)st.pages_committed_total,
 		(unsigned long long)st.pages_decommitted_total, KIB(st.meta_bytes));
+
+	if (st.oom_scavenges || st.oom_collections || st.oom_failures)
+		kprintf("page source ran dry: free pages returned %llu times (%llu "
+			"pages), collections run %llu, allocations failed %llu\n",
+			(unsigned long long)st.oom_scavenges,
+			(unsigned long long)st.oom_scavenged_pages,
+			(unsigned long long)st.oom_collections,
+			(unsigned long long)st.oom_failures);
 
 	/* Rounding: slot bytes handed out beyond what was asked for. Spans:
 	 * bytes of in-use spans not in a live object (free slots + tails). */
