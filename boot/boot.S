@@ -191,14 +191,17 @@ boot_long_mode:
 	hlt
 	jmp	3b
 
-	/* The boot stack, with one page below it that vmm leaves unmapped so
-	 * an overflow faults instead of corrupting bss. Kept out of .bss (see
-	 * linker.ld) because the collector scans .bss as roots. */
+	/* The boot stack, with a 64 KiB gap below it that vmm leaves unmapped
+	 * (MSTACK_GAP_BYTES, mm/mm.h: the same gap as below every task stack,
+	 * larger than any frame and than how far a faulting stack-clash probe
+	 * leaves the stack pointer) so an overflow faults instead of
+	 * corrupting bss. Kept out of .bss (see linker.ld) because the
+	 * collector scans .bss as roots. */
 	.section .kstacks, "aw", @nobits
 	.balign 4096
 	.global boot_stack_guard, boot_stack_bottom, boot_stack_top
 boot_stack_guard:
-	.skip 4096
+	.skip 65536
 boot_stack_bottom:
 	.skip 32768
 boot_stack_top:

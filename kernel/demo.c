@@ -20,7 +20,7 @@ typedef struct demo_entry {
 } demo_entry;
 
 static const demo_entry demos[] = {
-	{ "stack", demo_stack, "stack vs heap allocation cost; a stack overflow caught by the guard page" },
+	{ "stack", demo_stack, "stack vs heap allocation cost; a stack overflow caught by the unmapped gap below the stack" },
 	{ "escape", demo_escape, "the escape cases: local kept past its frame, stored, boxed, closure, growable array" },
 	{ "smallobjects", demo_smallobjects, "many small objects vs a GC-cleared pool vs one array: cycles, pauses, CPU, fragmentation" },
 	{ "globals", demo_globals, "where globals, heap and stacks live; an object kept only by a global survives" },

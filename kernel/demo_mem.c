@@ -93,7 +93,7 @@ int demo_stack(void)
 		return 1;
 	int status = task_join(t);
 	demo_last.stack.overflow_status = status;
-	kprintf("  the guard page below its stack caught it: join returned %d (TASK_EXIT_FAULT = %d)\n",
+	kprintf("  the unmapped gap below its stack caught it: join returned %d (TASK_EXIT_FAULT = %d)\n",
 		status, TASK_EXIT_FAULT);
 	volatile bool ran = false;
 	task *next = task_spawn(after_overflow, (void *)&ran, "after-overflow");

@@ -2,7 +2,7 @@
  * kernel/sched.c - tasks and the scheduler.
  *
  * Overview. A task is a record (fixalloc'd, never scanned by the collector)
- * plus a stack from mm/stack.c with an unmapped guard page below it, and an
+ * plus a stack from mm/stack.c with an unmapped gap below it, and an
  * arch_context holding its saved stack pointer. Each CPU (one for now: a
  * per-CPU struct all the same) has a FIFO run queue, the running task and an
  * idle task that halts when nothing is runnable.

@@ -394,18 +394,23 @@ size_t fixalloc_persistent_committed(void);
 #define MSTACK_MIN_SIZE (8 * 1024)
 #define MSTACK_MAX_SIZE (8 * 1024 * 1024)
 #define MSTACK_PAINT 0x57ac57ac57ac57acULL /* unused stack words */
+/* Unmapped address space below every stack (why this size: mm/stack.c).
+ * Frames are built with stack-clash probes, and none is larger than half
+ * of it (-Wframe-larger-than=, Makefile and arch/hosted/hosted.mk). */
+#define MSTACK_GAP_BYTES (64 * 1024)
 
-/* A task stack: [base, base + size) committed, the page below base (at
- * guard) reserved and never mapped. */
+/* A task stack: [base, base + size) committed, [guard, base) its gap,
+ * MSTACK_GAP_BYTES reserved and never mapped. */
 typedef struct mstack {
 	void *base;
 	size_t size;  /* committed: asked + the arch's interrupt reserve */
 	size_t asked; /* what the task asked for */
-	uintptr_t guard;
+	uintptr_t guard; /* start of the gap: base - MSTACK_GAP_BYTES */
 } mstack;
 
 /* size 0 = MSTACK_DEFAULT_SIZE; rounded up to pages. False (with
- * heap_last_error()) on a bad size or when memory runs out. */
+ * heap_last_error()) on a bad size or when memory runs out even after
+ * reclaiming (mm/reclaim.c: may collect if interrupts are on). */
 bool stack_alloc(size_t size, mstack *out);
 /* Decommits the stack (frames back to the page source). */
 void stack_free(mstack *s);
@@ -414,9 +419,10 @@ size_t stack_high_water(const mstack *s);
 /* True if addr lies in the range of a stack that was freed (and not yet
  * reused): a pointer there dangles. */
 bool stack_is_freed_range(uintptr_t addr);
-/* True if addr lies in the stack's guard page. */
+/* True if addr lies in the stack's gap, [guard, base): a stack overflow. */
 bool stack_in_guard(const mstack *s, uintptr_t addr);
-/* Stacks allocated now and their total size. */
+/* Stacks allocated now and their committed bytes (gaps are address space
+ * only and not counted). */
 void stack_usage(size_t *count, size_t *bytes);
 
 /* ---- the collector's hooks (mm/sweep.c) -------------------------------- */

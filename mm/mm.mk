@@ -22,6 +22,7 @@ FUZZ_SRCS := tests/fuzz/heap_fuzz.c arch/x86_64/switch.S \
 	$(filter-out arch/hosted/main.c arch/hosted/bench_malloc.c kernel/main.c kernel/demo%.c kernel/shell.c, \
 		$(wildcard arch/hosted/*.c kernel/*.c mm/*.c gc/*.c))
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -DTRICOLOR_HOSTED \
+	-fstack-clash-protection -Wframe-larger-than=32768 \
 	-I. -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_OBJS := $(patsubst %,$(FUZZ_OUT)/%.o,$(FUZZ_SRCS))

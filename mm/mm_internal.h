@@ -379,6 +379,9 @@ bool mheap_ensure_init(void);
  * (it comes after the heap lock). */
 size_t mheap_release_free_pages(void);
 
+/* mm/stack.c: the stack allocator's globals (for heap_metadata_globals). */
+arch_range stack_metadata_range(void);
+
 /* ---- out of memory (mm/reclaim.c; the steps are described there) -------- */
 
 /* One allocation's way through out-of-memory. Zero it before the first

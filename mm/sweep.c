@@ -246,12 +246,14 @@ void heap_for_each_span(void (*fn)(mspan *s, void *arg), void *arg)
 
 size_t heap_metadata_globals(arch_range *out, size_t max)
 {
-	/* The heap's own bookkeeping: arena bounds, tables, per-CPU caches.
+	/* The heap's own bookkeeping: arena bounds, tables, per-CPU caches,
+	 * and the stack allocator's region bounds and free list.
 	 * Scanned as roots, words like arena_start would pin whatever object
 	 * sits at that address forever. */
 	const arch_range r[] = {
 		{ (uintptr_t)&mheap_global, (uintptr_t)(&mheap_global + 1) },
 		{ (uintptr_t)mcache_percpu, (uintptr_t)(mcache_percpu + MM_MAX_CPUS) },
+		stack_metadata_range(),
 	};
 	size_t n = MIN(max, ARRAY_SIZE(r));
 	for (size_t i = 0; i < n; i++)

@@ -1,7 +1,7 @@
 /*
  * arch/hosted/context.c - task contexts in a Linux process: stacks are
  * ordinary mapped memory (mm/stack.c gets them from arch_reserve/commit,
- * i.e. mmap, with a PROT_NONE guard page), and the switch is the same
+ * i.e. mmap, with a PROT_NONE gap below), and the switch is the same
  * callee-saved switch as on bare metal (arch/x86_64/switch.S). Under ASan
  * every switch is announced with the fiber annotations, so ASan knows which
  * stack is live and keeps its fake stacks straight.

@@ -24,7 +24,12 @@ HOSTED_OUT ?= build/hosted
 HOSTED_SRCS := $(wildcard arch/hosted/*.c kernel/*.c mm/*.c gc/*.c tests/*.c) \
 	arch/x86_64/switch.S
 
+# Stack-clash probes as in the kernel (a frame larger than a page touches
+# every page on its way down, so it faults in the gap below its stack rather
+# than writing into the next stack), and no frame above half that gap
+# (MSTACK_GAP_BYTES, mm/mm.h).
 HOSTED_CFLAGS := -std=gnu11 -g -fno-omit-frame-pointer -DTRICOLOR_HOSTED -I. \
+	-fstack-clash-protection -Wframe-larger-than=32768 \
 	-Wall -Wextra -Werror $(if $(DEBUG),-DTRICOLOR_DEBUG)
 HOSTED_TEST_CFLAGS := $(HOSTED_CFLAGS) -O1 -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
@@ -69,11 +74,20 @@ $(HOSTED_TEST_BIN): $(HOSTED_TEST_OBJS)
 $(HOSTED_BENCH_BIN): $(HOSTED_BENCH_OBJS)
 	$(HOSTED_CC) $(HOSTED_BENCH_CFLAGS) -o $@ $^
 
-$(HOSTED_OUT)/test/%.o: %
+# Objects depend on the flags too: a changed flag rebuilds everything.
+$(HOSTED_OUT)/test/cflags.txt: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(HOSTED_TEST_CFLAGS)' | cmp -s - $@ || echo '$(HOSTED_TEST_CFLAGS)' > $@
+$(HOSTED_OUT)/bench/cflags.txt: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(HOSTED_BENCH_CFLAGS)' | cmp -s - $@ || echo '$(HOSTED_BENCH_CFLAGS)' > $@
+FORCE:
+
+$(HOSTED_OUT)/test/%.o: % $(HOSTED_OUT)/test/cflags.txt
 	@mkdir -p $(dir $@)
 	$(HOSTED_CC) $(HOSTED_TEST_CFLAGS) -MD -MP -c $< -o $@
 
-$(HOSTED_OUT)/bench/%.o: %
+$(HOSTED_OUT)/bench/%.o: % $(HOSTED_OUT)/bench/cflags.txt
 	@mkdir -p $(dir $@)
 	$(HOSTED_CC) $(HOSTED_BENCH_CFLAGS) -MD -MP -c $< -o $@
 

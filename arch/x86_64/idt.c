@@ -167,7 +167,7 @@ void trap_print(const trap_frame *tf, uint64_t cr2)
 	if (tf->vector == ARCH_FAULT_PAGE)
 		print_page_fault_code(tf->error_code, cr2);
 	if (is_boot_stack_guard(cr2) || is_boot_stack_guard(tf->rsp))
-		kprintf("  kernel stack overflow: the boot stack's guard page was touched\n");
+		kprintf("  kernel stack overflow: the boot stack's guard gap was touched\n");
 	kprintf("  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n",
 		(unsigned long long)tf->rax, (unsigned long long)tf->rbx,
 		(unsigned long long)tf->rcx, (unsigned long long)tf->rdx);

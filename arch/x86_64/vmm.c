@@ -3,7 +3,7 @@
  * final layout described in x86.h: all RAM direct-mapped at HHDM_BASE with
  * 2 MiB pages, the kernel image mapped W^X section by section (text RX,
  * rodata R+NX, data/bss RW+NX) with CR0.WP on so the kernel cannot write its
- * own code, the boot stack's guard page left unmapped. Then serves 4 KiB
+ * own code, the boot stack's guard gap (64 KiB) left unmapped. Then serves 4 KiB
  * map/unmap/protect/translate for the reserved ranges (the heap arena, task
  * stacks) through the page-source half of arch/arch.h.
  *
@@ -83,7 +83,7 @@ static void map_kernel_range(uint64_t *pml4, const char *start, const char *end,
 	ASSERT(!((flags & VMM_WRITE) && (flags & VMM_EXEC)));
 	for (uintptr_t va = (uintptr_t)start; va < (uintptr_t)end; va += PAGE_SIZE) {
 		if (va >= (uintptr_t)boot_stack_guard && va < (uintptr_t)boot_stack_bottom)
-			continue; /* the guard page stays unmapped */
+			continue; /* the guard gap stays unmapped */
 		uint64_t *e = walk(pml4, va, 1, true);
 		if (!e)
 			panic("vmm: out of frames mapping the kernel");
@@ -122,7 +122,7 @@ void vmm_init(void)
 	write_cr3(kernel_pml4_phys);
 	__asm__ volatile("mov %0, %%cr0" ::"r"(read_cr0() | CR0_WP));
 	kprintf("vmm: direct map %llu MiB at 0x%llx; kernel text %zu KiB RX, rodata %zu KiB R, "
-		"data+bss %zu KiB RW, boot stack guard at 0x%llx\n",
+		"data+bss %zu KiB RW, boot stack guard gap at 0x%llx\n",
 		(unsigned long long)(end >> 20), (unsigned long long)HHDM_BASE,
 		(size_t)(__text_end - __text_start) >> 10,
 		(size_t)(__rodata_end - __rodata_start) >> 10,

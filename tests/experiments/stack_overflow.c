@@ -1,6 +1,6 @@
 /*
  * stack_overflow.c - unbounded recursion on the boot stack runs into its
- * unmapped guard page. The page fault cannot push its frame there, so the
+ * unmapped guard gap. The page fault cannot push its frame there, so the
  * CPU raises a double fault, which runs on its own IST stack and reports the
  * overflow instead of triple-faulting.
  */

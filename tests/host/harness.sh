@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/host/harness.sh - checks the host side of the QEMU harness: that bad
-# command lines, kernel faults, stack overflows and experiment results all
+# command lines, kernel faults, stack overflows (the boot stack's, and a task
+# frame larger than the gap below its stack) and experiment results all
 # come out as the right exit status and message. Run by `make test`.
 # make itself exits 2 whenever a recipe fails; the kernel's own status is
 # in qemu-run's last line.
@@ -45,6 +46,9 @@ check experiment.kernel_fault 2 "page fault \(vector 14" "page fault at 0x10: pa
 	-- make -s run EXP=tests/experiments/null_write.c
 check experiment.stack_overflow 2 "double fault" "kernel stack overflow" "kernel panic" \
 	-- make -s run EXP=tests/experiments/stack_overflow.c
+check experiment.stack_clash 0 "task [0-9]+ 'clash' killed: stack overflow in task [0-9]+ 'clash'" \
+	"join returned -1000" "experiment returned 0" \
+	-- make -s run EXP=tests/experiments/stack_clash.c
 check tests.unknown_selection 2 "no test matches 'nosuch'" \
 	-- make -s test-qemu TESTS=nosuch
 

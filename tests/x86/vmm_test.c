@@ -1,11 +1,13 @@
 /*
  * vmm_test.c - page tables: map/translate/unmap, protection changes that
  * make writes fault, NX pages that cannot run, the kernel's own W^X layout
- * (its text and rodata not writable even by the kernel), the direct map,
+ * (its text and rodata not writable even by the kernel), the boot stack's
+ * unmapped gap, the direct map,
  * and the page source (commit zeroed pages, decommit returns every frame,
  * running out of frames commits nothing).
  */
 #include "arch/x86_64/x86.h"
+#include "mm/mm.h"
 #include "tests/test.h"
 
 #define PF_PRESENT 0x1
@@ -121,7 +123,6 @@ TEST(vmm, kernel_sections_w_xor_x)
 	CHECK_EQ(vmm_flags((uintptr_t)&data_word), VMM_WRITE);
 	CHECK_EQ(vmm_flags((uintptr_t)&bss_word), VMM_WRITE);
 	CHECK_EQ(vmm_flags((uintptr_t)boot_stack_bottom), VMM_WRITE);
-	CHECK_EQ(vmm_flags((uintptr_t)boot_stack_guard), -1); /* guard page */
 	CHECK(read_cr0() & CR0_WP);
 	CHECK(rdmsr(MSR_EFER) & EFER_NXE);
 	/* No page of the image is both writable and executable. */
@@ -130,6 +131,24 @@ TEST(vmm, kernel_sections_w_xor_x)
 		CHECK_MSG(fl < 0 || (fl & (VMM_WRITE | VMM_EXEC)) != (VMM_WRITE | VMM_EXEC),
 			  "page 0x%llx is writable and executable", (unsigned long long)va);
 	}
+}
+
+/* The boot stack (main's) has the same unmapped gap below it as a task's
+ * stack (mm/stack.c): every page of it, and only those, unmapped. */
+TEST(vmm, boot_stack_gap_is_unmapped)
+{
+	uintptr_t lo = (uintptr_t)boot_stack_guard, hi = (uintptr_t)boot_stack_bottom;
+	CHECK_EQ(hi - lo, MSTACK_GAP_BYTES);
+	for (uintptr_t va = lo; va < hi; va += PAGE_SIZE)
+		CHECK_MSG(vmm_flags(va) == -1, "boot stack gap page 0x%llx is mapped",
+			  (unsigned long long)va);
+	CHECK_EQ(vmm_flags(hi), VMM_WRITE);
+	CHECK_EQ(vmm_flags(lo - PAGE_SIZE), VMM_WRITE); /* bss ends there */
+	arch_fault f;
+	test_expected_addr = 0;
+	CHECK(!arch_try(write_byte, (void *)(hi - MSTACK_GAP_BYTES / 2), &f));
+	CHECK_EQ(f.vector, ARCH_FAULT_PAGE);
+	CHECK_EQ(f.addr, hi - MSTACK_GAP_BYTES / 2);
 }
 
 TEST(vmm, direct_map_covers_ram)
