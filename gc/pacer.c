@@ -77,7 +77,9 @@ static void set_goal(uint64_t live)
  * must not collect again).
  * Deadlock: the task waits in gc_collect for the worker and the sweeper;
  * they never wait for a mutator, take no lock a blocked mutator holds
- * (none: interrupts were on), and never get here themselves.
+ * (none: interrupts were on), and never get here themselves; when they need
+ * memory mm only returns free pages to them (step 1), it never makes them
+ * wait.
  */
 static task *reclaiming; /* the task inside the hook; interrupts off */
 

@@ -27,7 +27,10 @@
  * else step 2 is skipped and only free pages are returned.
  * No deadlock: a task blocked in the hook waits only for the mark worker
  * and the sweeper; those never wait for a mutator, take no lock a mutator
- * can hold while blocked, and never run the hook themselves.
+ * can hold while blocked, and never run the hook themselves. When the
+ * collector itself needs memory (mark work buffers, checkmark and
+ * diagnostics scratch) it gets step 1 only: it never waits for memory, so
+ * a collection that mutators wait on always ends.
  */
 #include "mm/mm_internal.h"
 
