@@ -191,7 +191,6 @@ void gc_checkmark_verify(void)
 	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
 	gc.checkmarking = true;
 	gc_scan_globals();
-	gc_scan_extra_roots();
 	gc_finalizer_scan_roots();
 	/* Every stack again, under a generation no cycle number uses. */
 	gc_scan_stacks(gc.cycle | CHECKMARK_GEN_BIT);

@@ -77,15 +77,20 @@ bool gc_set_finalizer(void *obj, void (*fn)(void *obj))
 	return ok;
 }
 
-void gc_finalizer_scan_roots(void)
+void gc_roots_finalizers(gc_root_fn fn, void *arg)
 {
 	spin_lock(&fin_lock);
 	for (finalizer *f = table; f; f = f->next)
-		gc_scan_object((uintptr_t)f->obj);
+		fn(&(gc_root){ .kind = GC_ROOT_FINALIZER, .value = (uintptr_t)f->obj }, arg);
 	/* Queued objects must stay alive until their finalizer has run. */
 	for (finalizer *f = run_queue; f; f = f->next)
-		gc_mark_ptr((uintptr_t)f->obj, 0);
+		fn(&(gc_root){ .kind = GC_ROOT_FINALIZER_QUEUE, .value = (uintptr_t)f->obj }, arg);
 	spin_unlock(&fin_lock);
+}
+
+void gc_finalizer_scan_roots(void)
+{
+	gc_roots_finalizers(gc_mark_root, NULL);
 }
 
 static bool is_marked(const void *obj)
@@ -139,6 +144,12 @@ static void finalizer_main(void *unused)
 			run_tail = &run_queue;
 		spin_unlock(&fin_lock);
 		f->fn(obj);
+		/* Done with obj: this task must not keep it alive while it
+		 * waits for the next one (a resurrected object dropped later
+		 * would never be freed). Neither the variable nor what fn's
+		 * frames left below us may hold it. */
+		obj = NULL;
+		task_scrub_stack();
 		spin_lock(&fin_lock);
 		fixalloc_free(&records, f);
 		finalizers_run++;

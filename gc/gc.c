@@ -135,7 +135,6 @@ static bool mark_some(void)
 {
 	if (!gc.globals_scanned) {
 		gc_scan_globals();
-		gc_scan_extra_roots();
 		gc.globals_scanned = true;
 		return true;
 	}
@@ -165,6 +164,23 @@ static bool mark_some(void)
 
 static void mark_termination(void);
 
+/* One slice of the worker's marking; ends the mark phase when nothing is
+ * left. Runs spilled: the worker's own stack is one of the roots it may
+ * claim (and mark termination scans the stopping task's). */
+static void worker_slice(void *more_out)
+{
+	bool *more = more_out;
+	uint64_t t0 = arch_nanotime();
+	*more = true;
+	while (*more && arch_nanotime() - t0 < WORKER_SLICE_NS)
+		*more = mark_some();
+	spin_lock(&gc_lock);
+	gc_cpu_ns += arch_nanotime() - t0;
+	spin_unlock(&gc_lock);
+	if (!*more)
+		mark_termination();
+}
+
 static void worker_main(void *unused)
 {
 	(void)unused;
@@ -177,16 +193,9 @@ static void worker_main(void *unused)
 		}
 		spin_unlock(&gc_lock);
 
-		uint64_t t0 = arch_nanotime();
-		bool more = true;
-		while (more && arch_nanotime() - t0 < WORKER_SLICE_NS)
-			more = mark_some();
-		spin_lock(&gc_lock);
-		gc_cpu_ns += arch_nanotime() - t0;
-		spin_unlock(&gc_lock);
-		if (!more)
-			mark_termination();
-		else
+		bool more;
+		arch_run_spilled(worker_slice, &more);
+		if (more)
 			task_sleep(WORKER_SLEEP_NS);
 	}
 }
@@ -206,6 +215,15 @@ static void mark_setup_locked_world(void)
 	heap_set_alloc_black(true);
 	gc.barrier_on = true;
 	gc.phase = GC_PHASE_MARK;
+}
+
+static void stw_mark_and_terminate(void *unused)
+{
+	(void)unused;
+	while (mark_some())
+		;
+	gc_scan_stacks(gc.cycle);
+	mark_termination();
 }
 
 void gc_start(const char *why)
@@ -236,11 +254,9 @@ void gc_start(const char *why)
 	peak_in_cycle = heap_at_start;
 	mark_setup_locked_world();
 	if (gc_opt_stw) {
-		/* The whole cycle with the world stopped. */
-		while (mark_some())
-			;
-		gc_scan_stacks(gc.cycle);
-		mark_termination();
+		/* The whole cycle with the world stopped, on this task: its
+		 * own stack is a root, so its registers go on it first. */
+		arch_run_spilled(stw_mark_and_terminate, NULL);
 		return;
 	}
 	start_the_world();
@@ -345,6 +361,15 @@ void gc_wait_for_cycle_end(void)
 		spin_lock(&gc_lock);
 	}
 	spin_unlock(&gc_lock);
+}
+
+bool gc_set_stop_the_world(bool on)
+{
+	while (gc.phase != GC_PHASE_OFF)
+		gc_wait_for_cycle_end();
+	bool old = gc_opt_stw;
+	gc_opt_stw = on;
+	return old;
 }
 
 void gc_collect(void)

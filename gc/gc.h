@@ -130,6 +130,10 @@ void gc_init(void);
  * (Go: runtime.GC). A cycle already running is finished first. */
 void gc_collect(void);
 gc_phase gc_get_phase(void);
+/* gcstoptheworld= at run time: true runs whole cycles (mark and sweep) with
+ * the world stopped. Returns the previous setting. Waits out a cycle that
+ * is running, so no cycle mixes the two modes. */
+bool gc_set_stop_the_world(bool on);
 
 /*
  * The write barrier: every store of a pointer into a heap object or a
@@ -344,11 +348,23 @@ size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print);
  * TASK_EXIT_FAULT, a message naming it) and its stack is returned; what it
  * waited on is unreachable and left alone. Returns how many. */
 size_t gc_reclaim_leaks(bool print);
-/* Prints a shortest path from a root (a global by symbol, or a task's stack
- * slot with its frame's function) through typed objects to p's object.
- * Returns the number of objects on the path, 0 if none (unreachable), -1
- * if p is not a heap object. */
+/* Prints a shortest path from a root (a global by symbol, a task's stack
+ * slot with its frame's function, a runtime root, a finalizer) through
+ * typed objects to p's object. The roots are exactly the collector's. A
+ * path through the asking task's own stack is given only when no other
+ * root reaches p (the asker usually holds p itself). Returns the number of
+ * objects on the path, 0 if none (unreachable: the next cycle frees it),
+ * GC_WHY_NOT_OBJECT if p is not an allocated heap object, GC_WHY_NO_MEMORY
+ * if the page source cannot hold the search (one node per allocated
+ * object); nothing is kept on any path. */
+#define GC_WHY_NOT_OBJECT (-1)
+#define GC_WHY_NO_MEMORY (-2)
 int gc_why_alive(const void *p);
+/* Explains the leak detector's verdict on task id: leaked (returns 0), able
+ * to run (0), or blocked on something a task that can run reaches: prints
+ * that path and returns its length. GC_WHY_NOT_OBJECT if no such live task,
+ * GC_WHY_NO_MEMORY as above. */
+int gc_why_task(uint64_t id);
 /* The escape checker: heap objects and globals holding pointers into a
  * task's stack (the C form of an escaping local), or into a dead task's
  * old stack (dangling). With print, each is reported with the holder's

@@ -66,8 +66,6 @@ int demo_globals(void)
 {
 	arch_range data = arch_data_range(), bss = arch_bss_range();
 	volatile uint64_t local = 7;
-	uintptr_t lo = 0, hi = 0;
-	task_stack_live_range(task_self(), &lo, &hi);
 	const arch_context *ctx = task_context(task_self());
 	uintptr_t stack_lo = (uintptr_t)ctx->stack_base, stack_hi = stack_lo + ctx->stack_size;
 	dnode *h = gc_alloc(&dnode_type);

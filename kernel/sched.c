@@ -602,6 +602,24 @@ size_t waitq_wake_all(waitq *q)
 	return n;
 }
 
+__attribute__((noinline, no_sanitize_address)) void task_scrub_stack(void)
+{
+	/* Interrupts off: no interrupt frame is pushed below us while we
+	 * clear. Everything below the stack pointer is dead but the hosted
+	 * build's 128-byte red zone, which this leaf may use. */
+	arch_irqflags_t irq = arch_irq_save();
+	const arch_context *ctx = this_cpu()->current->context;
+	uintptr_t sp;
+	__asm__ volatile("movq %%rsp, %0" : "=r"(sp));
+	uintptr_t end = sp - 128;
+	for (uintptr_t a = (uintptr_t)ctx->stack_base; a + 8 <= end; a += 8) {
+		volatile uint64_t *w = (volatile uint64_t *)a;
+		if (*w != 0 && *w != MSTACK_PAINT)
+			*w = 0;
+	}
+	arch_irq_restore(irq);
+}
+
 /* ---- sleeping and the tick ----------------------------------------------- */
 void task_sleep(uint64_t ns)
 {
@@ -810,7 +828,24 @@ bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi)
 		return false;
 	const arch_context *ctx = t->context;
 	*hi = (uintptr_t)ctx->stack_base + ctx->stack_size;
-	*lo = t == task_self() ? (uintptr_t)__builtin_frame_address(0) : ctx->sp;
+	if (t == this_cpu()->idle) {
+		/* The idle loop holds no heap pointer, and what its interrupt
+		 * frames hold is provably dead: nothing of it is live. */
+		*lo = *hi;
+		return true;
+	}
+	if (t == task_self()) {
+		/* The running task: only from where arch_run_spilled pushed its
+		 * registers. Without that, values it keeps in callee-saved
+		 * registers would be missed (and the runtime's own frames
+		 * taken for the task's). */
+		if (!ctx->spill_sp)
+			panic("task %llu '%s': its own stack scanned outside arch_run_spilled "
+			      "(its registers are not on it)", (unsigned long long)t->id, t->name);
+		*lo = ctx->spill_sp;
+	} else {
+		*lo = ctx->sp;
+	}
 	/* A saved stack pointer outside the task's own stack would make its
 	 * stack unscannable: never silently skip it. */
 	if (*lo < (uintptr_t)ctx->stack_base || *lo > *hi)

@@ -92,6 +92,14 @@ void task_yield(void);
 /* Blocks for at least ns nanoseconds; wakes within one tick after. */
 void task_sleep(uint64_t ns);
 
+/* Zeroes the dead part of the running task's stack, below the caller's
+ * frame (paint left alone, so stack_high_water stays right). For runtime
+ * tasks (the collector's, the finalizer's) before they block: stale words
+ * there would otherwise come back into their live range in a later frame
+ * left partly unwritten and keep garbage alive. Cost: one read of the dead
+ * part of the stack. */
+void task_scrub_stack(void);
+
 /* Per-task accounting, for diagnostics and tests. */
 typedef struct task_info {
 	uint64_t id;
@@ -123,8 +131,11 @@ task *sched_claim_unscanned(uint64_t gen);
 /* World stopped, at mark setup: starts counting the tasks cycle gen has
  * yet to scan, so the final "all scanned?" check is O(1). */
 void sched_begin_stack_scan(uint64_t gen);
-/* The part of t's stack that is in use: [saved stack pointer, top), or
- * [the caller's frame, top) for the running task. False if t is dead. */
+/* The part of t's stack that is in use: [saved stack pointer, top) for a
+ * switched-out task, [its arch_run_spilled spill point, top) for the
+ * running task (which panics outside arch_run_spilled: a scan there would
+ * miss the task's callee-saved registers), empty for the idle task (it
+ * holds nothing live). False if t is dead. */
 bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi);
 /* t's arch context (stack bounds, saved stack pointer). */
 const arch_context *task_context(const task *t);
