@@ -164,6 +164,11 @@ static bool mark_some(void)
 
 static void mark_termination(void);
 
+/* A cycle driven by a test (gc_test_*): what termination reports back. */
+static const void *const *test_watch;
+static bool *test_marked;
+static size_t test_nwatch, test_missed;
+
 /* One slice of the worker's marking; ends the mark phase when nothing is
  * left. Runs spilled: the worker's own stack is one of the roots it may
  * claim (and mark termination scans the stopping task's). */
@@ -186,7 +191,7 @@ static void worker_main(void *unused)
 	(void)unused;
 	for (;;) {
 		spin_lock(&gc_lock);
-		while (gc.phase != GC_PHASE_MARK) {
+		while (gc.phase != GC_PHASE_MARK || gc.test_held) {
 			sched_block_on(&worker_wait, &gc_lock, SWITCH_SEMAPHORE,
 				       "GC worker (idle)", &worker_wait);
 			spin_lock(&gc_lock);
@@ -226,11 +231,11 @@ static void stw_mark_and_terminate(void *unused)
 	mark_termination();
 }
 
-void gc_start(const char *why)
+/* 0. sweep termination and 1. mark setup: returns with the world stopped
+ * and the cycle numbered, or false (world running) if another task started
+ * a cycle first. */
+static bool begin_cycle(void)
 {
-	(void)why;
-	if (!gc_ready || gc.phase != GC_PHASE_OFF || world_stopped())
-		return;
 	/* 0. sweep termination, concurrently. Marking must not begin while
 	 * any span is unswept (a lazy sweep during marking would turn this
 	 * cycle's half-set mark bits into alloc bits), and another task may
@@ -239,11 +244,11 @@ void gc_start(const char *why)
 	for (;;) {
 		finish_sweep();
 		if (gc.phase != GC_PHASE_OFF)
-			return; /* another task started one while we swept */
+			return false; /* another task started one while we swept */
 		stop_the_world("GC mark setup");
 		if (gc.phase != GC_PHASE_OFF) {
 			start_the_world();
-			return;
+			return false;
 		}
 		if (heap_sweep_complete())
 			break;
@@ -253,6 +258,14 @@ void gc_start(const char *why)
 	heap_at_start = heap_now();
 	peak_in_cycle = heap_at_start;
 	mark_setup_locked_world();
+	return true;
+}
+
+void gc_start(const char *why)
+{
+	(void)why;
+	if (!gc_ready || gc.phase != GC_PHASE_OFF || world_stopped() || !begin_cycle())
+		return;
 	if (gc_opt_stw) {
 		/* The whole cycle with the world stopped, on this task: its
 		 * own stack is a root, so its registers go on it first. */
@@ -307,10 +320,17 @@ static void mark_termination(void)
 	gc_finalizer_collect();
 	while (gc_drain(UINT64_MAX) > 0)
 		;
-	if (gc_opt_checkmark)
-		gc_checkmark_verify();
+	if (gc_opt_checkmark) {
+		size_t missed = gc_checkmark_verify();
+		if (gc.test_held)
+			test_missed = missed;
+		else if (missed)
+			panic("checkmark: the concurrent mark missed %zu reachable object(s)", missed);
+	}
 	if (gc_opt_escapecheck)
 		gc_escape_check(true);
+	for (size_t i = 0; i < test_nwatch; i++)
+		test_marked[i] = gc_test_marked(test_watch[i]);
 
 	gc.barrier_on = false;
 	uint64_t peak = heap_now();
@@ -449,4 +469,86 @@ unsigned gc_cpu_permille(void)
 {
 	uint64_t up = arch_nanotime();
 	return up ? (unsigned)(gc_cpu_ns * 1000 / up) : 0;
+}
+
+/* ---- a cycle driven step by step (tests) ------------------------------------ */
+static bool test_saved_checkmark;
+
+bool gc_test_marked(const void *p)
+{
+	gc_object o;
+	if (!gc_find_object(p, &o))
+		return false;
+	size_t i = mspan_slot_index(o.span, (uintptr_t)o.base);
+	return (o.span->mark_bits[i >> 6] >> (i & 63)) & 1;
+}
+
+void gc_test_cycle_begin(bool checkmark)
+{
+	ASSERT(gc_ready && !world_stopped());
+	for (;;) {
+		while (gc.phase != GC_PHASE_OFF)
+			gc_wait_for_cycle_end();
+		if (begin_cycle())
+			break;
+	}
+	gc.test_held = true; /* before the world restarts: no worker slice */
+	test_saved_checkmark = gc_opt_checkmark;
+	gc_opt_checkmark = checkmark;
+	start_the_world();
+	stw1_ns = stw_last_pause_ns();
+	record_pause(stw1_ns);
+	mark_start_ns = arch_nanotime();
+}
+
+void gc_test_scan_globals(void)
+{
+	ASSERT(gc.test_held && !gc.globals_scanned);
+	preempt_disable();
+	gc_scan_globals();
+	gc.globals_scanned = true;
+	preempt_enable();
+}
+
+static void test_scan_task(void *t)
+{
+	if (sched_claim_task_for_scan(t, gc.cycle))
+		gc_scan_task(t);
+}
+
+void gc_test_scan_task(task *t)
+{
+	ASSERT(gc.test_held);
+	preempt_disable();
+	arch_run_spilled(test_scan_task, t);
+	preempt_enable();
+}
+
+void gc_test_drain(void)
+{
+	ASSERT(gc.test_held);
+	preempt_disable();
+	while (gc_drain(UINT64_MAX) > 0)
+		;
+	preempt_enable();
+}
+
+static void test_terminate(void *unused)
+{
+	(void)unused;
+	mark_termination();
+}
+
+size_t gc_test_cycle_end(const void *const *watch, bool *marked, size_t n)
+{
+	ASSERT(gc.test_held && gc.phase == GC_PHASE_MARK);
+	test_watch = watch;
+	test_marked = marked;
+	test_nwatch = n;
+	test_missed = 0;
+	arch_run_spilled(test_terminate, NULL);
+	test_nwatch = 0;
+	gc_opt_checkmark = test_saved_checkmark;
+	gc.test_held = false;
+	return test_missed;
 }

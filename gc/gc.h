@@ -162,6 +162,30 @@ void gc_shade(const void *p);
  */
 bool gc_set_finalizer(void *obj, void (*fn)(void *obj));
 
+/*
+ * A cycle driven step by step, for tests (the role of Go's export_test.go):
+ * the mark worker and mutator assists stay out of it, so a test can put a
+ * mutator's move at an exact point between the root jobs and the drain,
+ * and so catch each half of the barrier, allocate-black and stack scanning
+ * on every run instead of when the timer happens to land in the window.
+ * begin: sweep termination and mark setup (STW; barrier and allocate-black
+ * on), world restarted; checkmark turns gccheckmark on for this cycle.
+ * scan_globals / scan_task / drain: one root job, or every grey object.
+ * A running task (the caller) is scanned from where it calls. end: mark
+ * termination as the worker runs it (the root jobs not done, drain,
+ * finalizers, checkmark); marked[i] tells whether watch[i]'s object was
+ * marked (so survives the sweep); returns the objects checkmark found
+ * reachable but unmarked (0 without checkmark; no panic in this mode).
+ */
+struct task;
+void gc_test_cycle_begin(bool checkmark);
+void gc_test_scan_globals(void);
+void gc_test_scan_task(struct task *t);
+void gc_test_drain(void);
+size_t gc_test_cycle_end(const void *const *watch, bool *marked, size_t n);
+/* Mark bit of p's object (false if p is no object). */
+bool gc_test_marked(const void *p);
+
 /* Memory the collector cannot see (runtime metadata, not heap, data or
  * bss, nor a stack) that holds heap pointers: its words are scanned as
  * roots, conservatively. */

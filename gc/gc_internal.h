@@ -34,6 +34,9 @@ typedef struct gc_state {
 	uint64_t assist_ratio_x16; /* scan bytes owed per allocated byte, x16 */
 	/* checkmark pass in progress: mark() records parents */
 	bool checkmarking;
+	/* a test drives this cycle step by step (gc_test_*): the worker and
+	 * assists stay out of it */
+	bool test_held;
 } gc_state;
 
 extern gc_state gc;
@@ -126,7 +129,8 @@ uint64_t gc_finalizers_run_count(void);
 
 /* ---- checkmark (checkmark.c) -------------------------------------------- */
 /* World stopped, after the concurrent mark: re-marks from scratch and
- * panics on any object reachable but left white. */
-void gc_checkmark_verify(void);
+ * returns how many objects are reachable but were left white (the first is
+ * reported with its path); mark termination panics if any. */
+size_t gc_checkmark_verify(void);
 /* Checkmark's parent table: records how obj was reached. */
 void gc_checkmark_record(uintptr_t obj, uintptr_t parent);

@@ -132,7 +132,7 @@ void gc_alloc_hook(size_t size)
 			gc_start("heap trigger");
 		return;
 	}
-	if (phase != GC_PHASE_MARK || world_stopped())
+	if (phase != GC_PHASE_MARK || world_stopped() || gc.test_held)
 		return;
 	/* Past the goal with marking still under way: the collector is
 	 * behind. Wait for the cycle to end rather than grow the heap further

@@ -139,10 +139,12 @@ void gc_scan_globals(void)
  * them), as are zero words: only dirty words are written. */
 __attribute__((no_sanitize_address)) static void clear_dead_stack(task *t)
 {
-	uintptr_t lo, hi;
-	if (t == task_self() || !task_stack_live_range(t, &lo, &hi))
+	if (t == task_self() || task_get_state(t) == TASK_DEAD)
 		return;
-	for (uintptr_t a = (uintptr_t)task_context(t)->stack_base; a + 8 <= lo; a += 8) {
+	/* The saved stack pointer itself, not the live range (which is
+	 * empty for the idle task, whose stack is still in use). */
+	const arch_context *ctx = task_context(t);
+	for (uintptr_t a = (uintptr_t)ctx->stack_base; a + 8 <= ctx->sp; a += 8) {
 		volatile uint64_t *w = (volatile uint64_t *)a;
 		if (*w != 0 && *w != MSTACK_PAINT)
 			*w = 0;

@@ -822,6 +822,20 @@ task *sched_claim_unscanned(uint64_t gen)
 	return found;
 }
 
+bool sched_claim_task_for_scan(task *t, uint64_t gen)
+{
+	ASSERT(this_cpu()->preempt_count > 0 || world_stopped());
+	spin_lock(&sched_lock);
+	bool claimed = t->state != TASK_DEAD && t->gc_scan_gen != gen;
+	if (claimed) {
+		t->gc_scan_gen = gen;
+		if (gen == scan_gen && scan_left > 0)
+			scan_left--;
+	}
+	spin_unlock(&sched_lock);
+	return claimed;
+}
+
 bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi)
 {
 	if (t->state == TASK_DEAD)

@@ -128,6 +128,9 @@ size_t task_backtrace_locked(const task *t, uintptr_t *pcs, size_t max);
  * found cannot run meanwhile): the first live task not yet scanned in cycle
  * `gen`, now recorded as scanned; NULL when every task is. */
 task *sched_claim_unscanned(uint64_t gen);
+/* Records t as scanned in cycle gen, as sched_claim_unscanned would; false
+ * if it already is, or is dead. Preemption disabled. */
+bool sched_claim_task_for_scan(task *t, uint64_t gen);
 /* World stopped, at mark setup: starts counting the tasks cycle gen has
  * yet to scan, so the final "all scanned?" check is O(1). */
 void sched_begin_stack_scan(uint64_t gen);
