@@ -91,7 +91,9 @@ void arch_context_switch(arch_context *from, arch_context *to);
  * A running task's stack may be scanned as a root only from there: fn's own
  * frames below it are the runtime's, not the task's (the collector and the
  * diagnostics run this way; Go runs them on the system stack, g0, for the
- * same reason).
+ * same reason). The spill point reads like a switched-out context's saved
+ * stack pointer: arch_context_frames() on a copy of ctx with sp =
+ * spill_sp walks the caller's frames.
  */
 void arch_run_spilled(void (*fn)(void *), void *arg);
 /* For tests of the collector: calls fn() with the value hidden ^ key held
@@ -100,6 +102,10 @@ void arch_run_spilled(void (*fn)(void *), void *arg);
 #define ARCH_CALLEE_SAVED_TESTABLE 5
 uintptr_t arch_test_hold_in_register(uintptr_t hidden, uintptr_t key, unsigned reg,
 				     void (*fn)(void));
+/* For tests: calls fn() with the value hidden ^ key left in every
+ * caller-saved register it does not use for the call, as code that just
+ * finished with a pointer leaves them (zeroed again afterwards). */
+void arch_test_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key, void (*fn)(void));
 /* The context start-up runs on (kmain / main); the scheduler turns it
  * into the first task. */
 arch_context *arch_boot_context(void);

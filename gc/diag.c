@@ -497,9 +497,10 @@ static void describe_root(const bfs_node *nd, const snapshot *sn)
 	}
 	/* The innermost frame at or above the slot owns it. */
 	uintptr_t pcs[32], fps[32];
-	size_t nf = 0;
-	if (s->t != task_self())
-		nf = arch_context_frames(task_context(s->t), pcs, fps, 32);
+	arch_context ctx = *task_context(s->t);
+	if (s->t == task_self())
+		ctx.sp = ctx.spill_sp; /* the spill frame reads like a switch frame */
+	size_t nf = arch_context_frames(&ctx, pcs, fps, 32);
 	const char *fn = NULL;
 	for (size_t f = 0; f < nf; f++) {
 		if (fps[f] >= slot) {
@@ -576,26 +577,27 @@ static void why_alive_spilled(void *arg)
 	} else if (bfs_alloc(&b, "why")) {
 		snapshot_take(&sn);
 		b.target = (uintptr_t)target.base;
-		/* First without the asking task's own stack: the code that asks
-		 * holds p, and that is rarely the answer wanted. Only if nothing
-		 * else keeps p is the asker named. */
+		/* The asking task's own stack is no root here: the code that
+		 * asks holds p, and that is not why p is alive. */
 		b.skip_self = true;
-		bool found = bfs_run(&b);
-		if (!found) {
-			heap_for_each_span(clear_marks, NULL);
-			b.skip_self = false;
-			found = bfs_run(&b);
-		}
-		if (found) {
+		if (bfs_run(&b)) {
 			kprintf("%p (%s, %zu bytes) is alive through %s:\n", q->p,
-				type_name(target.type), target.size,
-				b.skip_self ? "a path from a root"
-					    : "only the asking task's own stack");
+				type_name(target.type), target.size, "a path from a root");
 			q->result = print_path(&b, &sn);
 		} else {
-			kprintf("%p (%s, %zu bytes) is not reachable from any root: garbage the "
-				"next cycle frees\n", q->p, type_name(target.type), target.size);
 			q->result = 0;
+			heap_for_each_span(clear_marks, NULL);
+			b.skip_self = false;
+			if (bfs_run(&b)) {
+				kprintf("%p (%s, %zu bytes) is reachable only from the asking task's "
+					"own stack: garbage once it lets go:\n", q->p,
+					type_name(target.type), target.size);
+				print_path(&b, &sn);
+			} else {
+				kprintf("%p (%s, %zu bytes) is not reachable from any root: garbage "
+					"the next cycle frees\n", q->p, type_name(target.type),
+					target.size);
+			}
 		}
 		scratch_put(b.q, b.cap * sizeof(bfs_node));
 	}

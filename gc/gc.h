@@ -374,13 +374,14 @@ size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print);
 size_t gc_reclaim_leaks(bool print);
 /* Prints a shortest path from a root (a global by symbol, a task's stack
  * slot with its frame's function, a runtime root, a finalizer) through
- * typed objects to p's object. The roots are exactly the collector's. A
- * path through the asking task's own stack is given only when no other
- * root reaches p (the asker usually holds p itself). Returns the number of
- * objects on the path, 0 if none (unreachable: the next cycle frees it),
- * GC_WHY_NOT_OBJECT if p is not an allocated heap object, GC_WHY_NO_MEMORY
- * if the page source cannot hold the search (one node per allocated
- * object); nothing is kept on any path. */
+ * typed objects to p's object. The roots are the collector's, except the
+ * asking task's own stack: the code that asks holds p, and that is not why
+ * p is alive (when nothing else reaches p, whether the asker's stack does
+ * is printed, with its path). Returns the number of objects on the path, 0
+ * if no such root reaches p (the next cycle frees it once the asker lets
+ * go), GC_WHY_NOT_OBJECT if p is not an allocated heap object,
+ * GC_WHY_NO_MEMORY if the page source cannot hold the search (one node per
+ * allocated object); nothing is kept on any path. */
 #define GC_WHY_NOT_OBJECT (-1)
 #define GC_WHY_NO_MEMORY (-2)
 int gc_why_alive(const void *p);

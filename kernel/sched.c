@@ -264,7 +264,12 @@ static void task_start(void *arg)
 	reap_locked(this_cpu());
 	spin_unlock(&sched_lock);
 	arch_irq_enable(); /* tasks start with interrupts on */
-	self->fn(self->arg);
+	/* From here on the argument lives where fn keeps it (its registers
+	 * and stack, scanned like any); the record stops being a root for
+	 * it, so a task does not pin its argument after it is done with it. */
+	void *fn_arg = self->arg;
+	self->arg = NULL;
+	self->fn(fn_arg);
 	task_exit(0);
 }
 
@@ -602,7 +607,7 @@ size_t waitq_wake_all(waitq *q)
 	return n;
 }
 
-__attribute__((noinline, no_sanitize_address)) void task_scrub_stack(void)
+__attribute__((noinline, no_sanitize_address)) void task_scrub_stack(size_t max_bytes)
 {
 	/* Interrupts off: no interrupt frame is pushed below us while we
 	 * clear. Everything below the stack pointer is dead but the hosted
@@ -611,8 +616,10 @@ __attribute__((noinline, no_sanitize_address)) void task_scrub_stack(void)
 	const arch_context *ctx = this_cpu()->current->context;
 	uintptr_t sp;
 	__asm__ volatile("movq %%rsp, %0" : "=r"(sp));
-	uintptr_t end = sp - 128;
-	for (uintptr_t a = (uintptr_t)ctx->stack_base; a + 8 <= end; a += 8) {
+	uintptr_t end = sp - 128, start = (uintptr_t)ctx->stack_base;
+	if (end > start && end - start > max_bytes)
+		start = ALIGN_DOWN(end - max_bytes, 8);
+	for (uintptr_t a = start; a + 8 <= end; a += 8) {
 		volatile uint64_t *w = (volatile uint64_t *)a;
 		if (*w != 0 && *w != MSTACK_PAINT)
 			*w = 0;

@@ -92,13 +92,13 @@ void task_yield(void);
 /* Blocks for at least ns nanoseconds; wakes within one tick after. */
 void task_sleep(uint64_t ns);
 
-/* Zeroes the dead part of the running task's stack, below the caller's
- * frame (paint left alone, so stack_high_water stays right). For runtime
- * tasks (the collector's, the finalizer's) before they block: stale words
- * there would otherwise come back into their live range in a later frame
- * left partly unwritten and keep garbage alive. Cost: one read of the dead
- * part of the stack. */
-void task_scrub_stack(void);
+/* Zeroes the dead part of the running task's stack below the caller's
+ * frame, at most max_bytes of it (SIZE_MAX: all; paint is left alone, so
+ * stack_high_water stays right). For runtime tasks (the collector's, the
+ * finalizer's) before they block: stale words there would otherwise come
+ * back into their live range in a later frame left partly unwritten and
+ * keep garbage alive. Cost: one read of what it covers. */
+void task_scrub_stack(size_t max_bytes);
 
 /* Per-task accounting, for diagnostics and tests. */
 typedef struct task_info {
@@ -142,7 +142,8 @@ void sched_begin_stack_scan(uint64_t gen);
 bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi);
 /* t's arch context (stack bounds, saved stack pointer). */
 const arch_context *task_context(const task *t);
-/* The argument t was spawned with (a root until t runs and copies it). */
+/* The argument t was spawned with, until t starts (then NULL: from then on
+ * t's own stack holds it). A root for the collector until then. */
 void *task_start_arg(const task *t);
 /* Switches since boot by reason, all tasks together. */
 void sched_switch_counts(uint64_t out[SWITCH_REASON_COUNT]);

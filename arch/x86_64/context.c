@@ -47,6 +47,11 @@ uintptr_t arch_test_hold_in_register(uintptr_t hidden, uintptr_t key, unsigned r
 	return x86_hold_in_callee_saved(hidden, key, reg, fn);
 }
 
+void arch_test_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key, void (*fn)(void))
+{
+	x86_call_with_dirty_scratch(hidden, key, fn);
+}
+
 void arch_context_switch(arch_context *from, arch_context *to)
 {
 	ASSERT(!arch_irq_enabled());

@@ -10,6 +10,8 @@
  *     void x86_call_spilled(uintptr_t *spill_sp, void (*fn)(void *), void *arg);
  *     uintptr_t x86_hold_in_callee_saved(uintptr_t hidden, uintptr_t key,
  *                                        unsigned reg, void (*fn)(void));
+ *     void x86_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key,
+ *                                      void (*fn)(void));
  *
  * x86_switch_stacks pushes the callee-saved registers (rbp, rbx, r12-r15)
  * on the current stack, stores the stack pointer in *save_sp, loads new_sp
@@ -57,7 +59,9 @@ x86_switch_stacks:
  * x86_call_spilled: calls fn(arg) after pushing every callee-saved register
  * (rbp as a normal frame, so backtraces walk through), and, unless
  * *spill_sp is already set by an outer call, records the address of the
- * lowest pushed register there, clearing it again on return. Everything
+ * lowest pushed register there, clearing it again on return. From there
+ * up the pushed registers and the return address lie exactly as in
+ * x86_switch_stacks' frame, so the same walkers read both. Everything
  * the caller's code may still hold - its frames and every register the ABI
  * keeps live across a call - then lies in [*spill_sp, stack top), while
  * fn's own frames lie below it. A pushed zero keeps rsp 16-aligned at the
@@ -191,5 +195,40 @@ x86_context_trampoline:
 	call	*%r12
 	ud2
 	.size x86_context_trampoline, . - x86_context_trampoline
+
+/*
+ * x86_call_with_dirty_scratch (for the collector's tests): calls fn() with
+ * hidden ^ key in every caller-saved register fn receives nothing in (rax,
+ * rdx, rsi, rdi, r8-r11; rcx holds fn itself), as code that just finished
+ * with a pointer leaves them; they are zeroed again after fn. If fn blocks,
+ * the values reach the context switch: they must not keep the object alive.
+ */
+	.global x86_call_with_dirty_scratch
+	.type x86_call_with_dirty_scratch, @function
+x86_call_with_dirty_scratch:
+	pushq	%rbp
+	movq	%rsp, %rbp
+	movq	%rdx, %rcx
+	xorq	%rsi, %rdi
+	movq	%rdi, %rax
+	movq	%rdi, %rdx
+	movq	%rdi, %rsi
+	movq	%rdi, %r8
+	movq	%rdi, %r9
+	movq	%rdi, %r10
+	movq	%rdi, %r11
+	call	*%rcx
+	xorl	%eax, %eax
+	xorl	%ecx, %ecx
+	xorl	%edx, %edx
+	xorl	%esi, %esi
+	xorl	%edi, %edi
+	xorl	%r8d, %r8d
+	xorl	%r9d, %r9d
+	xorl	%r10d, %r10d
+	xorl	%r11d, %r11d
+	popq	%rbp
+	ret
+	.size x86_call_with_dirty_scratch, . - x86_call_with_dirty_scratch
 
 	.section .note.GNU-stack, "", @progbits

@@ -27,6 +27,9 @@ void x86_call_spilled(uintptr_t *spill_sp, void (*fn)(void *), void *arg);
 uintptr_t x86_hold_in_callee_saved(uintptr_t hidden, uintptr_t key, unsigned reg,
 				   void (*fn)(void));
 
+/* Calls fn() with hidden ^ key in every free caller-saved register. */
+void x86_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key, void (*fn)(void));
+
 /* The frames of a switched-out context: its switch frame holds the last
  * frame pointer (the saved rbp, 6th word) and the return address (7th);
  * from there the frame-pointer chain, read only inside ctx's own stack. */
