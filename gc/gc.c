@@ -40,6 +40,13 @@
  * With gcstoptheworld=1 the whole cycle (mark and sweep) runs with the
  * world stopped, for comparison.
  *
+ * Whichever task runs a stop-the-world phase or a worker slice is itself a
+ * root (its stack is scanned like any other): it does so inside
+ * arch_run_spilled, which pushes its callee-saved registers first, and its
+ * stack counts from there up (gc/roots.c). That is Go's reason for running
+ * the collector on the system stack: the goroutine that triggered it is
+ * then just another stopped goroutine.
+ *
  * States: phase OFF -> MARK (mark setup) -> MARK_TERM (termination, world
  * stopped) -> OFF. gc.barrier_on == (phase != OFF) at every point where the
  * world runs.
