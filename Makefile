@@ -42,6 +42,12 @@ KERNEL_ELF := $(KBUILD)/tricolor.elf
 
 .PHONY: all deps iso run test test-qemu test-matrix test-harness test-shell hosted-test-debug fuzz-short bench debug clean help FORCE
 
+# A make value as one shell word: single-quoted, with each ' as '\''. With
+# $(value VAR) it reaches the command exactly as typed: make expands
+# nothing in it ($x stays $x) and the shell sees no ; # & | < > or quotes.
+sh_quote = '$(subst ','\'',$(1))'
+comma := ,
+
 all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
 
 help:
@@ -98,24 +104,29 @@ iso: $(BUILD)/tricolor.iso
 
 # With a terminal on stdin, the shell runs after boot (shell=1 comes first,
 # so CMDLINE=shell=0 still wins). DEMO=name runs one demo (demo=name).
+# CMDLINE goes to mkiso.sh as typed (sh_quote), after the two, if not empty.
 run: deps $(KERNEL_ELF)
-	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $$([ -t 0 ] && echo shell=1) \
-		$(if $(DEMO),demo=$(DEMO)) $(CMDLINE)
+	@set -- $$([ -t 0 ] && echo shell=1) $(if $(DEMO),$(call sh_quote,demo=$(value DEMO))); \
+		line=$(call sh_quote,$(value CMDLINE)); \
+		tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso "$$@" $${line:+"$$line"}
 	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 $(KBUILD)/run.iso
 
 debug: deps $(KERNEL_ELF)
-	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(CMDLINE)
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(call sh_quote,$(value CMDLINE))
 	@echo "QEMU waits for gdb. In another terminal:"
 	@echo "  gdb $(KERNEL_ELF) -ex 'target remote :1234' -ex 'break kmain' -ex continue"
 	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --debug $(KBUILD)/run.iso
 
 TESTS ?= all
-comma := ,
+# The ISO and the log are named after the selection, so the harness's
+# test-qemu runs never overwrite the ISO a parallel `make -j test` boots.
+TESTS_NAME = $(subst /,_,$(subst $(comma),_,$(value TESTS)))
 test-qemu: deps $(KERNEL_ELF)
-	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/test.iso tests=$(TESTS)
+	@tools/mkiso.sh $(KERNEL_ELF) $(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).iso) \
+		$(call sh_quote,tests=$(value TESTS))
 	@tools/qemu-run.sh --tests --machine $(MACHINE) --mem $(MEM) \
-		--timeout $(TEST_TIMEOUT) --log $(KBUILD)/test-$(subst $(comma),_,$(TESTS)).log \
-		$(KBUILD)/test.iso
+		--timeout $(TEST_TIMEOUT) --log $(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).log) \
+		$(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).iso)
 
 # The platform suites under both machine types and a small and a large RAM.
 MATRIX_TESTS := boot,pmm,vmm,fault,timer
@@ -145,9 +156,10 @@ bench: deps hosted-bench $(KERNEL_ELF)
 	@acc=$$(tools/qemu-run.sh --print-accel); \
 		grep -E '^(BENCH|#)' $(KBUILD)/bench.log | sed "/^BENCH /s/\$$/ env=qemu-$$acc/"
 
-test-harness: deps
+test-harness: deps $(KERNEL_ELF)
 	@mkdir -p $(BUILD)
-	@bash -o pipefail -c 'tests/host/harness.sh | tee $(BUILD)/harness.log'
+	@BUILD=$(BUILD) KERNEL_ELF=$(KERNEL_ELF) \
+		bash -o pipefail -c 'tests/host/harness.sh | tee $(BUILD)/harness.log'
 
 # The debug build's heap poisoning and DASSERTs, natively, and a short
 # fuzzing run of the heap against its shadow model.
@@ -162,7 +174,7 @@ test-shell: deps $(KERNEL_ELF) hosted-test
 	@bash -o pipefail -c 'BUILD=$(BUILD) tests/host/shell.sh | tee $(BUILD)/shell.log'
 
 test: test-qemu test-matrix test-harness test-shell hosted-test hosted-test-debug fuzz-short
-	@tools/test-summary.sh $(KBUILD)/test-all.log $(KBUILD)/matrix-*.log $(BUILD)/harness.log \
+	@tools/test-summary.sh $(KBUILD)/test-$(TESTS_NAME).log $(KBUILD)/matrix-*.log $(BUILD)/harness.log \
 		$(BUILD)/shell.log $(HOSTED_OUT)/test.log $(BUILD)/hosted-debug/test.log
 
 clean:

@@ -33,6 +33,12 @@ void kmain(uint32_t magic, uint32_t info_phys)
 
 	gdt_init();
 	idt_init();
+	/* Parsing what fits would drop the tail's options without a word. */
+	if (boot.cmdline_truncated) {
+		kprintf("cmdline: command line too long (the limit is %zu bytes)\n",
+			sizeof(boot.cmdline) - 1);
+		arch_exit(EXIT_CMDLINE);
+	}
 	if (!cmdline_parse(boot.cmdline))
 		arch_exit(EXIT_CMDLINE);
 	pmm_init();

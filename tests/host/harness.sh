@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # tests/host/harness.sh - checks the host side of the QEMU harness: that bad
 # command lines, kernel faults, stack overflows and experiment results all
-# come out as the right exit status and message. Run by `make test`.
-# make itself exits 2 whenever a recipe fails; the kernel's own status is
-# in qemu-run's last line.
+# come out as the right exit status and message; and that awkward command
+# lines reach the kernel byte for byte through GRUB or are refused by
+# tools/mkiso.sh. Run by `make test`. make itself exits 2 whenever a recipe fails; the kernel's own
+# status is in qemu-run's last line.
+#
+# BUILD (default build) is the build directory, KERNEL_ELF the kernel to
+# boot (default $BUILD/kernel/tricolor.elf, built if missing);
+# HARNESS_TIMEOUT (default 300) bounds each QEMU run, in seconds.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+
+BUILD=${BUILD:-build}
+KERNEL=${KERNEL_ELF:-$BUILD/kernel/tricolor.elf}
+RUN_TIMEOUT=${HARNESS_TIMEOUT:-300}
+work=$BUILD/harness
+mkdir -p "$work"
 
 pass=0 fail=0
 check() { # check NAME EXPECTED_STATUS PATTERN... -- COMMAND...
@@ -47,6 +58,108 @@ check experiment.stack_overflow 2 "double fault" "kernel stack overflow" "kernel
 	-- make -s run EXP=tests/experiments/stack_overflow.c
 check tests.unknown_selection 2 "no test matches 'nosuch'" \
 	-- make -s test-qemu TESTS=nosuch
+
+# ---- Command lines through GRUB (tools/mkiso.sh, boot/grub.cfg) ----
+# The kernel prints the line the boot loader handed it (`command line:
+# "..."`) before it parses it, so even a line it then rejects is shown; each
+# line below must come out byte for byte, or be refused by mkiso with a
+# reason. Lines that are valid end in help=1, so the kernel exits at once.
+
+if [ ! -f "$KERNEL" ]; then
+	make -s "$KERNEL" >/dev/null || { echo "not ok harness.build"; exit 1; }
+fi
+
+report() { # report NAME WHY OUTPUT: ok when WHY is empty
+	if [ -z "$2" ]; then
+		echo "ok $1"; pass=$((pass + 1))
+	else
+		echo "not ok $1: $2"; fail=$((fail + 1))
+		tail -20 <<<"$3" | sed 's/^/    /'
+	fi
+}
+
+# The command line the kernel printed in output $1, or "(none printed)".
+printed_cmdline() {
+	local l
+	l=$(grep -a -m1 '^command line: "' <<<"$1") || { printf '(none printed)'; return; }
+	l=${l#'command line: "'}
+	printf '%s' "${l%'"'}"
+}
+
+# exact NAME LINE: booted with LINE, the kernel prints exactly LINE.
+exact() {
+	local name=cmdline.exact.$1 line=$2 iso=$work/$1.iso out got why=""
+	if ! out=$(tools/mkiso.sh "$KERNEL" "$iso" "$line" 2>&1); then
+		report "$name" "mkiso refused $(printf %q "$line")" "$out"
+		return
+	fi
+	out=$(tools/qemu-run.sh --mem 128M --timeout "$RUN_TIMEOUT" "$iso" </dev/null 2>&1)
+	got=$(printed_cmdline "$out")
+	[ "$got" == "$line" ] ||
+		why="the kernel saw $(printf %q "$got"), not $(printf %q "$line")"
+	rm -f "$iso"
+	report "$name" "$why" "$out"
+}
+
+# refused NAME LINE PATTERN: mkiso refuses LINE with a message matching
+# PATTERN and writes no ISO.
+refused() {
+	local name=cmdline.refused.$1 line=$2 pattern=$3 iso=$work/$1.iso out rc why=""
+	rm -f "$iso"
+	out=$(tools/mkiso.sh "$KERNEL" "$iso" "$line" 2>&1)
+	rc=$?
+	[ "$rc" != 0 ] || why="mkiso accepted $(printf %q "$line")"
+	grep -qE -- "$pattern" <<<"$out" || why="${why:+$why; }no line matches '$pattern'"
+	[ ! -e "$iso" ] || why="${why:+$why; }an ISO was written anyway"
+	rm -f "$iso"
+	report "$name" "$why" "$out"
+}
+
+tab=$'\t'
+exact semicolon 'gogc=50;hz=5'
+exact hash 'gogc=50 #hz=5'
+exact dollar 'hz=$x5'
+exact dollar_forms 'a=${x} b=$1 c=$? d=$ e=$$'
+exact ampersand 'gogc=5&'
+exact pipe 'a=1|b=2 |'
+exact braces_lt_semicolon '{ } < ;'
+exact braces 'x={y} {'
+exact angles 'a=<b> > <'
+exact semicolon_alone ';'
+exact glob 'a=* b=? c=[x] d=~ e=!'
+exact parens_backtick 'a=(x) b=`x` c=@CMDLINE@'
+exact grub_words 'if then fi menuentry boot }'
+exact multiboot2_options '--nounzip --quirk-bad-kludge -- x'
+exact tab "help=1${tab}hz=100"
+exact tabs_around "${tab}help=1${tab}${tab}"
+exact spaces '  help=1   hz=100  '
+exact utf8 'x=é€ help=1'
+long=$(printf '%*s' 1014 '' | tr ' ' x)
+exact longest "help=1 a=$long" # 1023 bytes: the kernel's limit
+
+refused double_quote 'a="b c"' 'quote.*GRUB'
+refused single_quote "a='b'" 'quote.*GRUB'
+refused backslash 'a=\b' 'backslash.*GRUB'
+refused newline $'help=1\nhz=5' 'control character'
+refused control_char $'a=\001' 'control character'
+refused too_long "help=1 a=${long}x" 'at most 1023'
+
+# Through make: the recipe must not hand the line to a shell or expand it.
+out=$(make -s run CMDLINE='help=1 hz=$x5;gogc=50 #y &z|{}<>' </dev/null 2>&1)
+got=$(printed_cmdline "$out")
+want='help=1 hz=$x5;gogc=50 #y &z|{}<>'
+report cmdline.exact.make_run \
+	"$([ "$got" == "$want" ] || echo "the kernel saw $(printf %q "$got")")" "$out"
+check cmdline.make_tests_selection 2 "no test matches 'nosuch;x'" \
+	-- make -s test-qemu 'TESTS=nosuch;x'
+
+# A line longer than the kernel's buffer, written into grub.cfg by hand
+# (mkiso refuses it): the kernel must refuse it, not parse the truncated part.
+cfg=$work/grub-long.cfg
+sed "s|@CMDLINE@|help=1 a=${long}xxxxx @CMDLINE@|" boot/grub.cfg >"$cfg"
+MKISO_GRUB_CFG=$cfg tools/mkiso.sh "$KERNEL" "$work/long.iso"
+check cmdline.kernel_refuses_truncated 1 "command line too long" "bad kernel command line" \
+	-- tools/qemu-run.sh --timeout "$RUN_TIMEOUT" "$work/long.iso"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
