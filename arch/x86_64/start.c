@@ -21,6 +21,8 @@ static bool vga_text_mode(void)
 void kmain(uint32_t magic, uint32_t info_phys)
 {
 	serial_init();
+	/* tools/qemu-run.sh takes a line starting "tricolor: " as the sign
+	 * that GRUB started the kernel. */
 	kprintf("\ntricolor: a concurrent mark-sweep collector, down to the page tables\n");
 	if (magic != MB2_BOOT_MAGIC)
 		panic("bad multiboot2 magic 0x%x", magic);

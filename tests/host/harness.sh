@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tests/host/harness.sh - checks the host side of the QEMU harness: that bad
 # command lines, kernel faults, stack overflows and experiment results all
-# come out as the right exit status and message; and that awkward command
-# lines reach the kernel byte for byte through GRUB or are refused by
-# tools/mkiso.sh. Run by `make test`. make itself exits 2 whenever a recipe fails; the kernel's own
+# come out as the right exit status and message; that awkward command lines
+# reach the kernel byte for byte through GRUB or are refused by
+# tools/mkiso.sh; that a GRUB which never starts the kernel fails fast with
+# a message; and that qemu-run leaves no temporary files. Run by
+# `make test`. make itself exits 2 whenever a recipe fails; the kernel's own
 # status is in qemu-run's last line.
 #
 # BUILD (default build) is the build directory, KERNEL_ELF the kernel to
@@ -160,6 +162,34 @@ sed "s|@CMDLINE@|help=1 a=${long}xxxxx @CMDLINE@|" boot/grub.cfg >"$cfg"
 MKISO_GRUB_CFG=$cfg tools/mkiso.sh "$KERNEL" "$work/long.iso"
 check cmdline.kernel_refuses_truncated 1 "command line too long" "bad kernel command line" \
 	-- tools/qemu-run.sh --timeout "$RUN_TIMEOUT" "$work/long.iso"
+
+# ---- A GRUB that never starts the kernel fails fast, with GRUB's reason ----
+# Each run has the long time limit; the message shows the boot watch, not
+# the limit, stopped it. tests=nosuch ends the run at once should the kernel
+# start after all. Run with an empty TMPDIR: qemu-run must leave nothing.
+tmpd=$(mktemp -d)
+grub_case() { # grub_case NAME CFG EXTRA_QEMU_RUN_ARGS PATTERN...
+	local name=$1 cfg=$2 extra=$3
+	shift 3
+	MKISO_GRUB_CFG=$cfg tools/mkiso.sh "$KERNEL" "$work/$name.iso" tests=nosuch
+	# shellcheck disable=SC2086
+	check "grub.$name" 1 "GRUB did not start the kernel" "$@" \
+		-- env TMPDIR="$tmpd" tools/qemu-run.sh $extra --timeout "$RUN_TIMEOUT" "$work/$name.iso"
+	rm -f "$work/$name.iso"
+}
+sed 's|@CMDLINE@|@CMDLINE@ { } < ;|' boot/grub.cfg >"$work/grub-syntax.cfg"
+grub_case syntax_error "$work/grub-syntax.cfg" "" "error: syntax error"
+sed 's|/boot/tricolor.elf|/boot/nosuch.elf|' boot/grub.cfg >"$work/grub-nokernel.cfg"
+grub_case kernel_missing "$work/grub-nokernel.cfg" "" "file .?/boot/nosuch.elf'? not found"
+# No serial output at all (the menu waits on the VGA screen): only the
+# bound can tell. 10 s is plenty for a kernel that never comes.
+printf '%s\n' 'set timeout=-1' 'menuentry "tricolor" {' \
+	'	multiboot2 /boot/tricolor.elf @CMDLINE@' '	boot' '}' >"$work/grub-silent.cfg"
+grub_case silent "$work/grub-silent.cfg" "--boot-timeout 10" "no kernel banner within 10 s"
+out=$(env TMPDIR="$tmpd" tools/qemu-run.sh --timeout "$RUN_TIMEOUT" "$work/long.iso" 2>&1)
+left=$(ls -A "$tmpd")
+report qemu_run.no_temporary_files "${left:+left behind in TMPDIR: $left}" "$out"
+rm -rf "$tmpd" "$work/long.iso"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
