@@ -4,7 +4,8 @@
 # come out as the right exit status and message; that awkward command lines
 # reach the kernel byte for byte through GRUB or are refused by
 # tools/mkiso.sh; that a GRUB which never starts the kernel fails fast with
-# a message; and that qemu-run leaves no temporary files. Run by
+# a message; that qemu-run leaves no temporary files; and that
+# tools/test-summary.sh names every failed or crashed stage. Run by
 # `make test`. make itself exits 2 whenever a recipe fails; the kernel's own
 # status is in qemu-run's last line.
 #
@@ -190,6 +191,27 @@ out=$(env TMPDIR="$tmpd" tools/qemu-run.sh --timeout "$RUN_TIMEOUT" "$work/long.
 left=$(ls -A "$tmpd")
 report qemu_run.no_temporary_files "${left:+left behind in TMPDIR: $left}" "$out"
 rm -rf "$tmpd" "$work/long.iso"
+
+# ---- tools/test-summary.sh: every stage named, crashes counted ----
+sdir=$work/summary
+rm -rf "$sdir" && mkdir -p "$sdir/status"
+printf 'ok x\n3 passed, 0 failed\n' >"$sdir/a.log"; echo 0 >"$sdir/status/a"
+printf '1 passed, 2 failed\n' >"$sdir/b.log"; echo 2 >"$sdir/status/b"
+printf 'ok y\nSegmentation fault\n' >"$sdir/c.log"; echo 2 >"$sdir/status/c"
+echo 0 >"$sdir/status/d"
+printf '4 passed, 0 failed\n' >"$sdir/e.log"; echo 1 >"$sdir/status/e"
+check summary.failures_and_crashes 1 \
+	'^stage a +ok +3 passed, 0 failed' '^stage b +FAILED +1 passed, 2 failed' \
+	'^stage c +FAILED .*no summary line' '^stage d +ok' '^stage e +FAILED .*exit status 1' \
+	'^stage f +FAILED .*did not run' 'failed: b c e f' '^8 passed, 5 failed$' \
+	-- tools/test-summary.sh "$sdir/status" a="$sdir/a.log" b="$sdir/b.log" \
+		c="$sdir/c.log" d e="$sdir/e.log" f="$sdir/f.log"
+out=$(tools/test-summary.sh "$sdir/status" b="$sdir/b.log" a="$sdir/a.log" 2>&1)
+last=$(tail -1 <<<"$out")
+report summary.count_is_the_last_line \
+	"$([ "$last" = "4 passed, 2 failed" ] || echo "the last line is '$last'")" "$out"
+check summary.all_passed 0 '^stage a +ok' '^stage d +ok' '^3 passed, 0 failed$' \
+	-- tools/test-summary.sh "$sdir/status" a="$sdir/a.log" d
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
