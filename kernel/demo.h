@@ -26,10 +26,13 @@ typedef struct demo_result {
 		uint64_t gc_cycles[3], pause_ns[3], allocs[3];
 		unsigned gc_cpu_permille[3];
 		uint64_t pool_drops; /* pool emptied because a GC ran */
+		size_t kept[3], kept_pages[3]; /* kept records, pages they sit on */
+		uint64_t frag_permille[3];     /* free share of those pages */
 	} small;
 	struct { /* globals */
 		bool in_data, in_bss, heap_in_heap, stack_in_stack;
 		bool survived;  /* the global-only object lived through gc_collect */
+		bool unreferenced_freed; /* and the unreferenced one did not */
 		int path_len;   /* gc_why_alive */
 	} globals;
 	struct { /* heapobjects */
@@ -48,6 +51,8 @@ typedef struct demo_result {
 	struct { /* memleak */
 		int path_list, path_chan, path_cycle; /* gc_why_alive results */
 		bool finalizer_ran;
+		bool buffer_kept, cycle_kept;  /* allocated after two collections */
+		bool payload_freed, buffer_freed, cycle_freed; /* after the fixes */
 	} memleak;
 	struct { /* switches: counted in this demo's scenarios */
 		uint64_t counts[SWITCH_REASON_COUNT];
