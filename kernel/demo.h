@@ -2,8 +2,8 @@
  * kernel/demo.h - the demos (one per topic of the study material), run by
  * `demo=NAME` on the command line, `make run DEMO=NAME`, the shell's `demo
  * NAME` and, all of them, by the boot tour. Each demo prints what it shows
- * and the numbers it measured, and leaves its key numbers in demo_last so
- * tests/demo_test.c can check them for plausibility.
+ * and the numbers it measured, and leaves the numbers behind its conclusions in
+ * demo_last, so tests/demo_test.c can check that they say what it says.
  */
 #pragma once
 

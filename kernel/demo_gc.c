@@ -194,7 +194,9 @@ int demo_heapobjects(void)
 		case_sent_on_channel(c), case_slice_growth(),
 	};
 	size_t found = 0;
-	kprintf("each case, its object and the allocation site the heap profile recorded:\n");
+	kprintf("where Go's escape analysis would put a value on the heap; here each case calls "
+		"gc_alloc\nin a function of its own. Each object and the allocation site the heap "
+		"profile recorded:\n");
 	for (int i = 0; i < HEAPOBJ_CASES; i++) {
 		gc_write(&g_heapobj_keep[i], objs[i]);
 		uintptr_t site = objs[i] ? heapprof_site_of(objs[i]) : 0, off = 0;

@@ -1,7 +1,8 @@
 /*
  * tests/demo_test.c - every demo runs to completion (demo_run returns 0)
- * and its key numbers, left in demo_last, are plausible. No timing checks
- * beyond "measured something": CI runs these emulated on a loaded machine.
+ * and the numbers behind what it concludes, left in demo_last, say what the
+ * demo says. No timing checks: CI runs these emulated on a loaded machine.
+ * Each must pass alone (tests=demo.NAME) and after any other suite.
  */
 #include "kernel/demo.h"
 #include "tests/test.h"
