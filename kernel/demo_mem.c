@@ -428,7 +428,7 @@ static uint64_t process(record *r, uint64_t i)
 typedef struct small_run {
 	uint64_t cycles, pauses, pause_ns, gc_cpu_ns, wall_ns, allocs;
 	size_t kept, kept_pages;   /* the kept records and the pages they sit on */
-	uint64_t frag_permille;    /* free share of those pages' slots */
+	uint64_t frag_permille;    /* free share of those pages' 128-byte slots */
 } small_run;
 
 static record *g_small_keep; /* the kept records of the current strategy */
@@ -491,8 +491,17 @@ static void small_end(const gc_stats *st0, const heap_stats_info *hs0, uint64_t 
 	}
 	out->kept = kept;
 	out->kept_pages = n;
-	uint64_t span_bytes = (uint64_t)n * MHEAP_PAGE_SIZE, live = (uint64_t)kept * sizeof(record);
-	out->frag_permille = span_bytes > live ? (span_bytes - live) * 1000 / span_bytes : 0;
+	/* The heap's own view of those pages: which record-sized slots hold
+	 * an object now (the kept records, and whatever else lives there). */
+	uint64_t slots = 0, free_slots = 0;
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t base = small_pages[i] << MHEAP_PAGE_SHIFT;
+		for (uintptr_t a = base; a < base + MHEAP_PAGE_SIZE; a += sizeof(record)) {
+			slots++;
+			free_slots += !gc_find_object((const void *)a, NULL);
+		}
+	}
+	out->frag_permille = slots ? free_slots * 1000 / slots : 0;
 	gc_write(&g_small_keep, NULL);
 }
 
@@ -588,8 +597,8 @@ int demo_smallobjects(void)
 	small_print("one array of structs", &runs[2]);
 	kprintf("  (checksum %llu; GCs: cycles during the run; pause: stop-the-world time, two "
 		"pauses\n   per cycle; pages: the heap pages the %zu kept records sit on after a "
-		"collection;\n   free: the share of those pages not used by them; the pool was "
-		"dropped %llu times\n   by GCs and refilled from gc_alloc)\n",
+		"collection;\n   free: the share of those pages' 128-byte slots that hold no "
+		"object; the pool was\n   dropped %llu times by GCs and refilled from gc_alloc)\n",
 		(unsigned long long)sum, runs[0].kept, (unsigned long long)demo_last.small.pool_drops);
 
 	const small_run *one = &runs[0], *pool = &runs[1], *arr = &runs[2];
