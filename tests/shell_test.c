@@ -185,6 +185,8 @@ TEST(shell, exec_verdicts)
 	CHECK_EQ(exec("demo"), SHELL_USAGE);
 	CHECK_EQ(exec("test nosuch_suite"), SHELL_USAGE);
 	CHECK_EQ(exec("bench nosuch_suite"), SHELL_USAGE);
+	CHECK_EQ(exec("bench list"), SHELL_OK); /* like `test list` */
+	CHECK_EQ(exec("test list"), SHELL_OK);
 	CHECK_EQ(exec("halt"), SHELL_HALT);
 	CHECK_EQ(exec("halt now"), SHELL_USAGE);
 	CHECK_EQ(exec("reboot please"), SHELL_USAGE);
