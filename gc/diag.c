@@ -272,11 +272,14 @@ static void find_leaks_spilled(void *arg)
 		if (sn.snaps[i].leaked)
 			q->ids[k++] = sn.snaps[i].info.id;
 	quiet_heap_start(marked, work);
+	size_t checked = 0; /* live tasks, as task_count() counts them */
+	for (size_t i = 0; i < sn.n; i++)
+		checked += sn.snaps[i].info.state != TASK_DEAD && !task_is_idle(sn.snaps[i].t);
 	if (q->print) {
 		if (leaked == 0)
-			kprintf("no leaked tasks (%zu tasks checked)\n", sn.n);
+			kprintf("no leaked tasks (%zu tasks checked)\n", checked);
 		else
-			kprintf("%zu of %zu tasks can never wake:\n", leaked, sn.n);
+			kprintf("%zu of %zu tasks can never wake:\n", leaked, checked);
 		print_leak_groups(sn.snaps, sn.n);
 	}
 	snapshot_free(&sn);

@@ -469,9 +469,6 @@ int demo_memleak(void)
 			"finalizer never\n     sees freed memory; Go does the same), and from a that "
 			"includes a itself, through b:\n     a is never unreachable, its finalizer never "
 			"runs, and the pair is never freed\n");
-		if (g_leak_objs.path_cycle <= 0)
-			kprintf("     (why-alive found no path: it does not count the finalizer's "
-				"marking as a root)\n");
 	}
 
 	kprintf("the fixes: prune the list, close the channel, remove the finalizer\n");

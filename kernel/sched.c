@@ -456,6 +456,11 @@ uint64_t task_id(const task *t) { return t->id; }
 const char *task_name(const task *t) { return t->name; }
 task_state task_get_state(const task *t) { return t->state; }
 
+bool task_is_idle(const task *t)
+{
+	return t == this_cpu()->idle;
+}
+
 size_t task_count(void)
 {
 	return live_tasks;

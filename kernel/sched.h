@@ -86,6 +86,7 @@ uint64_t task_id(const task *t);
 const char *task_name(const task *t);
 task_state task_get_state(const task *t);
 size_t task_count(void); /* live tasks (not dead), like runtime.NumGoroutine */
+bool task_is_idle(const task *t); /* a CPU's idle task (not counted above) */
 
 /* Gives up the CPU to the next runnable task, if any. */
 void task_yield(void);

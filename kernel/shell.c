@@ -312,8 +312,15 @@ static shell_status cmd_gctrace(int argc, char **argv)
 
 static shell_status cmd_why(int argc, char **argv)
 {
-	(void)argc;
 	uint64_t addr;
+	if (strcmp(argv[1], "task") == 0) {
+		uint64_t id;
+		if (argc != 3 || !parse_uint(argv[2], &id))
+			return usage(find_command("why"), "expected `why task ID` (ID from `tasks`)");
+		return gc_why_task(id) >= 0 ? SHELL_OK : SHELL_FAILED;
+	}
+	if (argc != 2)
+		return usage(find_command("why"), "expected one hex address, or `task ID`");
 	if (!parse_hex(argv[1], &addr))
 		return usage(find_command("why"), "ADDR must be a hex address");
 	gc_object obj;
@@ -425,7 +432,8 @@ static const shell_command shell_commands[] = {
 	{ "mem", "[heap]", "memstats (heap: the per-size-class table)", 0, 1, cmd_mem },
 	{ "gc", "", "run a collection now and summarize it", 0, 0, cmd_gc },
 	{ "gctrace", "on|off", "one line per collection", 1, 1, cmd_gctrace },
-	{ "why", "ADDR", "why the object at hex ADDR is alive", 1, 1, cmd_why },
+	{ "why", "ADDR | task ID", "why the object at hex ADDR is alive; why task ID is not a leak",
+	  1, 2, cmd_why },
 	{ "heapprof", "[TOP|rate BYTES|reset]", "heap profile by allocation site", 0, 2,
 	  cmd_heapprof },
 	{ "demo", "NAME", "run a demo", 1, 1, cmd_demo },

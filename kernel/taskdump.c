@@ -52,8 +52,13 @@ static void taskdump_one(task *t, void *arg)
 	taskdump_print_ms(info.cpu_ns);
 	n->listed++;
 	n->dead += info.state == TASK_DEAD;
-	uintptr_t lo, hi;
-	if (info.stack_high_water == 0 && task_stack_live_range(t, &lo, &hi))
+	/* In use now: from the saved stack pointer, or for the task running
+	 * this dump (the shell's) from here. */
+	const arch_context *ctx = task_context(t);
+	uintptr_t hi = (uintptr_t)ctx->stack_base + ctx->stack_size;
+	uintptr_t lo = t == task_self() ? (uintptr_t)__builtin_frame_address(0) : ctx->sp;
+	if (info.stack_high_water == 0 && info.state != TASK_DEAD && lo >= (uintptr_t)ctx->stack_base &&
+	    lo <= hi)
 		/* The boot stack (main's) is set up by the boot code, not by
 		 * stack_alloc, so it is not painted and has no high-water
 		 * mark: what is in use at this moment is what can be shown. */

@@ -107,6 +107,7 @@ TEST(demo, memleak)
 	CHECK_EQ(demo_run("memleak"), 0);
 	CHECK_GE(demo_last.memleak.path_list, 2); /* global -> entries -> payload */
 	CHECK_GE(demo_last.memleak.path_chan, 1); /* task frame -> buffer */
+	CHECK_EQ(demo_last.memleak.path_cycle, 2); /* a's finalizer root -> b -> a */
 	/* what the demo says: the cycle outlives two collections, its
 	 * finalizer never runs, and after the fixes all three are freed */
 	CHECK(demo_last.memleak.buffer_kept);

@@ -109,7 +109,8 @@ drive() {
 		"the heap is empty: run a demo first \(\`demo list\`\)"
 	step "$where.fresh_heapprof" "heapprof" "no samples yet" "run a demo first"
 	step "$where.fresh_leaks" "leaks" "no leaked tasks" "demo taskleak"
-	step "$where.help" "help" "^  gctrace on\|off" "^  why ADDR" "^  heapprof" "^  reboot"
+	step "$where.why_task" "why task 1" "task 1 'main' is running: it can run, so it is a root"
+	step "$where.help" "help" "^  gctrace on\|off" "^  why ADDR \| task ID" "^  heapprof" "^  reboot"
 	step "$where.mem" "mem" "in use \(slots\)" "goal" "spans in use" "free frames" \
 		"task stacks" "cycles" "last pauses" "GC CPU fraction" "^  live +[0-9]+"
 	step "$where.gc" "gc" "^gc: [0-9]+ cycle\(s\) run, now [0-9]+ total" "objects freed"
