@@ -44,17 +44,23 @@ endif
 KERNEL_OBJS := $(patsubst %,$(KBUILD)/%.o,$(KERNEL_SRCS))
 KERNEL_ELF := $(KBUILD)/tricolor.elf
 
-.PHONY: all deps iso run test test-qemu test-matrix test-harness test-shell hosted-test-debug fuzz-short bench debug clean help FORCE
+.PHONY: all deps iso run test test-build test-qemu test-matrix test-harness test-shell hosted-test-debug fuzz-short bench debug clean help FORCE
+
+# A make value as one shell word: single-quoted, with each ' as '\''. With
+# $(value VAR) it reaches the command exactly as typed: make expands
+# nothing in it ($x stays $x) and the shell sees no ; # & | < > or quotes.
+sh_quote = '$(subst ','\'',$(1))'
+comma := ,
 
 all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
 
 help:
 	@echo "make            build the kernel ELF, symbols, disassembly and build/tricolor.iso"
 	@echo "make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c, DEMO=name)"
-	@echo "make test       QEMU self-tests, the pc/q35 x 128M/4G boot matrix, hosted tests"
+	@echo "make test       every stage below (each runs even if another failed), then one summary"
 	@echo "make test-qemu  the QEMU self-tests only (TESTS=suite,suite.name to select)"
 	@echo "make test-matrix  boot the platform suites on pc/q35 with 128M and 4G"
-	@echo "make test-harness  host-side checks: bad command line, faults, experiments"
+	@echo "make test-harness  host-side checks: command lines through GRUB, faults, experiments"
 	@echo "make hosted-test  the suites natively under ASan+UBSan"
 	@echo "make bench      benchmarks: native (hosted, the honest numbers), then QEMU (emulated)"
 	@echo "make debug      QEMU waiting for gdb (prints how to attach)"
@@ -102,36 +108,47 @@ iso: $(BUILD)/tricolor.iso
 
 # With a terminal on stdin, the shell runs after boot (shell=1 comes first,
 # so CMDLINE=shell=0 still wins). DEMO=name runs one demo (demo=name).
+# CMDLINE goes to mkiso.sh as typed (sh_quote), after the two, if not empty.
 run: deps $(KERNEL_ELF)
-	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $$([ -t 0 ] && echo shell=1) \
-		$(if $(DEMO),demo=$(DEMO)) $(CMDLINE)
+	@set -- $$([ -t 0 ] && echo shell=1) $(if $(DEMO),$(call sh_quote,demo=$(value DEMO))); \
+		line=$(call sh_quote,$(value CMDLINE)); \
+		tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso "$$@" $${line:+"$$line"}
 	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 $(KBUILD)/run.iso
 
 debug: deps $(KERNEL_ELF)
-	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(CMDLINE)
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(call sh_quote,$(value CMDLINE))
 	@echo "QEMU waits for gdb. In another terminal:"
 	@echo "  gdb $(KERNEL_ELF) -ex 'target remote :1234' -ex 'break kmain' -ex continue"
 	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --debug $(KBUILD)/run.iso
 
 TESTS ?= all
-comma := ,
+# The ISO and the log are named after the selection, so the harness's
+# test-qemu runs never overwrite the ISO a parallel `make -j test` boots.
+TESTS_NAME = $(subst /,_,$(subst $(comma),_,$(value TESTS)))
 test-qemu: deps $(KERNEL_ELF)
-	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/test.iso tests=$(TESTS)
+	@tools/mkiso.sh $(KERNEL_ELF) $(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).iso) \
+		$(call sh_quote,tests=$(value TESTS))
 	@tools/qemu-run.sh --tests --machine $(MACHINE) --mem $(MEM) \
-		--timeout $(TEST_TIMEOUT) --log $(KBUILD)/test-$(subst $(comma),_,$(TESTS)).log \
-		$(KBUILD)/test.iso
+		--timeout $(TEST_TIMEOUT) --log $(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).log) \
+		$(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).iso)
 
 # The platform suites under both machine types and a small and a large RAM.
+# Every machine runs even if one fails.
 MATRIX_TESTS := boot,pmm,vmm,fault,timer
+MATRIX_MACHINES := pc q35
+MATRIX_MEMS := 128M 4G
+MATRIX_LOGS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(KBUILD)/matrix-$(m)-$(mem).log))
 test-matrix: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix.iso tests=$(MATRIX_TESTS)
-	@set -e; for m in pc q35; do for mem in 128M 4G; do \
+	@failed=0; for m in $(MATRIX_MACHINES); do for mem in $(MATRIX_MEMS); do \
 		log=$(KBUILD)/matrix-$$m-$$mem.log; \
-		tools/qemu-run.sh --tests --machine $$m --mem $$mem --timeout 300 \
-			--log $$log $(KBUILD)/matrix.iso >/dev/null 2>$$log.err \
-			|| { cat $$log $$log.err; exit 1; }; \
-		echo "matrix $$m $$mem: $$(grep -E '^[0-9]+ passed' $$log)"; \
-	done; done
+		if tools/qemu-run.sh --tests --machine $$m --mem $$mem --timeout 300 \
+			--log $$log $(KBUILD)/matrix.iso >/dev/null 2>$$log.err; then \
+			echo "matrix $$m $$mem: $$(grep -E '^[0-9]+ passed' $$log)"; \
+		else \
+			cat $$log $$log.err; echo "matrix $$m $$mem: FAILED"; failed=1; \
+		fi; \
+	done; done; exit $$failed
 
 # Benchmarks: natively in the hosted build (-O2, no sanitizers: the numbers
 # to quote), then in QEMU (emulated: labelled, never the product's speed).
@@ -149,9 +166,10 @@ bench: deps hosted-bench $(KERNEL_ELF)
 	@acc=$$(tools/qemu-run.sh --print-accel); \
 		grep -E '^(BENCH|#)' $(KBUILD)/bench.log | sed "/^BENCH /s/\$$/ env=qemu-$$acc/"
 
-test-harness: deps
+test-harness: deps $(KERNEL_ELF)
 	@mkdir -p $(BUILD)
-	@bash -o pipefail -c 'tests/host/harness.sh | tee $(BUILD)/harness.log'
+	@BUILD=$(BUILD) KERNEL_ELF=$(KERNEL_ELF) \
+		bash -o pipefail -c 'tests/host/harness.sh | tee $(BUILD)/harness.log'
 
 # The debug build's heap poisoning and DASSERTs, natively, and a short
 # fuzzing run of the heap against its shadow model.
@@ -161,13 +179,48 @@ hosted-test-debug:
 fuzz-short: deps
 	@$(MAKE) --no-print-directory -f mm/mm.mk fuzz FUZZ_TIME=20
 
-# The serial shell driven by a script, in QEMU and natively.
-test-shell: deps $(KERNEL_ELF) hosted-test
+# The serial shell driven by a script, in QEMU and natively (shell.sh
+# builds the hosted binary itself; it does not need the hosted suites run).
+test-shell: deps $(KERNEL_ELF)
 	@bash -o pipefail -c 'BUILD=$(BUILD) tests/host/shell.sh | tee $(BUILD)/shell.log'
 
-test: test-qemu test-matrix test-harness test-shell hosted-test hosted-test-debug fuzz-short
-	@tools/test-summary.sh $(KBUILD)/test-all.log $(KBUILD)/matrix-*.log $(BUILD)/harness.log \
-		$(BUILD)/shell.log $(HOSTED_OUT)/test.log $(BUILD)/hosted-debug/test.log
+# make test: every stage runs, even after another failed, and
+# tools/test-summary.sh ends with a line per stage and then the total
+# "N passed, N failed" (non-zero exit if any stage failed). Each stage runs
+# in its own make through test-stage-NAME, which deletes the stage's old
+# logs, always succeeds and writes the stage's exit status to
+# $(TEST_STATUS)/NAME. What several stages need (the kernel, the hosted test
+# binary) is built first, once, by test-build (a stage of its own), so that
+# under make -j no two stages compile the same objects at the same time.
+TEST_STAGES := test-qemu test-matrix test-harness test-shell hosted-test \
+	hosted-test-debug fuzz-short
+TEST_STATUS := $(BUILD)/test-status
+# The logs whose last "N passed, N failed" line counts for each stage; a
+# stage with none (fuzz-short) counts only if it fails.
+test_logs.test-qemu = $(KBUILD)/test-$(TESTS_NAME).log
+test_logs.test-matrix = $(MATRIX_LOGS)
+test_logs.test-harness = $(BUILD)/harness.log
+test_logs.test-shell = $(BUILD)/shell.log
+test_logs.hosted-test = $(HOSTED_OUT)/test.log
+test_logs.hosted-test-debug = $(BUILD)/hosted-debug/test.log
+empty :=
+space := $(empty) $(empty)
+test_stage_arg = $(1)$(if $(strip $(test_logs.$(1))),=$(subst $(space),$(comma),$(strip $(test_logs.$(1)))))
+TEST_STAGE_TARGETS := $(addprefix test-stage-,$(TEST_STAGES))
+.PHONY: $(TEST_STAGE_TARGETS)
+
+test-build: deps
+	@rm -rf $(TEST_STATUS) && mkdir -p $(TEST_STATUS)
+	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(HOSTED_TEST_BIN); \
+		echo $$? >$(TEST_STATUS)/build
+
+$(TEST_STAGE_TARGETS): test-stage-%: | test-build
+	@rm -f $(TEST_STATUS)/$* $(foreach l,$(test_logs.$*),$(call sh_quote,$(l)))
+	@$(MAKE) --no-print-directory $*; echo $$? >$(TEST_STATUS)/$*
+
+test: $(TEST_STAGE_TARGETS)
+	@tools/test-summary.sh $(TEST_STATUS) build \
+		$(foreach s,$(TEST_STAGES),$(call sh_quote,$(call test_stage_arg,$(s))))
 
 clean:
 	rm -rf $(BUILD)

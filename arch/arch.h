@@ -67,6 +67,7 @@ typedef struct arch_context {
 	void *try_top;     /* innermost arch_try() on this context */
 	void *fiber_state; /* hosted ASan: the fake stack between switches */
 	bool dying;        /* last switch away: the stack is about to go */
+	uintptr_t spill_sp; /* inside arch_run_spilled: the spill point, else 0 */
 } arch_context;
 
 /* Extra bytes every task stack gets beyond what its task asked for: room
@@ -80,6 +81,31 @@ void arch_context_init(arch_context *ctx, void *stack_base, size_t stack_size,
 /* Switches from the running context (saved into `from`) to `to`.
  * Interrupts must be off; the resumed context finds them off too. */
 void arch_context_switch(arch_context *from, arch_context *to);
+/*
+ * Runs fn(arg) on the running context's own stack after pushing every
+ * callee-saved register, with ctx->spill_sp (ctx the running context)
+ * recording where they went; an inner call while one is active keeps the
+ * outer record. While fn runs, [spill_sp, stack top) holds all the state
+ * of the code that called arch_run_spilled: its frames and every register
+ * value it may still use (the ABI makes the others dead across a call).
+ * A running task's stack may be scanned as a root only from there: fn's own
+ * frames below it are the runtime's, not the task's (the collector and the
+ * diagnostics run this way; Go runs them on the system stack, g0, for the
+ * same reason). The spill point reads like a switched-out context's saved
+ * stack pointer: arch_context_frames() on a copy of ctx with sp =
+ * spill_sp walks the caller's frames.
+ */
+void arch_run_spilled(void (*fn)(void *), void *arg);
+/* For tests of the collector: calls fn() with the value hidden ^ key held
+ * only in callee-saved register number reg (0..ARCH_CALLEE_SAVED_TESTABLE-1)
+ * and returns that register's value ^ key after fn returns. */
+#define ARCH_CALLEE_SAVED_TESTABLE 5
+uintptr_t arch_test_hold_in_register(uintptr_t hidden, uintptr_t key, unsigned reg,
+				     void (*fn)(void));
+/* For tests: calls fn() with the value hidden ^ key left in every
+ * caller-saved register it does not use for the call, as code that just
+ * finished with a pointer leaves them (zeroed again afterwards). */
+void arch_test_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key, void (*fn)(void));
 /* The context start-up runs on (kmain / main); the scheduler turns it
  * into the first task. */
 arch_context *arch_boot_context(void);

@@ -8,6 +8,16 @@
  * root to it. Floating garbage (marked concurrently, unreachable now) is
  * allowed. Slow by design: a debugging tool.
  *
+ * Only real misses may be reported. Stacks are scanned conservatively, and
+ * a stack can change between the concurrent scan and the rescan without
+ * the mutator doing anything the barrier should have seen: a new frame may
+ * leave words unwritten (an uninitialised local array) that held a stale
+ * address below the stack pointer at the concurrent scan. So in checkmark
+ * mode the concurrent scan zeroes every switched-out task's dead stack
+ * (gc/roots.c): what the rescan then finds there, the task wrote after its
+ * scan. The running task is rescanned from the same spill point as at
+ * termination (arch_run_spilled), with nothing of it run in between.
+ *
  * Memory: the saved bitmaps and the parent table (object -> where it was
  * found) live in a range reserved and committed for the check, released
  * afterwards.
@@ -113,7 +123,7 @@ static void describe(uintptr_t addr)
 		kprintf("  %p: a stack or runtime root\n", (void *)addr);
 }
 
-static _Noreturn void report_missed(mspan *s, size_t i)
+static void report_missed(mspan *s, size_t i)
 {
 	uintptr_t obj = s->base + i * s->elemsize;
 	kprintf("checkmark: object %p (%s, %zu bytes) is reachable but was not "
@@ -147,12 +157,12 @@ static _Noreturn void report_missed(mspan *s, size_t i)
 			break; /* reached the root */
 		at = parent_of((uintptr_t)o.base);
 	}
-	panic("checkmark: the concurrent mark missed a reachable object");
 }
 
 struct compare {
 	struct saved *sv;
 	size_t used;
+	size_t missed; /* objects the fresh mark reached and the concurrent one did not */
 };
 
 static void compare_span(mspan *s, void *arg)
@@ -162,15 +172,16 @@ static void compare_span(mspan *s, void *arg)
 	const uint64_t *old = c->sv->bits + c->used;
 	for (size_t k = 0; k < w; k++) {
 		uint64_t missed = s->mark_bits[k] & ~old[k];
-		if (missed)
+		if (missed && c->missed == 0) /* the first one, with its path */
 			report_missed(s, k * 64 + (size_t)__builtin_ctzll(missed));
+		c->missed += (size_t)__builtin_popcountll(missed);
 		/* keep the concurrent mark (it may hold floating garbage) */
 		s->mark_bits[k] = old[k];
 	}
 	c->used += w;
 }
 
-void gc_checkmark_verify(void)
+size_t gc_checkmark_verify(void)
 {
 	ASSERT_WORLD_STOPPED();
 	struct saved sv = { 0 };
@@ -181,7 +192,7 @@ void gc_checkmark_verify(void)
 	void *mem = arch_reserve(bytes);
 	if (!mem || !heap_commit(mem, bytes)) {
 		kprintf("checkmark: no memory for %zu bytes of check state; skipped\n", bytes);
-		return;
+		return 0;
 	}
 	sv.bits = mem;
 	saved_marks = &sv;
@@ -191,7 +202,6 @@ void gc_checkmark_verify(void)
 	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
 	gc.checkmarking = true;
 	gc_scan_globals();
-	gc_scan_extra_roots();
 	gc_finalizer_scan_roots();
 	/* Every stack again, under a generation no cycle number uses. */
 	gc_scan_stacks(gc.cycle | CHECKMARK_GEN_BIT);
@@ -201,8 +211,9 @@ void gc_checkmark_verify(void)
 	gc.marked_bytes = marked;
 	gc.scan_work = work;
 
-	struct compare c = { &sv, 0 };
+	struct compare c = { &sv, 0, 0 };
 	heap_for_each_span(compare_span, &c);
 	parents = NULL;
 	arch_decommit(mem, bytes);
+	return c.missed;
 }

@@ -5,24 +5,33 @@
  * finished, so every mark bit is clear), uses the mark bits as its own
  * "visited" set, and clears them again before the world restarts. They are
  * debugging tools: their pauses grow with the heap, unlike a cycle's.
+ *
+ * Roots are the collector's own (gc/roots.c hands out the same gc_root
+ * records marking uses), and the asking task runs them inside
+ * arch_run_spilled, like a collection: its registers are on its stack, and
+ * the diagnostic's own frames below the spill point are not taken for
+ * references. Scratch memory comes from the page source (never the heap
+ * being inspected), is sized to the heap and the task count, and is
+ * returned on every path.
  */
 #include "gc/gc_internal.h"
 
 /* ---- shared scaffolding ------------------------------------------------- */
-/* Temporary memory outside the heap (the heap is what we inspect). */
+/* Temporary memory outside the heap (the heap is what we inspect). NULL if
+ * the page source cannot back it; nothing stays reserved then. */
 static void *scratch_get(size_t bytes)
 {
-	bytes = ALIGN_UP(bytes, ARCH_PAGE_SIZE);
+	bytes = ALIGN_UP(MAX(bytes, 1), ARCH_PAGE_SIZE);
 	void *p = arch_reserve(bytes);
 	if (p && !heap_commit(p, bytes))
-		return NULL;
+		return NULL; /* reserved address space is never reused: harmless */
 	return p;
 }
 
 static void scratch_put(void *p, size_t bytes)
 {
 	if (p)
-		arch_decommit(p, ALIGN_UP(bytes, ARCH_PAGE_SIZE));
+		arch_decommit(p, ALIGN_UP(MAX(bytes, 1), ARCH_PAGE_SIZE));
 }
 
 static void clear_marks(mspan *s, void *arg)
@@ -70,25 +79,30 @@ static bool in_globals(uintptr_t p)
 	return (p >= d.start && p < d.end) || (p >= b.start && p < b.end);
 }
 
+static void count_objects(mspan *s, void *arg)
+{
+	*(size_t *)arg += s->alloc_count;
+}
+
 /* ---- task snapshot -------------------------------------------------------- */
 typedef struct task_snap {
 	task *t;
 	task_info info;
 	uintptr_t lo, hi; /* live stack */
-	bool root;        /* scanned as a root */
+	bool root;        /* leak detector: scanned as a root (can run or wake) */
 	bool leaked;
 	size_t npcs;
 	uintptr_t pcs[16];
 } task_snap;
 
-struct snap_ctx {
+typedef struct snapshot {
 	task_snap *snaps;
 	size_t n, cap;
-};
+} snapshot;
 
 static void snap_one(task *t, void *arg)
 {
-	struct snap_ctx *c = arg;
+	snapshot *c = arg;
 	if (c->n == c->cap)
 		return;
 	task_snap *s = &c->snaps[c->n++];
@@ -97,26 +111,49 @@ static void snap_one(task *t, void *arg)
 	s->npcs = task_backtrace_locked(t, s->pcs, ARRAY_SIZE(s->pcs));
 }
 
+/* Scratch for a snapshot of every task; false (with a message) if the page
+ * source cannot give it. Taken before the world stops: tasks spawned
+ * meanwhile get room from the slack. */
+static bool snapshot_alloc(snapshot *sn, const char *who)
+{
+	sn->n = 0;
+	sn->cap = task_count() + 64;
+	sn->snaps = scratch_get(sn->cap * sizeof(task_snap));
+	if (!sn->snaps)
+		kprintf("%s: out of memory for %zu task records\n", who, sn->cap);
+	return sn->snaps != NULL;
+}
+
+/* World stopped: records every task and its live stack. */
+static void snapshot_take(snapshot *sn)
+{
+	sched_for_each_task(snap_one, sn);
+	for (size_t i = 0; i < sn->n; i++) {
+		task_snap *s = &sn->snaps[i];
+		s->lo = s->hi = 0;
+		if (s->info.state != TASK_DEAD)
+			task_stack_live_range(s->t, &s->lo, &s->hi);
+	}
+}
+
+static void snapshot_free(snapshot *sn)
+{
+	scratch_put(sn->snaps, sn->cap * sizeof(task_snap));
+	sn->snaps = NULL;
+}
+
+static const task_snap *snap_owning(const snapshot *sn, uintptr_t p)
+{
+	for (size_t i = 0; i < sn->n; i++)
+		if (p >= sn->snaps[i].lo && p < sn->snaps[i].hi)
+			return &sn->snaps[i];
+	return NULL;
+}
+
 /* ---- the task-leak detector ---------------------------------------------- */
-static bool in_root_stack(const task_snap *snaps, size_t n, uintptr_t p)
-{
-	for (size_t i = 0; i < n; i++)
-		if (snaps[i].root && p >= snaps[i].lo && p < snaps[i].hi)
-			return true;
-	return false;
-}
-
-static bool in_any_stack(const task_snap *snaps, size_t n, uintptr_t p)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p >= snaps[i].lo && p < snaps[i].hi)
-			return true;
-	return false;
-}
-
 /* Can something still running reach what s waits on? Unknown objects
  * count as reachable: the detector reports no false positives. */
-static bool can_wake(const task_snap *s, const task_snap *snaps, size_t n)
+static bool can_wake(const task_snap *s, const snapshot *sn)
 {
 	const char *r = s->info.wait_reason;
 	if (r && (strcmp(r, "select (no cases)") == 0 || strstr(r, "(nil chan)")))
@@ -133,13 +170,14 @@ static bool can_wake(const task_snap *s, const task_snap *snaps, size_t n)
 	bool wake = false;
 	for (size_t i = 0; i < no && !wake; i++) {
 		uintptr_t p = (uintptr_t)objs[i];
+		const task_snap *owner = snap_owning(sn, p);
 		if (!p)
 			wake = true; /* a timer (sleep) or nothing known */
 		else if (gc_in_heap(objs[i]))
 			wake = object_marked(objs[i]);
-		else if (in_globals(p) || in_root_stack(snaps, n, p))
+		else if (in_globals(p) || (owner && owner->root))
 			wake = true;
-		else if (!in_any_stack(snaps, n, p))
+		else if (!owner)
 			wake = true; /* runtime memory (a task record, ...) */
 		/* else: on a blocked task's stack, decided in a later round */
 	}
@@ -172,94 +210,87 @@ static void print_leak_groups(task_snap *snaps, size_t n)
 	}
 }
 
-/*
- * Where the asking task's stack scan starts: just below the asking
- * function's frame pointer, where its prologue saved the caller's
- * callee-saved registers (__builtin_unwind_init makes it save all of them),
- * so the caller's values count but the diagnostic's own locals and deeper
- * frames (and what earlier runs left there) are not taken for references.
- */
-#define ASKER_SAVED_REGS_BYTES (8 * sizeof(uintptr_t))
-
-/* Scans a root task; the asking task from its caller's state up. */
-static void scan_root_task(task_snap *s, uintptr_t caller_frame)
+/* World stopped, quiet heap. Marks from the collector's roots minus the
+ * stacks of blocked tasks, then, to a fixpoint, from each blocked task
+ * whose wait object got marked: it can be woken, so it is a root too. Sets
+ * root on every task that can run or wake and leaves the marks set;
+ * returns how many blocked tasks are left (leaked). */
+static size_t mark_from_leak_roots(snapshot *sn)
 {
-	if (s->t == task_self() && caller_frame > s->lo && caller_frame < s->hi) {
-		gc_mark_ptr((uintptr_t)task_start_arg(s->t), 0);
-		gc_scan_conservative(caller_frame, s->hi, 0);
-		return;
-	}
-	gc_scan_task(s->t);
-}
-
-__attribute__((noinline)) size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print)
-{
-	__builtin_unwind_init();
-	uintptr_t caller_frame = (uintptr_t)__builtin_frame_address(0) - ASKER_SAVED_REGS_BYTES;
-	size_t cap = task_count() + 64;
-	task_snap *snaps = scratch_get(cap * sizeof(task_snap));
-	if (!snaps) {
-		kprintf("leaks: out of memory for %zu task records\n", cap);
-		return 0;
-	}
-	quiet_heap_stop("leak detector");
-	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
-	struct snap_ctx ctx = { snaps, 0, cap };
-	sched_for_each_task(snap_one, &ctx);
-	size_t n = ctx.n;
-	for (size_t i = 0; i < n; i++)
-		task_stack_live_range(snaps[i].t, &snaps[i].lo, &snaps[i].hi);
-
-	/* Roots: globals, runtime roots, finalizers, and every task that can
-	 * run (runnable, running, sleeping). */
 	gc_scan_globals();
-	gc_scan_extra_roots();
 	gc_finalizer_scan_roots();
-	for (size_t i = 0; i < n; i++) {
-		task_snap *s = &snaps[i];
+	for (size_t i = 0; i < sn->n; i++) {
+		task_snap *s = &sn->snaps[i];
 		if (s->info.state == TASK_DEAD)
 			continue;
 		if (s->info.state != TASK_BLOCKED || !s->info.wait_reason ||
 		    strcmp(s->info.wait_reason, "sleep") == 0) {
 			s->root = true;
-			scan_root_task(s, caller_frame);
+			gc_scan_task(s->t);
 		}
 	}
-	/* A blocked task whose wait object got marked can be woken by a
-	 * root: it becomes a root too. Repeat until nothing changes. */
 	for (bool changed = true; changed;) {
 		while (gc_drain(UINT64_MAX) > 0)
 			;
 		changed = false;
-		for (size_t i = 0; i < n; i++) {
-			task_snap *s = &snaps[i];
-			if (s->root || s->info.state != TASK_BLOCKED || !can_wake(s, snaps, n))
+		for (size_t i = 0; i < sn->n; i++) {
+			task_snap *s = &sn->snaps[i];
+			if (s->root || s->info.state != TASK_BLOCKED || !can_wake(s, sn))
 				continue;
 			s->root = true;
-			scan_root_task(s, caller_frame);
+			gc_scan_task(s->t);
 			changed = true;
 		}
 	}
 	size_t leaked = 0;
-	for (size_t i = 0; i < n; i++) {
-		task_snap *s = &snaps[i];
-		if (s->root || s->info.state != TASK_BLOCKED)
-			continue;
-		s->leaked = true;
-		if (leaked < max_ids)
-			ids[leaked] = s->info.id;
-		leaked++;
+	for (size_t i = 0; i < sn->n; i++) {
+		task_snap *s = &sn->snaps[i];
+		s->leaked = !s->root && s->info.state == TASK_BLOCKED;
+		leaked += s->leaked;
 	}
-	quiet_heap_start(marked, work);
-	if (print) {
-		if (leaked == 0)
-			kprintf("no leaked tasks (%zu tasks checked)\n", n);
-		else
-			kprintf("%zu of %zu tasks can never wake:\n", leaked, n);
-		print_leak_groups(snaps, n);
-	}
-	scratch_put(snaps, cap * sizeof(task_snap));
 	return leaked;
+}
+
+struct leak_query {
+	uint64_t *ids;
+	size_t max_ids, result;
+	bool print;
+};
+
+static void find_leaks_spilled(void *arg)
+{
+	struct leak_query *q = arg;
+	snapshot sn;
+	q->result = 0;
+	if (!snapshot_alloc(&sn, "leaks"))
+		return;
+	quiet_heap_stop("leak detector");
+	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
+	snapshot_take(&sn);
+	size_t leaked = mark_from_leak_roots(&sn), k = 0;
+	for (size_t i = 0; i < sn.n && k < q->max_ids; i++)
+		if (sn.snaps[i].leaked)
+			q->ids[k++] = sn.snaps[i].info.id;
+	quiet_heap_start(marked, work);
+	size_t checked = 0; /* live tasks, as task_count() counts them */
+	for (size_t i = 0; i < sn.n; i++)
+		checked += sn.snaps[i].info.state != TASK_DEAD && !task_is_idle(sn.snaps[i].t);
+	if (q->print) {
+		if (leaked == 0)
+			kprintf("no leaked tasks (%zu tasks checked)\n", checked);
+		else
+			kprintf("%zu of %zu tasks can never wake:\n", leaked, checked);
+		print_leak_groups(sn.snaps, sn.n);
+	}
+	snapshot_free(&sn);
+	q->result = leaked;
+}
+
+size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print)
+{
+	struct leak_query q = { ids, ids ? max_ids : 0, 0, print };
+	arch_run_spilled(find_leaks_spilled, &q);
+	return q.result;
 }
 
 size_t gc_reclaim_leaks(bool print)
@@ -279,10 +310,18 @@ size_t gc_reclaim_leaks(bool print)
 }
 
 /* ---- why-alive: the shortest path from a root ----------------------------- */
+/*
+ * Breadth first from the roots, so the first time the target is met the
+ * path is a shortest one. Each object enters the queue at most once (its
+ * mark bit is the visited flag), so the queue needs one node per allocated
+ * object, counted with the world stopped.
+ */
 typedef struct bfs_node {
 	uintptr_t obj;
-	int64_t parent;  /* index of the node that reached it; -1: a root */
-	uintptr_t from;  /* the word that held the pointer (root slot or field) */
+	int64_t parent;        /* index of the node that reached it; -1: a root */
+	uintptr_t from;        /* the word that held the pointer (root slot or field);
+				* a task's start argument: the task's id */
+	gc_root_kind root;     /* parent < 0: which kind of root */
 } bfs_node;
 
 struct bfs {
@@ -290,14 +329,16 @@ struct bfs {
 	size_t head, tail, cap;
 	uintptr_t target;
 	int64_t found;
-	int64_t parent; /* node being scanned, or -1 while seeding roots */
+	int64_t parent;      /* node being scanned, or -1 while seeding roots */
+	gc_root_kind root;   /* while seeding: the root's kind */
+	/* Stacks that do not count as roots in this search. */
+	const snapshot *sn;
+	bool skip_self;      /* the asking (running) task's stack */
+	bool leak_roots;     /* only tasks the leak detector found able to run */
 };
 
-static struct bfs *bfs_now;
-
-static void bfs_visit(uintptr_t v, uintptr_t from)
+static void bfs_visit(struct bfs *b, uintptr_t v, uintptr_t from)
 {
-	struct bfs *b = bfs_now;
 	gc_object o;
 	if (b->found >= 0 || !gc_find_object((void *)v, &o))
 		return;
@@ -306,30 +347,31 @@ static void bfs_visit(uintptr_t v, uintptr_t from)
 	if (*w & (1ULL << (i & 63)))
 		return;
 	*w |= 1ULL << (i & 63);
-	if (b->tail == b->cap)
-		return; /* out of room: the path may be longer than shown */
-	b->q[b->tail] = (bfs_node){ (uintptr_t)o.base, b->parent, from };
+	ASSERT(b->tail < b->cap); /* one node per allocated object */
+	b->q[b->tail] = (bfs_node){ (uintptr_t)o.base, b->parent, from, b->root };
 	if ((uintptr_t)o.base == b->target)
 		b->found = (int64_t)b->tail;
 	b->tail++;
 }
 
-__attribute__((no_sanitize_address)) static void bfs_range(uintptr_t lo, uintptr_t hi)
+__attribute__((no_sanitize_address)) static void bfs_range(struct bfs *b, uintptr_t lo,
+							   uintptr_t hi)
 {
 	for (uintptr_t a = ALIGN_UP(lo, 8); a + 8 <= hi; a += 8) {
 		uintptr_t v = *(volatile const uintptr_t *)a;
 		if (gc_in_heap((void *)v))
-			bfs_visit(v, a);
+			bfs_visit(b, v, a);
 	}
 }
 
-static void bfs_scan_object(uintptr_t obj)
+/* Visits obj's pointer fields exactly as gc_scan_object reads them. */
+static void bfs_scan_object(struct bfs *b, uintptr_t obj)
 {
 	gc_object o;
 	if (!gc_find_object((void *)obj, &o) || !o.type)
 		return;
 	if (o.type->flags & GC_TYPE_CONSERVATIVE) {
-		bfs_range(obj, obj + o.size);
+		bfs_range(b, obj, obj + o.size);
 		return;
 	}
 	for (size_t e = 0; e < o.size / o.type->size; e++) {
@@ -338,15 +380,88 @@ static void bfs_scan_object(uintptr_t obj)
 			if ((o.type->ptrmask[w / 64] >> (w % 64)) & 1) {
 				uintptr_t v = *(const uintptr_t *)(el + w * 8);
 				if (v)
-					bfs_visit(v, el + w * 8);
+					bfs_visit(b, v, el + w * 8);
 			}
 	}
 }
 
-static void describe_root(uintptr_t slot, const task_snap *snaps, size_t n)
+static bool bfs_task_counts(const struct bfs *b, const task *t)
 {
-	uintptr_t off;
-	if (in_globals(slot)) {
+	if (b->skip_self && t == task_self())
+		return false;
+	if (b->leak_roots) {
+		for (size_t i = 0; i < b->sn->n; i++)
+			if (b->sn->snaps[i].t == t)
+				return b->sn->snaps[i].root;
+	}
+	return true;
+}
+
+/* The roots, level 0 of the search: the same gc_root records marking uses. */
+static void bfs_root(const gc_root *r, void *arg)
+{
+	struct bfs *b = arg;
+	if (r->task && !bfs_task_counts(b, r->task))
+		return;
+	b->root = r->kind;
+	switch (r->kind) {
+	case GC_ROOT_GLOBALS:
+	case GC_ROOT_RUNTIME:
+	case GC_ROOT_STACK:
+		bfs_range(b, r->lo, r->hi);
+		break;
+	case GC_ROOT_TASK_ARG:
+		bfs_visit(b, r->value, task_id(r->task));
+		break;
+	case GC_ROOT_FINALIZER:
+		bfs_scan_object(b, r->value);
+		break;
+	case GC_ROOT_FINALIZER_QUEUE:
+		bfs_visit(b, r->value, 0);
+		break;
+	}
+}
+
+/* World stopped, mark bits clear: runs the search; true if found. */
+static bool bfs_run(struct bfs *b)
+{
+	b->head = b->tail = 0;
+	b->found = -1;
+	b->parent = -1;
+	gc_roots_globals(bfs_root, b);
+	gc_roots_finalizers(bfs_root, b);
+	for (size_t i = 0; i < b->sn->n; i++)
+		if (b->sn->snaps[i].info.state != TASK_DEAD)
+			gc_roots_task(b->sn->snaps[i].t, bfs_root, b);
+	while (b->found < 0 && b->head < b->tail) {
+		b->parent = (int64_t)b->head;
+		bfs_scan_object(b, b->q[b->head++].obj);
+	}
+	return b->found >= 0;
+}
+
+struct runtime_root_find {
+	uintptr_t slot;
+	const char *name;
+};
+
+static void find_runtime_root(const gc_root *r, void *arg)
+{
+	struct runtime_root_find *f = arg;
+	if (r->kind == GC_ROOT_RUNTIME && f->slot >= r->lo && f->slot < r->hi)
+		f->name = r->name;
+}
+
+static const char *type_name(const gc_type *t)
+{
+	return t ? t->name : "noscan";
+}
+
+static void describe_root(const bfs_node *nd, const snapshot *sn)
+{
+	uintptr_t off, slot = nd->from;
+	switch (nd->root) {
+	case GC_ROOT_GLOBALS: {
 		const char *name = arch_symbolize(slot, &off);
 		if (name)
 			kprintf("  global %s+0x%lx\n", name, (unsigned long)off);
@@ -354,100 +469,225 @@ static void describe_root(uintptr_t slot, const task_snap *snaps, size_t n)
 			kprintf("  global at %p\n", (void *)slot);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (slot < snaps[i].lo || slot >= snaps[i].hi)
-			continue;
-		/* The innermost frame at or above the slot owns it. */
-		uintptr_t pcs[32], fps[32];
-		size_t nf = 0;
-		if (snaps[i].t != task_self())
-			nf = arch_context_frames(task_context(snaps[i].t), pcs, fps, 32);
-		const char *fn = NULL;
-		for (size_t f = 0; f < nf; f++) {
-			if (fps[f] >= slot) {
-				fn = arch_symbolize(pcs[f] - 1, &off);
-				break;
-			}
-		}
-		kprintf("  task %llu '%s', stack slot %p (%lu bytes below its top)%s%s\n",
-			(unsigned long long)snaps[i].info.id, snaps[i].info.name, (void *)slot,
-			(unsigned long)(snaps[i].hi - slot), fn ? ", in " : "", fn ? fn : "");
+	case GC_ROOT_RUNTIME: {
+		struct runtime_root_find f = { slot, NULL };
+		gc_roots_globals(find_runtime_root, &f);
+		kprintf("  runtime root '%s', word at %p\n", f.name ? f.name : "?", (void *)slot);
 		return;
 	}
-	kprintf("  runtime root at %p\n", (void *)slot);
+	case GC_ROOT_TASK_ARG:
+		kprintf("  the start argument of task %llu (it has not copied it yet)\n",
+			(unsigned long long)slot);
+		return;
+	case GC_ROOT_FINALIZER_QUEUE:
+		kprintf("  the finalizer queue (its finalizer has not run yet)\n");
+		return;
+	case GC_ROOT_FINALIZER: {
+		gc_object o;
+		if (gc_find_object((void *)slot, &o))
+			kprintf("  a field (+%lu) of %p %s, which has a finalizer (finalizable "
+				"objects keep what they point to)\n",
+				(unsigned long)(slot - (uintptr_t)o.base), o.base, type_name(o.type));
+		return;
+	}
+	case GC_ROOT_STACK:
+		break;
+	}
+	const task_snap *s = snap_owning(sn, slot);
+	if (!s) {
+		kprintf("  stack slot %p\n", (void *)slot);
+		return;
+	}
+	/* The innermost frame at or above the slot owns it. */
+	uintptr_t pcs[32], fps[32];
+	arch_context ctx = *task_context(s->t);
+	if (s->t == task_self())
+		ctx.sp = ctx.spill_sp; /* the spill frame reads like a switch frame */
+	size_t nf = arch_context_frames(&ctx, pcs, fps, 32);
+	const char *fn = NULL;
+	for (size_t f = 0; f < nf; f++) {
+		if (fps[f] >= slot) {
+			fn = arch_symbolize(pcs[f] - 1, &off);
+			break;
+		}
+	}
+	kprintf("  task %llu '%s' (%s), stack slot %p (%lu bytes below its top)%s%s\n",
+		(unsigned long long)s->info.id, s->info.name, task_state_name(s->info.state),
+		(void *)slot, (unsigned long)(s->hi - slot), fn ? ", in " : "", fn ? fn : "");
 }
 
-__attribute__((noinline)) int gc_why_alive(const void *p)
+/* Prints the path the search found to b->found; returns its length. */
+static int print_path(const struct bfs *b, const snapshot *sn)
 {
+	int64_t chain[64];
+	int depth = 0, total = 0;
+	for (int64_t k = b->found; k >= 0; k = b->q[k].parent, total++)
+		if (depth < (int)ARRAY_SIZE(chain))
+			chain[depth++] = k;
+	/* chain[depth-1] is the root end unless the path is longer than 64. */
+	if (total > depth)
+		kprintf("  (the first %d of %d steps from the root are not shown)\n", total - depth,
+			total);
+	else
+		describe_root(&b->q[chain[depth - 1]], sn);
+	for (int k = depth - 1; k >= 0; k--) {
+		const bfs_node *nd = &b->q[chain[k]];
+		gc_object o;
+		gc_find_object((void *)nd->obj, &o);
+		if (nd->parent < 0)
+			kprintf("  -> %p %s\n", (void *)nd->obj, type_name(o.type));
+		else
+			kprintf("  -> (field at +%lu) -> %p %s\n",
+				(unsigned long)(nd->from - b->q[nd->parent].obj), (void *)nd->obj,
+				type_name(o.type));
+	}
+	return total;
+}
+
+struct why_query {
+	const void *p;      /* an object */
+	uint64_t task_id;   /* or a task whose wait object(s) to explain */
+	int result;
+};
+
+/* Scratch for a search over every allocated object: world stopped. */
+static bool bfs_alloc(struct bfs *b, const char *who)
+{
+	size_t objects = 0;
+	heap_for_each_span(count_objects, &objects);
+	b->cap = objects;
+	b->q = scratch_get(b->cap * sizeof(bfs_node));
+	if (!b->q)
+		kprintf("%s: out of memory for a search over %zu objects (%zu KiB)\n", who, objects,
+			objects * sizeof(bfs_node) >> 10);
+	return b->q != NULL;
+}
+
+static void why_alive_spilled(void *arg)
+{
+	struct why_query *q = arg;
+	snapshot sn;
 	gc_object target;
-	if (!gc_find_object(p, &target)) {
-		kprintf("why: %p is not an allocated heap object\n", p);
-		return -1;
-	}
-	size_t cap = 1 << 20;
-	struct bfs b = { .q = scratch_get(cap * sizeof(bfs_node)), .cap = cap,
-			 .target = (uintptr_t)target.base, .found = -1, .parent = -1 };
-	size_t tcap = task_count() + 64;
-	task_snap *snaps = scratch_get(tcap * sizeof(task_snap));
-	if (!b.q || !snaps) {
-		kprintf("why: out of memory\n");
-		return -1;
-	}
+	q->result = GC_WHY_NO_MEMORY;
+	if (!snapshot_alloc(&sn, "why"))
+		return;
 	quiet_heap_stop("why-alive");
 	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
-	struct snap_ctx ctx = { snaps, 0, tcap };
-	sched_for_each_task(snap_one, &ctx);
-	bfs_now = &b;
-	/* Level 0: every root word, globals first (they name best). */
-	arch_range d = arch_data_range(), bs = arch_bss_range();
-	bfs_range(d.start, d.end);
-	bfs_range(bs.start, bs.end);
-	/* The asking task's stack counts from its caller's frame up: the
-	 * code that asks holds p, and that is not why p is alive. */
-	uintptr_t caller_frame = *(const uintptr_t *)__builtin_frame_address(0);
-	for (size_t i = 0; i < ctx.n; i++) {
-		if (snaps[i].info.state == TASK_DEAD ||
-		    !task_stack_live_range(snaps[i].t, &snaps[i].lo, &snaps[i].hi))
-			continue;
-		if (snaps[i].t == task_self() && caller_frame > snaps[i].lo &&
-		    caller_frame < snaps[i].hi)
-			snaps[i].lo = caller_frame;
-		bfs_range(snaps[i].lo, snaps[i].hi);
-	}
-	/* Then breadth first: the first time the target is met, the path is
-	 * a shortest one. */
-	while (b.found < 0 && b.head < b.tail) {
-		b.parent = (int64_t)b.head;
-		bfs_scan_object(b.q[b.head++].obj);
-	}
-	int depth = -1;
-	if (b.found >= 0) {
-		int64_t chain[64];
-		depth = 0;
-		for (int64_t k = b.found; k >= 0 && depth < 64; k = b.q[k].parent)
-			chain[depth++] = k;
-		kprintf("%p (%s, %zu bytes) is alive through %d object(s):\n", p,
-			target.type ? target.type->name : "noscan", target.size, depth);
-		describe_root(b.q[chain[depth - 1]].from, snaps, ctx.n);
-		for (int k = depth - 1; k >= 0; k--) {
-			const bfs_node *nd = &b.q[chain[k]];
-			gc_object o;
-			gc_find_object((void *)nd->obj, &o);
-			if (k == depth - 1)
-				kprintf("  -> %p %s\n", (void *)nd->obj, o.type ? o.type->name : "noscan");
-			else
-				kprintf("  -> (field at +%lu) -> %p %s\n",
-					(unsigned long)(nd->from - b.q[chain[k + 1]].obj),
-					(void *)nd->obj, o.type ? o.type->name : "noscan");
+	struct bfs b = { .sn = &sn };
+	if (!gc_find_object(q->p, &target)) {
+		kprintf("why: %p is not an allocated heap object\n", q->p);
+		q->result = GC_WHY_NOT_OBJECT;
+	} else if (bfs_alloc(&b, "why")) {
+		snapshot_take(&sn);
+		b.target = (uintptr_t)target.base;
+		/* The asking task's own stack is no root here: the code that
+		 * asks holds p, and that is not why p is alive. */
+		b.skip_self = true;
+		if (bfs_run(&b)) {
+			kprintf("%p (%s, %zu bytes) is alive through %s:\n", q->p,
+				type_name(target.type), target.size, "a path from a root");
+			q->result = print_path(&b, &sn);
+		} else {
+			q->result = 0;
+			heap_for_each_span(clear_marks, NULL);
+			b.skip_self = false;
+			if (bfs_run(&b)) {
+				kprintf("%p (%s, %zu bytes) is reachable only from the asking task's "
+					"own stack: garbage once it lets go:\n", q->p,
+					type_name(target.type), target.size);
+				print_path(&b, &sn);
+			} else {
+				kprintf("%p (%s, %zu bytes) is not reachable from any root: garbage "
+					"the next cycle frees\n", q->p, type_name(target.type),
+					target.size);
+			}
 		}
-	} else {
-		kprintf("%p is not reachable from any root (garbage the next cycle frees)\n", p);
+		scratch_put(b.q, b.cap * sizeof(bfs_node));
 	}
-	bfs_now = NULL;
 	quiet_heap_start(marked, work);
-	scratch_put(b.q, cap * sizeof(bfs_node));
-	scratch_put(snaps, tcap * sizeof(task_snap));
-	return depth;
+	snapshot_free(&sn);
+}
+
+int gc_why_alive(const void *p)
+{
+	struct why_query q = { .p = p };
+	arch_run_spilled(why_alive_spilled, &q);
+	return q.result;
+}
+
+/* Why the leak detector does not count task id as leaked: it can run, or
+ * what it waits on is reachable from the tasks that can. */
+static void why_task_spilled(void *arg)
+{
+	struct why_query *q = arg;
+	snapshot sn;
+	q->result = GC_WHY_NO_MEMORY;
+	if (!snapshot_alloc(&sn, "why task"))
+		return;
+	quiet_heap_stop("why-alive (task)");
+	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
+	snapshot_take(&sn);
+	mark_from_leak_roots(&sn);
+	const task_snap *s = NULL;
+	for (size_t i = 0; i < sn.n; i++)
+		if (sn.snaps[i].info.id == q->task_id && sn.snaps[i].info.state != TASK_DEAD)
+			s = &sn.snaps[i];
+	struct bfs b = { .sn = &sn, .leak_roots = true };
+	if (!s) {
+		kprintf("why task: no live task %llu\n", (unsigned long long)q->task_id);
+		q->result = GC_WHY_NOT_OBJECT;
+	} else if (s->leaked) {
+		kprintf("task %llu '%s' is leaked: it waits (%s) on what no task that can run "
+			"reaches\n", (unsigned long long)s->info.id, s->info.name,
+			s->info.wait_reason ? s->info.wait_reason : "?");
+		q->result = 0;
+	} else if (s->info.state != TASK_BLOCKED || !s->info.wait_reason ||
+		   strcmp(s->info.wait_reason, "sleep") == 0) {
+		kprintf("task %llu '%s' is %s%s%s: it can run, so it is a root\n",
+			(unsigned long long)s->info.id, s->info.name,
+			task_state_name(s->info.state), s->info.wait_reason ? ", " : "",
+			s->info.wait_reason ? s->info.wait_reason : "");
+		q->result = 0;
+	} else if (bfs_alloc(&b, "why task")) {
+		/* What it waits on: its channels, or its wait object. */
+		const chan *chans[CHAN_SELECT_MAX_CASES];
+		size_t nc = chan_waited_channels(s->t, chans, ARRAY_SIZE(chans));
+		if (nc == 0) {
+			chans[0] = s->info.wait_object;
+			nc = 1;
+		}
+		kprintf("task %llu '%s' waits (%s) on what a task that can run reaches:\n",
+			(unsigned long long)s->info.id, s->info.name, s->info.wait_reason);
+		q->result = 0;
+		for (size_t i = 0; i < nc && q->result == 0; i++) {
+			uintptr_t w = (uintptr_t)chans[i];
+			const task_snap *owner = snap_owning(&sn, w);
+			if (!gc_find_object(chans[i], NULL)) {
+				kprintf("  %p, %s\n", (void *)w,
+					in_globals(w) ? "a global"
+					: owner ? "on the stack of a task that can run"
+						: "runtime memory (assumed reachable)");
+				q->result = 1;
+				continue;
+			}
+			heap_for_each_span(clear_marks, NULL);
+			gc_object o;
+			gc_find_object(chans[i], &o);
+			b.target = (uintptr_t)o.base;
+			if (bfs_run(&b))
+				q->result = print_path(&b, &sn);
+		}
+		scratch_put(b.q, b.cap * sizeof(bfs_node));
+	}
+	quiet_heap_start(marked, work);
+	snapshot_free(&sn);
+}
+
+int gc_why_task(uint64_t id)
+{
+	struct why_query q = { .task_id = id };
+	arch_run_spilled(why_task_spilled, &q);
+	return q.result;
 }
 
 /* ---- the escape checker ------------------------------------------------------ */
@@ -525,16 +765,17 @@ static void escape_span(mspan *s, void *arg)
 
 size_t gc_escape_check(bool print)
 {
-	size_t tcap = task_count() + 64;
-	task_snap *snaps = scratch_get(tcap * sizeof(task_snap));
-	if (!snaps)
+	snapshot sn;
+	if (!snapshot_alloc(&sn, "escape check"))
 		return 0;
 	bool stopped_here = !world_stopped();
 	if (stopped_here)
 		stop_the_world("escape check");
-	struct snap_ctx ctx = { snaps, 0, tcap };
-	sched_for_each_task(snap_one, &ctx);
-	for (size_t i = 0; i < ctx.n; i++) {
+	/* Whole stacks, not just their live parts: a pointer below a
+	 * task's stack pointer dangles as surely as one into a dead task's. */
+	sched_for_each_task(snap_one, &sn);
+	task_snap *snaps = sn.snaps;
+	for (size_t i = 0; i < sn.n; i++) {
 		snaps[i].lo = snaps[i].hi = 0;
 		if (snaps[i].info.state != TASK_DEAD) {
 			const arch_context *c = task_context(snaps[i].t);
@@ -545,7 +786,7 @@ size_t gc_escape_check(bool print)
 	/* Static, not a local: a global pointing into this stack would be
 	 * an escape of our own. */
 	static struct escape_ctx ec;
-	ec = (struct escape_ctx){ snaps, ctx.n, 0, print };
+	ec = (struct escape_ctx){ snaps, sn.n, 0, print };
 	esc_now = &ec;
 	/* Globals, except the boot context: the arch's own record of the
 	 * main task's stack (its bounds and saved stack pointer). */
@@ -562,7 +803,7 @@ size_t gc_escape_check(bool print)
 	esc_now = NULL;
 	if (stopped_here)
 		start_the_world();
-	scratch_put(snaps, tcap * sizeof(task_snap));
+	snapshot_free(&sn);
 	return ec.found;
 }
 

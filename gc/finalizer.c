@@ -78,15 +78,20 @@ bool gc_set_finalizer(void *obj, void (*fn)(void *obj))
 	return ok;
 }
 
-void gc_finalizer_scan_roots(void)
+void gc_roots_finalizers(gc_root_fn fn, void *arg)
 {
 	spin_lock(&fin_lock);
 	for (finalizer *f = table; f; f = f->next)
-		gc_scan_object((uintptr_t)f->obj);
+		fn(&(gc_root){ .kind = GC_ROOT_FINALIZER, .value = (uintptr_t)f->obj }, arg);
 	/* Queued objects must stay alive until their finalizer has run. */
 	for (finalizer *f = run_queue; f; f = f->next)
-		gc_mark_ptr((uintptr_t)f->obj, 0);
+		fn(&(gc_root){ .kind = GC_ROOT_FINALIZER_QUEUE, .value = (uintptr_t)f->obj }, arg);
 	spin_unlock(&fin_lock);
+}
+
+void gc_finalizer_scan_roots(void)
+{
+	gc_roots_finalizers(gc_mark_root, NULL);
 }
 
 static bool is_marked(const void *obj)
@@ -120,6 +125,22 @@ void gc_finalizer_collect(void)
 	spin_unlock(&fin_lock);
 }
 
+/* Takes f off the queue and runs it, fin_lock held on entry, dropped
+ * inside. A function of its own, so that no register or slot of the
+ * finalizer task's loop ever holds the object. */
+static __attribute__((noinline)) void run_one(finalizer *f)
+{
+	/* Onto this stack before the record leaves the queue: from then on
+	 * this frame is the only thing keeping obj alive (the record lives
+	 * in memory the collector does not scan). */
+	void *volatile obj = f->obj;
+	run_queue = f->next;
+	if (!run_queue)
+		run_tail = &run_queue;
+	spin_unlock(&fin_lock);
+	f->fn(obj);
+}
+
 static void finalizer_main(void *unused)
 {
 	(void)unused;
@@ -131,15 +152,12 @@ static void finalizer_main(void *unused)
 			spin_lock(&fin_lock);
 		}
 		finalizer *f = run_queue;
-		/* Onto this stack before the record leaves the queue: from
-		 * then on this stack is the only thing keeping obj alive (the
-		 * record lives in memory the collector does not scan). */
-		void *volatile obj = f->obj;
-		run_queue = f->next;
-		if (!run_queue)
-			run_tail = &run_queue;
-		spin_unlock(&fin_lock);
-		f->fn(obj);
+		run_one(f); /* drops fin_lock */
+		/* Done with the object: this task must not keep it alive while
+		 * it waits for the next one (a resurrected object dropped later
+		 * would never be freed). run_one's registers are restored and
+		 * its frames are dead; clear what they left on the stack. */
+		task_scrub_stack(SIZE_MAX);
 		spin_lock(&fin_lock);
 		fixalloc_free(&records, f);
 		finalizers_run++;

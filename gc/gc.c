@@ -40,6 +40,13 @@
  * With gcstoptheworld=1 the whole cycle (mark and sweep) runs with the
  * world stopped, for comparison.
  *
+ * Whichever task runs a stop-the-world phase or a worker slice is itself a
+ * root (its stack is scanned like any other): it does so inside
+ * arch_run_spilled, which pushes its callee-saved registers first, and its
+ * stack counts from there up (gc/roots.c). That is Go's reason for running
+ * the collector on the system stack: the goroutine that triggered it is
+ * then just another stopped goroutine.
+ *
  * States: phase OFF -> MARK (mark setup) -> MARK_TERM (termination, world
  * stopped) -> OFF. gc.barrier_on == (phase != OFF) at every point where the
  * world runs.
@@ -135,7 +142,6 @@ static bool mark_some(void)
 {
 	if (!gc.globals_scanned) {
 		gc_scan_globals();
-		gc_scan_extra_roots();
 		gc.globals_scanned = true;
 		return true;
 	}
@@ -165,28 +171,43 @@ static bool mark_some(void)
 
 static void mark_termination(void);
 
+/* A cycle driven by a test (gc_test_*): what termination reports back. */
+static const void *const *test_watch;
+static bool *test_marked;
+static size_t test_nwatch, test_missed;
+
+/* One slice of the worker's marking; ends the mark phase when nothing is
+ * left. Runs spilled: the worker's own stack is one of the roots it may
+ * claim (and mark termination scans the stopping task's). */
+static void worker_slice(void *more_out)
+{
+	bool *more = more_out;
+	uint64_t t0 = arch_nanotime();
+	*more = true;
+	while (*more && arch_nanotime() - t0 < WORKER_SLICE_NS)
+		*more = mark_some();
+	spin_lock(&gc_lock);
+	gc_cpu_ns += arch_nanotime() - t0;
+	spin_unlock(&gc_lock);
+	if (!*more)
+		mark_termination();
+}
+
 static void worker_main(void *unused)
 {
 	(void)unused;
 	for (;;) {
 		spin_lock(&gc_lock);
-		while (gc.phase != GC_PHASE_MARK) {
+		while (gc.phase != GC_PHASE_MARK || gc.test_held) {
 			sched_block_on(&worker_wait, &gc_lock, SWITCH_SEMAPHORE,
 				       "GC worker (idle)", &worker_wait);
 			spin_lock(&gc_lock);
 		}
 		spin_unlock(&gc_lock);
 
-		uint64_t t0 = arch_nanotime();
-		bool more = true;
-		while (more && arch_nanotime() - t0 < WORKER_SLICE_NS)
-			more = mark_some();
-		spin_lock(&gc_lock);
-		gc_cpu_ns += arch_nanotime() - t0;
-		spin_unlock(&gc_lock);
-		if (!more)
-			mark_termination();
-		else
+		bool more;
+		arch_run_spilled(worker_slice, &more);
+		if (more)
 			task_sleep(WORKER_SLEEP_NS);
 	}
 }
@@ -208,11 +229,20 @@ static void mark_setup_locked_world(void)
 	gc.phase = GC_PHASE_MARK;
 }
 
-void gc_start(const char *why)
+static void stw_mark_and_terminate(void *unused)
 {
-	(void)why;
-	if (!gc_ready || gc.phase != GC_PHASE_OFF || world_stopped())
-		return;
+	(void)unused;
+	while (mark_some())
+		;
+	gc_scan_stacks(gc.cycle);
+	mark_termination();
+}
+
+/* 0. sweep termination and 1. mark setup: returns with the world stopped
+ * and the cycle numbered, or false (world running) if another task started
+ * a cycle first. */
+static bool begin_cycle(void)
+{
 	/* 0. sweep termination, concurrently. Marking must not begin while
 	 * any span is unswept (a lazy sweep during marking would turn this
 	 * cycle's half-set mark bits into alloc bits), and another task may
@@ -221,11 +251,11 @@ void gc_start(const char *why)
 	for (;;) {
 		finish_sweep();
 		if (gc.phase != GC_PHASE_OFF)
-			return; /* another task started one while we swept */
+			return false; /* another task started one while we swept */
 		stop_the_world("GC mark setup");
 		if (gc.phase != GC_PHASE_OFF) {
 			start_the_world();
-			return;
+			return false;
 		}
 		if (heap_sweep_complete())
 			break;
@@ -235,12 +265,18 @@ void gc_start(const char *why)
 	heap_at_start = heap_now();
 	peak_in_cycle = heap_at_start;
 	mark_setup_locked_world();
+	return true;
+}
+
+void gc_start(const char *why)
+{
+	(void)why;
+	if (!gc_ready || gc.phase != GC_PHASE_OFF || world_stopped() || !begin_cycle())
+		return;
 	if (gc_opt_stw) {
-		/* The whole cycle with the world stopped. */
-		while (mark_some())
-			;
-		gc_scan_stacks(gc.cycle);
-		mark_termination();
+		/* The whole cycle with the world stopped, on this task: its
+		 * own stack is a root, so its registers go on it first. */
+		arch_run_spilled(stw_mark_and_terminate, NULL);
 		return;
 	}
 	start_the_world();
@@ -291,10 +327,17 @@ static void mark_termination(void)
 	gc_finalizer_collect();
 	while (gc_drain(UINT64_MAX) > 0)
 		;
-	if (gc_opt_checkmark)
-		gc_checkmark_verify();
+	if (gc_opt_checkmark) {
+		size_t missed = gc_checkmark_verify();
+		if (gc.test_held)
+			test_missed = missed;
+		else if (missed)
+			panic("checkmark: the concurrent mark missed %zu reachable object(s)", missed);
+	}
 	if (gc_opt_escapecheck)
 		gc_escape_check(true);
+	for (size_t i = 0; i < test_nwatch; i++)
+		test_marked[i] = gc_test_marked(test_watch[i]);
 
 	gc.barrier_on = false;
 	uint64_t peak = heap_now();
@@ -347,6 +390,15 @@ void gc_wait_for_cycle_end(void)
 	spin_unlock(&gc_lock);
 }
 
+bool gc_set_stop_the_world(bool on)
+{
+	while (gc.phase != GC_PHASE_OFF)
+		gc_wait_for_cycle_end();
+	bool old = gc_opt_stw;
+	gc_opt_stw = on;
+	return old;
+}
+
 void gc_collect(void)
 {
 	if (!gc_ready)
@@ -377,8 +429,9 @@ void gc_collect(void)
 bool gc_collect_allowed(void)
 {
 	task *self = task_self();
-	return gc_ready && self != worker_task && self != sweeper_task &&
-	       !gc_finalizer_is_task(self);
+	/* A cycle a test holds ends only when that test ends it. */
+	return gc_ready && !gc.test_held && self != worker_task &&
+	       self != sweeper_task && !gc_finalizer_is_task(self);
 }
 
 void gc_init(void)
@@ -431,4 +484,86 @@ unsigned gc_cpu_permille(void)
 {
 	uint64_t up = arch_nanotime();
 	return up ? (unsigned)(gc_cpu_ns * 1000 / up) : 0;
+}
+
+/* ---- a cycle driven step by step (tests) ------------------------------------ */
+static bool test_saved_checkmark;
+
+bool gc_test_marked(const void *p)
+{
+	gc_object o;
+	if (!gc_find_object(p, &o))
+		return false;
+	size_t i = mspan_slot_index(o.span, (uintptr_t)o.base);
+	return (o.span->mark_bits[i >> 6] >> (i & 63)) & 1;
+}
+
+void gc_test_cycle_begin(bool checkmark)
+{
+	ASSERT(gc_ready && !world_stopped());
+	for (;;) {
+		while (gc.phase != GC_PHASE_OFF)
+			gc_wait_for_cycle_end();
+		if (begin_cycle())
+			break;
+	}
+	gc.test_held = true; /* before the world restarts: no worker slice */
+	test_saved_checkmark = gc_opt_checkmark;
+	gc_opt_checkmark = checkmark;
+	start_the_world();
+	stw1_ns = stw_last_pause_ns();
+	record_pause(stw1_ns);
+	mark_start_ns = arch_nanotime();
+}
+
+void gc_test_scan_globals(void)
+{
+	ASSERT(gc.test_held && !gc.globals_scanned);
+	preempt_disable();
+	gc_scan_globals();
+	gc.globals_scanned = true;
+	preempt_enable();
+}
+
+static void test_scan_task(void *t)
+{
+	if (sched_claim_task_for_scan(t, gc.cycle))
+		gc_scan_task(t);
+}
+
+void gc_test_scan_task(task *t)
+{
+	ASSERT(gc.test_held);
+	preempt_disable();
+	arch_run_spilled(test_scan_task, t);
+	preempt_enable();
+}
+
+void gc_test_drain(void)
+{
+	ASSERT(gc.test_held);
+	preempt_disable();
+	while (gc_drain(UINT64_MAX) > 0)
+		;
+	preempt_enable();
+}
+
+static void test_terminate(void *unused)
+{
+	(void)unused;
+	mark_termination();
+}
+
+size_t gc_test_cycle_end(const void *const *watch, bool *marked, size_t n)
+{
+	ASSERT(gc.test_held && gc.phase == GC_PHASE_MARK);
+	test_watch = watch;
+	test_marked = marked;
+	test_nwatch = n;
+	test_missed = 0;
+	arch_run_spilled(test_terminate, NULL);
+	test_nwatch = 0;
+	gc_opt_checkmark = test_saved_checkmark;
+	gc.test_held = false;
+	return test_missed;
 }

@@ -133,6 +133,10 @@ void gc_init(void);
  * (Go: runtime.GC). A cycle already running is finished first. */
 void gc_collect(void);
 gc_phase gc_get_phase(void);
+/* gcstoptheworld= at run time: true runs whole cycles (mark and sweep) with
+ * the world stopped. Returns the previous setting. Waits out a cycle that
+ * is running, so no cycle mixes the two modes. */
+bool gc_set_stop_the_world(bool on);
 
 /*
  * The write barrier: every store of a pointer into a heap object or a
@@ -160,6 +164,30 @@ void gc_shade(const void *p);
  * (a cycle through a finalized object) is never collected.
  */
 bool gc_set_finalizer(void *obj, void (*fn)(void *obj));
+
+/*
+ * A cycle driven step by step, for tests (the role of Go's export_test.go):
+ * the mark worker and mutator assists stay out of it, so a test can put a
+ * mutator's move at an exact point between the root jobs and the drain,
+ * and so catch each half of the barrier, allocate-black and stack scanning
+ * on every run instead of when the timer happens to land in the window.
+ * begin: sweep termination and mark setup (STW; barrier and allocate-black
+ * on), world restarted; checkmark turns gccheckmark on for this cycle.
+ * scan_globals / scan_task / drain: one root job, or every grey object.
+ * A running task (the caller) is scanned from where it calls. end: mark
+ * termination as the worker runs it (the root jobs not done, drain,
+ * finalizers, checkmark); marked[i] tells whether watch[i]'s object was
+ * marked (so survives the sweep); returns the objects checkmark found
+ * reachable but unmarked (0 without checkmark; no panic in this mode).
+ */
+struct task;
+void gc_test_cycle_begin(bool checkmark);
+void gc_test_scan_globals(void);
+void gc_test_scan_task(struct task *t);
+void gc_test_drain(void);
+size_t gc_test_cycle_end(const void *const *watch, bool *marked, size_t n);
+/* Mark bit of p's object (false if p is no object). */
+bool gc_test_marked(const void *p);
 
 /* Memory the collector cannot see (runtime metadata, not heap, data or
  * bss, nor a stack) that holds heap pointers: its words are scanned as
@@ -347,11 +375,24 @@ size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print);
  * TASK_EXIT_FAULT, a message naming it) and its stack is returned; what it
  * waited on is unreachable and left alone. Returns how many. */
 size_t gc_reclaim_leaks(bool print);
-/* Prints a shortest path from a root (a global by symbol, or a task's stack
- * slot with its frame's function) through typed objects to p's object.
- * Returns the number of objects on the path, 0 if none (unreachable), -1
- * if p is not a heap object. */
+/* Prints a shortest path from a root (a global by symbol, a task's stack
+ * slot with its frame's function, a runtime root, a finalizer) through
+ * typed objects to p's object. The roots are the collector's, except the
+ * asking task's own stack: the code that asks holds p, and that is not why
+ * p is alive (when nothing else reaches p, whether the asker's stack does
+ * is printed, with its path). Returns the number of objects on the path, 0
+ * if no such root reaches p (the next cycle frees it once the asker lets
+ * go), GC_WHY_NOT_OBJECT if p is not an allocated heap object,
+ * GC_WHY_NO_MEMORY if the page source cannot hold the search (one node per
+ * allocated object); nothing is kept on any path. */
+#define GC_WHY_NOT_OBJECT (-1)
+#define GC_WHY_NO_MEMORY (-2)
 int gc_why_alive(const void *p);
+/* Explains the leak detector's verdict on task id: leaked (returns 0), able
+ * to run (0), or blocked on something a task that can run reaches: prints
+ * that path and returns its length. GC_WHY_NOT_OBJECT if no such live task,
+ * GC_WHY_NO_MEMORY as above. */
+int gc_why_task(uint64_t id);
 /* The escape checker: heap objects and globals holding pointers into a
  * task's stack (the C form of an escaping local), or into a dead task's
  * old stack (dangling). With print, each is reported with the holder's

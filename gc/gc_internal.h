@@ -34,6 +34,9 @@ typedef struct gc_state {
 	uint64_t assist_ratio_x16; /* scan bytes owed per allocated byte, x16 */
 	/* checkmark pass in progress: mark() records parents */
 	bool checkmarking;
+	/* a test drives this cycle step by step (gc_test_*): the worker and
+	 * assists stay out of it */
+	bool test_held;
 } gc_state;
 
 extern gc_state gc;
@@ -58,9 +61,38 @@ uint64_t gc_work_count(void); /* grey objects queued */
 void gc_work_init(void);
 
 /* ---- roots (roots.c) ---------------------------------------------------- */
+/* One piece of the root set. Range kinds are scanned conservatively word by
+ * word; value kinds are one possible pointer; a finalizer root is an object
+ * whose fields (by its type) are roots while the object itself is not. */
+typedef enum gc_root_kind {
+	GC_ROOT_GLOBALS,         /* [lo, hi) of data or bss */
+	GC_ROOT_RUNTIME,         /* [lo, hi) registered with gc_add_root (name) */
+	GC_ROOT_STACK,           /* [lo, hi): task's live stack */
+	GC_ROOT_TASK_ARG,        /* value: task's start argument */
+	GC_ROOT_FINALIZER,       /* value: a finalizable object (its fields) */
+	GC_ROOT_FINALIZER_QUEUE, /* value: an object waiting for its finalizer */
+} gc_root_kind;
+
+typedef struct gc_root {
+	gc_root_kind kind;
+	uintptr_t lo, hi;  /* range kinds */
+	uintptr_t value;   /* value kinds */
+	const char *name;  /* GC_ROOT_RUNTIME */
+	task *task;        /* GC_ROOT_STACK, GC_ROOT_TASK_ARG */
+} gc_root;
+
+typedef void (*gc_root_fn)(const gc_root *r, void *arg);
+/* The enumerators: every root of one kind of job, to fn. */
+void gc_roots_globals(gc_root_fn fn, void *arg);     /* globals + runtime roots */
+void gc_roots_task(task *t, gc_root_fn fn, void *arg); /* t's stack and argument */
+void gc_roots_finalizers(gc_root_fn fn, void *arg);  /* gc/finalizer.c */
+/* The marking visitor: greys what the root points to. */
+void gc_mark_root(const gc_root *r, void *unused);
+
+/* The root jobs of a cycle. */
 void gc_scan_globals(void);
-void gc_scan_extra_roots(void);
-/* Scans one task's stack (and start argument); preemption disabled. */
+/* Scans one task's stack (and start argument); preemption disabled. A
+ * running task only inside arch_run_spilled. */
 void gc_scan_task(task *t);
 /* Scans every stack not yet scanned in generation gen (the cycle number),
  * one task at a time with preemption disabled around each. */
@@ -95,8 +127,9 @@ void gc_start(const char *why);
 void gc_wait_for_cycle_end(void);
 /* Accounts scan work an allocating task did as an assist. */
 void gc_note_assist(uint64_t bytes, uint64_t ns);
-/* gc_collect() may run on the calling task: the collector is up and the
- * task is none of its own (mark worker, sweeper, finalizer task). */
+/* gc_collect() may run on the calling task: the collector is up, no test
+ * holds a cycle, and the task is none of the collector's own (mark worker,
+ * sweeper, finalizer task). */
 bool gc_collect_allowed(void);
 
 /* ---- finalizers (finalizer.c) ------------------------------------------- */
@@ -112,7 +145,8 @@ bool gc_finalizer_is_task(const task *t);
 
 /* ---- checkmark (checkmark.c) -------------------------------------------- */
 /* World stopped, after the concurrent mark: re-marks from scratch and
- * panics on any object reachable but left white. */
-void gc_checkmark_verify(void);
+ * returns how many objects are reachable but were left white (the first is
+ * reported with its path); mark termination panics if any. */
+size_t gc_checkmark_verify(void);
 /* Checkmark's parent table: records how obj was reached. */
 void gc_checkmark_record(uintptr_t obj, uintptr_t parent);

@@ -194,7 +194,7 @@ gc_charge gc_alloc_hook(size_t size)
 		return charge;
 	}
 	/* Waiting and assisting switch tasks: not with preemption off. */
-	if (phase != GC_PHASE_MARK || !sched_may_block())
+	if (phase != GC_PHASE_MARK || !sched_may_block() || gc.test_held)
 		return charge;
 	/* Past the goal with marking still under way: the collector is
 	 * behind. Wait for the cycle to end rather than grow the heap further

@@ -20,6 +20,11 @@
  *     rejected, never wrapped;
  *   - booleans: 1/0, on/off, true/false, yes/no;
  *   - strings point into the parsed line, which must therefore outlive them.
+ *
+ * help=1 (cmdline_print_help) lists every option with its current value,
+ * the values it accepts and its default: the value its variable had before
+ * the first line was parsed, recorded then. Keys starting with
+ * CMDLINE_TEST_PREFIX belong to the parser's own tests and are not listed.
  */
 #include "kernel/kernel.h"
 
@@ -29,6 +34,10 @@
 #define CMDLINE_ERR_MAX 256
 /* Room for the reason a value was rejected. */
 #define CMDLINE_REASON_MAX 96
+/* Options whose defaults are recorded; more is a build mistake (panic). */
+#define CMDLINE_MAX_OPTIONS 128
+/* Keys of the parser's own test options, left out of the help. */
+#define CMDLINE_TEST_PREFIX "test."
 
 extern const cmdline_option __start_cmdline_opts[], __stop_cmdline_opts[];
 
@@ -54,12 +63,55 @@ static const cmdline_option *cmdline_find(const char *key, size_t keylen)
 	return NULL;
 }
 
+/* Each option's value before the first parse, by registry index. */
+typedef union cmdline_value {
+	int64_t i;
+	bool b;
+	const char *s;
+} cmdline_value;
+static cmdline_value cmdline_defaults[CMDLINE_MAX_OPTIONS];
+static bool cmdline_defaults_recorded;
+
+static bool cmdline_is_int(const cmdline_option *opt)
+{
+	/* A custom parser over an integer declares a range. */
+	return opt->parse == cmdline_parse_int ||
+	       (opt->parse != cmdline_parse_bool && opt->parse != cmdline_parse_string &&
+		opt->min < opt->max);
+}
+
+static cmdline_value cmdline_read(const cmdline_option *opt)
+{
+	cmdline_value v = { 0 };
+	if (opt->parse == cmdline_parse_bool)
+		v.b = *(const bool *)opt->target;
+	else if (opt->parse == cmdline_parse_string)
+		v.s = *(const char *const *)opt->target;
+	else if (cmdline_is_int(opt))
+		v.i = *(const int64_t *)opt->target;
+	return v;
+}
+
+static void cmdline_record_defaults(void)
+{
+	size_t n = (size_t)(__stop_cmdline_opts - __start_cmdline_opts);
+	if (cmdline_defaults_recorded)
+		return;
+	if (n > CMDLINE_MAX_OPTIONS)
+		panic("cmdline: %zu options registered, CMDLINE_MAX_OPTIONS is %d", n,
+		      CMDLINE_MAX_OPTIONS);
+	for (size_t i = 0; i < n; i++)
+		cmdline_defaults[i] = cmdline_read(&__start_cmdline_opts[i]);
+	cmdline_defaults_recorded = true;
+}
+
 /*
  * Two registrations of one key would make one of them unreachable without
  * any message; that is a build mistake, so it panics.
  */
 static void cmdline_check_registry(void)
 {
+	cmdline_record_defaults();
 	for (const cmdline_option *a = __start_cmdline_opts;
 	     a < __stop_cmdline_opts; a++) {
 		for (const cmdline_option *b = a + 1; b < __stop_cmdline_opts; b++) {
@@ -276,28 +328,61 @@ bool cmdline_parse(const char *cmdline)
 	return cmdline_parse_in_place(cmdline_copy);
 }
 
-static void cmdline_format_value(const cmdline_option *opt, char *buf,
+static void cmdline_format_value(const cmdline_option *opt, cmdline_value v, char *buf,
 				 size_t n)
 {
-	if (opt->parse == cmdline_parse_int) {
-		ksnprintf(buf, n, "%lld", (long long)*(const int64_t *)opt->target);
-	} else if (opt->parse == cmdline_parse_bool) {
-		ksnprintf(buf, n, "%s", *(const bool *)opt->target ? "on" : "off");
+	if (opt->parse == cmdline_parse_bool)
+		ksnprintf(buf, n, "%s", v.b ? "on" : "off");
+	else if (opt->parse == cmdline_parse_string)
+		ksnprintf(buf, n, "%s", v.s ? v.s : "(unset)");
+	else if (cmdline_is_int(opt))
+		ksnprintf(buf, n, "%lld", (long long)v.i);
+	else
+		ksnprintf(buf, n, "?"); /* a custom parser of unknown type */
+}
+
+/* An integer bound as the parser would accept it: with a k/m/g suffix
+ * when it is a whole multiple. */
+static void cmdline_format_bound(int64_t v, char *buf, size_t n)
+{
+	static const char suffix[] = "gmk";
+	for (int k = 0; k < 3; k++) {
+		int shift = 30 - 10 * k;
+		int64_t unit = (int64_t)1 << shift;
+		if (v != 0 && v % unit == 0 && (v >= unit || v <= -unit)) {
+			ksnprintf(buf, n, "%lld%c", (long long)(v / unit), suffix[k]);
+			return;
+		}
+	}
+	ksnprintf(buf, n, "%lld", (long long)v);
+}
+
+/* What the option accepts: "on/off", "text", "10..10000", "0 or more". */
+static void cmdline_format_accepted(const cmdline_option *opt, char *buf, size_t n)
+{
+	if (opt->parse == cmdline_parse_bool) {
+		ksnprintf(buf, n, "on/off");
 	} else if (opt->parse == cmdline_parse_string) {
-		const char *s = *(const char *const *)opt->target;
-		ksnprintf(buf, n, "%s", s ? s : "(unset)");
-	} else if (opt->min < opt->max) {
-		/* A custom parser over an integer (it declares a range). */
-		ksnprintf(buf, n, "%lld", (long long)*(const int64_t *)opt->target);
+		ksnprintf(buf, n, "text");
+	} else if (cmdline_is_int(opt)) {
+		char lo[24], hi[24];
+		cmdline_format_bound(opt->min, lo, sizeof lo);
+		cmdline_format_bound(opt->max, hi, sizeof hi);
+		/* A custom parser may take words besides (gogc=off). */
+		const char *more = opt->parse == cmdline_parse_int ? "" : ", or see the text";
+		if (opt->max == INT64_MAX)
+			ksnprintf(buf, n, "%s or more%s", lo, more);
+		else
+			ksnprintf(buf, n, "%s..%s%s", lo, hi, more);
 	} else {
-		/* A custom parser: the value's type is unknown here. */
-		ksnprintf(buf, n, "?");
+		ksnprintf(buf, n, "see the text");
 	}
 }
 
 void cmdline_print_help(void)
 {
-	kprintf("valid options (key=current value):\n");
+	cmdline_record_defaults();
+	kprintf("valid options (key=current value, what it does [accepted values; default]):\n");
 	/*
 	 * Sorted by key so the list reads the same whatever the link order;
 	 * selection sort on the fly, as the registry is small and read-only.
@@ -314,11 +399,18 @@ void cmdline_print_help(void)
 		}
 		if (!next)
 			break;
-
-		char value[64], setting[96];
-		cmdline_format_value(next, value, sizeof value);
-		ksnprintf(setting, sizeof setting, "%s=%s", next->key, value);
-		kprintf("  %-28s %s\n", setting, next->help);
 		prev = next;
+		if (strncmp(next->key, CMDLINE_TEST_PREFIX, strlen(CMDLINE_TEST_PREFIX)) == 0)
+			continue;
+
+		char value[64], setting[96], accepted[64], def[64];
+		cmdline_format_value(next, cmdline_read(next), value, sizeof value);
+		cmdline_format_value(next, cmdline_defaults[next - __start_cmdline_opts], def,
+				     sizeof def);
+		cmdline_format_accepted(next, accepted, sizeof accepted);
+		ksnprintf(setting, sizeof setting, "%s=%s", next->key, value);
+		kprintf("  %-28s %s [%s; default %s]\n", setting, next->help, accepted, def);
 	}
+	kprintf("integers: decimal or 0x hex, with k/m/g (x1024) suffixes; booleans also "
+		"1/0, true/false, yes/no\n");
 }

@@ -20,16 +20,16 @@ typedef struct demo_entry {
 } demo_entry;
 
 static const demo_entry demos[] = {
-	{ "stack", demo_stack, "stack vs heap allocation cost; a stack overflow caught by the unmapped gap below the stack" },
-	{ "escape", demo_escape, "the escape cases: local kept past its frame, stored, boxed, closure, growable array" },
-	{ "smallobjects", demo_smallobjects, "many small objects vs a GC-cleared pool vs one array: cycles, pauses, CPU, fragmentation" },
+	{ "stack", demo_stack, "stack vs heap allocation cost; fixed-size stacks: an overflow caught by the unmapped gap below the stack" },
+	{ "escape", demo_escape, "what Go's escape analysis moves to the heap, what C does, what the escape checker flags" },
+	{ "smallobjects", demo_smallobjects, "one object per item vs a GC-cleared pool vs one array: allocations, cycles, pauses, GC CPU, fragmentation" },
 	{ "globals", demo_globals, "where globals, heap and stacks live; an object kept only by a global survives" },
-	{ "heapobjects", demo_heapobjects, "each case that forces a heap allocation, found in the heap profile" },
+	{ "heapobjects", demo_heapobjects, "the cases Go's escape analysis sends to the heap, each found at its site in the heap profile" },
 	{ "taskleak", demo_taskleak, "tasks blocked forever: count climbing, profile, leak detector, the fixed version" },
 	{ "gcphases", demo_gcphases, "one cycle phase by phase: barrier, STW pauses, colours during mark, sweep" },
 	{ "memleak", demo_memleak, "memory kept by a global list, a blocked task, a finalizer cycle; why-alive paths" },
 	{ "switches", demo_switches, "one scenario per context-switch reason, with the counters" },
-	{ "heapreuse", demo_heapreuse, "spans reused after sweep vs fresh spans; pages returned to the page source" },
+	{ "heapreuse", demo_heapreuse, "swept spans' pages reused by the next round; scavenged pages; one word pinning a list" },
 };
 
 void demo_list(void)

@@ -2,8 +2,8 @@
  * kernel/demo.h - the demos (one per topic of the study material), run by
  * `demo=NAME` on the command line, `make run DEMO=NAME`, the shell's `demo
  * NAME` and, all of them, by the boot tour. Each demo prints what it shows
- * and the numbers it measured, and leaves its key numbers in demo_last so
- * tests/demo_test.c can check them for plausibility.
+ * and the numbers it measured, and leaves the numbers behind its conclusions in
+ * demo_last, so tests/demo_test.c can check that they say what it says.
  */
 #pragma once
 
@@ -16,19 +16,23 @@ typedef struct demo_result {
 		int overflow_status; /* join status of the overflowing task */
 		bool kernel_went_on;
 	} stack;
-	struct { /* escape */
-		size_t escapes_flagged; /* by gc_escape_check */
-		bool stored_in_heap, boxed_in_heap, closure_env_in_heap;
-		bool array_moved_to_heap;
+	struct { /* escape: gc_escape_check reports with the pointer minus without */
+		size_t local_kept, dangling;      /* a task's local kept in a heap object */
+		size_t stored_local, stored_heap; /* obj.p = &x, x a local / gc_alloc'ed */
+		size_t boxed_local, boxed_heap;   /* iface.data */
+		size_t closure_stack, closure_heap; /* a closure's environment */
 	} escape;
 	struct { /* smallobjects: [0] many small, [1] pooled, [2] one array */
 		uint64_t gc_cycles[3], pause_ns[3], allocs[3];
 		unsigned gc_cpu_permille[3];
 		uint64_t pool_drops; /* pool emptied because a GC ran */
+		size_t kept[3], kept_pages[3]; /* kept records, pages they sit on */
+		uint64_t frag_permille[3];     /* free share of those pages */
 	} small;
 	struct { /* globals */
 		bool in_data, in_bss, heap_in_heap, stack_in_stack;
 		bool survived;  /* the global-only object lived through gc_collect */
+		bool unreferenced_freed; /* and the unreferenced one did not */
 		int path_len;   /* gc_why_alive */
 	} globals;
 	struct { /* heapobjects */
@@ -47,15 +51,24 @@ typedef struct demo_result {
 	struct { /* memleak */
 		int path_list, path_chan, path_cycle; /* gc_why_alive results */
 		bool finalizer_ran;
+		bool buffer_kept, cycle_kept;  /* allocated after two collections */
+		bool payload_freed, buffer_freed, cycle_freed; /* after the fixes */
 	} memleak;
 	struct { /* switches: counted in this demo's scenarios */
 		uint64_t counts[SWITCH_REASON_COUNT];
 	} switches;
 	struct { /* heapreuse */
-		uint64_t spans_first, spans_second; /* spans in use after each round */
-		uint64_t pages_committed_first, pages_committed_second;
-		size_t pages_scavenged;
-		uint64_t frames_before, frames_after;
+		size_t records;             /* per round */
+		size_t pages_round1;        /* distinct pages round 1's records sat on */
+		uint64_t committed_round1;  /* pages backed anew during round 1 */
+		uint64_t left_after_sweep;  /* round 1's records alive after gc_collect */
+		size_t pages_round2;
+		uint64_t committed_round2;
+		size_t pages_reused;        /* of round 2's pages, round 1's */
+		bool concluded_reuse;       /* the demo printed "reused" */
+		size_t released;            /* pages mheap_scavenge unbacked */
+		uint64_t frames_before, frames_after; /* page source, around it */
+		uint64_t list_kept, list_left; /* list records alive with / without the word */
 	} heapreuse;
 } demo_result;
 extern demo_result demo_last;

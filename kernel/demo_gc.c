@@ -53,21 +53,23 @@ static __attribute__((noinline)) uintptr_t make_global_only(void)
 	return hide(b);
 }
 
-static __attribute__((noinline)) uintptr_t make_unreferenced(void)
+/* c is made by a task that exits before the collection: no live stack or
+ * saved register can hold a stale copy of its address. */
+static uintptr_t g_hidden_unreferenced;
+static void make_unreferenced(void *unused)
 {
+	(void)unused;
 	dnode *c = gc_alloc(&dnode_type);
 	if (!c)
-		return 0;
+		return;
 	c->tag = 0xdead;
-	return hide(c);
+	g_hidden_unreferenced = hide(c);
 }
 
 int demo_globals(void)
 {
 	arch_range data = arch_data_range(), bss = arch_bss_range();
 	volatile uint64_t local = 7;
-	uintptr_t lo = 0, hi = 0;
-	task_stack_live_range(task_self(), &lo, &hi);
 	const arch_context *ctx = task_context(task_self());
 	uintptr_t stack_lo = (uintptr_t)ctx->stack_base, stack_hi = stack_lo + ctx->stack_size;
 	dnode *h = gc_alloc(&dnode_type);
@@ -89,23 +91,31 @@ int demo_globals(void)
 	demo_last.globals.heap_in_heap = gc_in_heap(h);
 	demo_last.globals.stack_in_stack = l >= stack_lo && l < stack_hi;
 
-	uintptr_t kept = make_global_only(), dropped = make_unreferenced();
+	g_hidden_unreferenced = 0;
+	task *maker = task_spawn(make_unreferenced, NULL, "make-c");
+	if (maker)
+		task_join(maker);
+	uintptr_t kept = make_global_only(), dropped = g_hidden_unreferenced;
 	if (!kept || !dropped)
 		return 1;
 	scrub_stack();
-	kprintf("g_only_root -> a -> b, and c referenced by nothing; gc_collect():\n");
+	kprintf("g_only_root -> a -> b, and c, made by a task that has exited, referenced by "
+		"nothing;\ngc_collect():\n");
 	gc_collect();
 	gc_object o;
 	dnode *b = unhide(kept);
 	bool survived = gc_find_object(b, &o) && o.base == (void *)b && b->tag == 0xb0b;
 	bool c_alive = gc_find_object(unhide(dropped), NULL);
 	kprintf("  b %s (tag 0x%llx); c %s\n", survived ? "survived" : "was freed",
-		(unsigned long long)b->tag,
-		c_alive ? "is still allocated (a stale stack word can keep it: stacks are scanned conservatively)"
-			: "was freed");
+		(unsigned long long)b->tag, c_alive ? "is still allocated" : "was freed");
+	if (c_alive) {
+		kprintf("  why is c alive?\n");
+		gc_why_alive(unhide(dropped));
+	}
 	kprintf("  why is b alive?\n");
 	int path = gc_why_alive(b);
 	demo_last.globals.survived = survived;
+	demo_last.globals.unreferenced_freed = !c_alive;
 	demo_last.globals.path_len = path;
 	gc_write(&g_only_root, NULL);
 	return survived && path >= 2 ? 0 : 1;
@@ -182,7 +192,9 @@ int demo_heapobjects(void)
 		case_sent_on_channel(c), case_slice_growth(),
 	};
 	size_t found = 0;
-	kprintf("each case, its object and the allocation site the heap profile recorded:\n");
+	kprintf("where Go's escape analysis would put a value on the heap; here each case calls "
+		"gc_alloc\nin a function of its own. Each object and the allocation site the heap "
+		"profile recorded:\n");
 	for (int i = 0; i < HEAPOBJ_CASES; i++) {
 		gc_write(&g_heapobj_keep[i], objs[i]);
 		uintptr_t site = objs[i] ? heapprof_site_of(objs[i]) : 0, off = 0;
@@ -381,11 +393,47 @@ static __attribute__((noinline)) uintptr_t make_finalizer_cycle(void)
 	return hide(a);
 }
 
+/* The objects the demo asks about, hidden: main never holds them in a
+ * register or a stack slot, where (stacks being scanned conservatively)
+ * a stale copy would keep them after the fixes. */
+static struct {
+	uintptr_t payload, buffer, cycle_a, cycle_b;
+	int path_list, path_chan, path_cycle;
+} g_leak_objs;
+
+/* Runs in a task of its own, which exits before the next collection. */
+static void why_alive_task(void *unused)
+{
+	(void)unused;
+	cache_entry *e = g_request_cache;
+	for (int i = 0; i < 2 && e->next; i++)
+		e = e->next;
+	g_leak_objs.payload = hide(e->data);
+	g_leak_objs.cycle_b = hide(((dnode *)unhide(g_leak_objs.cycle_a))->next);
+	kprintf("why is the 3rd list entry's payload alive?\n");
+	g_leak_objs.path_list = gc_why_alive(e->data);
+	kprintf("why is the blocked task's buffer alive?\n");
+	g_leak_objs.path_chan = gc_why_alive(unhide(g_leak_objs.buffer));
+	kprintf("why is the finalizer cycle alive?\n");
+	g_leak_objs.path_cycle = gc_why_alive(unhide(g_leak_objs.cycle_a));
+}
+
+static bool still_allocated(uintptr_t hidden)
+{
+	return gc_find_object(unhide(hidden), NULL);
+}
+
+static const char *alive_word(bool alive)
+{
+	return alive ? "still allocated" : "freed";
+}
+
 int demo_memleak(void)
 {
 	gc_stats st;
 	g_finalizer_ran = false;
 	g_hidden_buffer = g_hidden_chan = 0;
+	memset(&g_leak_objs, 0, sizeof g_leak_objs);
 
 	kprintf("1. a long-lived global list that is appended to and never pruned (%d x 1 KiB)\n",
 		LEAK_LIST_LEN);
@@ -397,46 +445,63 @@ int demo_memleak(void)
 		return 1;
 	demo_wait_blocked(holder);
 	kprintf("3. a cycle a -> b -> a with a finalizer on a\n");
-	uintptr_t cyc = make_finalizer_cycle();
-	if (!cyc || !g_hidden_buffer)
+	g_leak_objs.cycle_a = make_finalizer_cycle();
+	if (!g_leak_objs.cycle_a || !g_hidden_buffer)
 		return 1;
+	g_leak_objs.buffer = g_hidden_buffer;
 	scrub_stack();
 	gc_collect();
 	gc_collect();
 	gc_read_stats(&st);
-	kprintf("after two collections: heap in use %llu KiB; the finalizer %s\n",
-		(unsigned long long)(st.heap_in_use / 1024),
-		g_finalizer_ran ? "ran (unexpected)" : "never ran: a is reachable from its own cycle");
-
-	kprintf("why is the 3rd list entry's payload alive?\n");
-	cache_entry *e = g_request_cache;
-	for (int i = 0; i < 2 && e->next; i++)
-		e = e->next;
-	int p1 = gc_why_alive(e->data);
-	kprintf("why is the blocked task's buffer alive?\n");
-	int p2 = gc_why_alive(unhide(g_hidden_buffer));
-	kprintf("why is the finalizer cycle alive?\n");
-	int p3 = gc_why_alive(unhide(cyc));
-	if (p3 <= 0)
-		kprintf("  (no path from a root: only a's finalizer record keeps the pair; since\n"
-			"   a -> b -> a, a is never unreachable from itself, so the finalizer never\n"
-			"   runs and neither object is ever freed)\n");
-	demo_last.memleak.path_list = p1;
-	demo_last.memleak.path_chan = p2;
-	demo_last.memleak.path_cycle = p3;
-	demo_last.memleak.finalizer_ran = g_finalizer_ran;
+	task *why = task_spawn(why_alive_task, NULL, "why-alive");
+	if (!why)
+		return 1;
+	task_join(why);
+	bool buffer_alive = still_allocated(g_leak_objs.buffer);
+	bool cycle_alive = still_allocated(g_leak_objs.cycle_a) &&
+			   still_allocated(g_leak_objs.cycle_b);
+	kprintf("after two collections: heap in use %llu KiB\n  the buffer: %s; a and b: %s; "
+		"a's finalizer: %s\n", (unsigned long long)(st.heap_in_use / 1024),
+		alive_word(buffer_alive), alive_word(cycle_alive),
+		g_finalizer_ran ? "ran" : "never ran");
+	if (cycle_alive && !g_finalizer_ran) {
+		kprintf("  => the collector marks everything a finalizable object points to (so a "
+			"finalizer never\n     sees freed memory; Go does the same), and from a that "
+			"includes a itself, through b:\n     a is never unreachable, its finalizer never "
+			"runs, and the pair is never freed\n");
+	}
 
 	kprintf("the fixes: prune the list, close the channel, remove the finalizer\n");
 	gc_write(&g_request_cache, NULL);
 	chan_close(unhide(g_hidden_chan));
 	task_join(holder);
-	gc_set_finalizer(unhide(cyc), NULL);
+	gc_set_finalizer(unhide(g_leak_objs.cycle_a), NULL);
 	g_hidden_buffer = g_hidden_chan = 0;
 	scrub_stack();
 	gc_collect();
 	gc_stats st2;
 	gc_read_stats(&st2);
-	kprintf("after one collection: heap in use %llu KiB (was %llu KiB)\n",
-		(unsigned long long)(st2.heap_in_use / 1024), (unsigned long long)(st.heap_in_use / 1024));
-	return p1 > 0 && p2 > 0 && !g_finalizer_ran ? 0 : 1;
+	bool payload_after = still_allocated(g_leak_objs.payload);
+	bool buffer_after = still_allocated(g_leak_objs.buffer);
+	bool cycle_after = still_allocated(g_leak_objs.cycle_a) ||
+			   still_allocated(g_leak_objs.cycle_b);
+	kprintf("after one collection: heap in use %llu KiB (was %llu KiB)\n  the payload: %s; "
+		"the buffer: %s; a and b: %s\n", (unsigned long long)(st2.heap_in_use / 1024),
+		(unsigned long long)(st.heap_in_use / 1024), alive_word(payload_after),
+		alive_word(buffer_after), cycle_after ? "still allocated" : "freed");
+	if (!payload_after && !buffer_after && !cycle_after)
+		kprintf("  => each fix let the collector free what it kept\n");
+
+	demo_last.memleak = (typeof(demo_last.memleak)){
+		.path_list = g_leak_objs.path_list,
+		.path_chan = g_leak_objs.path_chan,
+		.path_cycle = g_leak_objs.path_cycle,
+		.finalizer_ran = g_finalizer_ran,
+		.buffer_kept = buffer_alive,
+		.cycle_kept = cycle_alive,
+		.payload_freed = !payload_after,
+		.buffer_freed = !buffer_after,
+		.cycle_freed = !cycle_after,
+	};
+	return g_leak_objs.path_list > 0 && g_leak_objs.path_chan > 0 && !g_finalizer_ran ? 0 : 1;
 }

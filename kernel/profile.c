@@ -121,7 +121,8 @@ void task_profile_print(void)
 	size_t ntasks, overflow;
 	size_t n = task_profile_collect(profile_groups, ARRAY_SIZE(profile_groups), &ntasks,
 					&overflow);
-	kprintf("task profile: total %zu, %zu groups\n", ntasks, n);
+	kprintf("task profile: total %zu (every task not dead, the idle task included: task_count "
+		"leaves it out), %zu groups\n", ntasks, n);
 	for (size_t i = 0; i < n; i++) {
 		const task_profile_group *g = &profile_groups[i];
 		kprintf("%zu @", g->count);

@@ -264,7 +264,12 @@ static void task_start(void *arg)
 	reap_locked(this_cpu());
 	spin_unlock(&sched_lock);
 	arch_irq_enable(); /* tasks start with interrupts on */
-	self->fn(self->arg);
+	/* From here on the argument lives where fn keeps it (its registers
+	 * and stack, scanned like any); the record stops being a root for
+	 * it, so a task does not pin its argument after it is done with it. */
+	void *fn_arg = self->arg;
+	self->arg = NULL;
+	self->fn(fn_arg);
 	task_exit(0);
 }
 
@@ -451,6 +456,11 @@ uint64_t task_id(const task *t) { return t->id; }
 const char *task_name(const task *t) { return t->name; }
 task_state task_get_state(const task *t) { return t->state; }
 
+bool task_is_idle(const task *t)
+{
+	return t == this_cpu()->idle;
+}
+
 size_t task_count(void)
 {
 	return live_tasks;
@@ -600,6 +610,26 @@ size_t waitq_wake_all(waitq *q)
 	while (waitq_wake_one(q))
 		n++;
 	return n;
+}
+
+__attribute__((noinline, no_sanitize_address)) void task_scrub_stack(size_t max_bytes)
+{
+	/* Interrupts off: no interrupt frame is pushed below us while we
+	 * clear. Everything below the stack pointer is dead but the hosted
+	 * build's 128-byte red zone, which this leaf may use. */
+	arch_irqflags_t irq = arch_irq_save();
+	const arch_context *ctx = this_cpu()->current->context;
+	uintptr_t sp;
+	__asm__ volatile("movq %%rsp, %0" : "=r"(sp));
+	uintptr_t end = sp - 128, start = (uintptr_t)ctx->stack_base;
+	if (end > start && end - start > max_bytes)
+		start = ALIGN_DOWN(end - max_bytes, 8);
+	for (uintptr_t a = start; a + 8 <= end; a += 8) {
+		volatile uint64_t *w = (volatile uint64_t *)a;
+		if (*w != 0 && *w != MSTACK_PAINT)
+			*w = 0;
+	}
+	arch_irq_restore(irq);
 }
 
 /* ---- sleeping and the tick ----------------------------------------------- */
@@ -811,13 +841,44 @@ task *sched_claim_unscanned(uint64_t gen)
 	return found;
 }
 
+bool sched_claim_task_for_scan(task *t, uint64_t gen)
+{
+	ASSERT(this_cpu()->preempt_count > 0 || world_stopped());
+	spin_lock(&sched_lock);
+	bool claimed = t->state != TASK_DEAD && t->gc_scan_gen != gen;
+	if (claimed) {
+		t->gc_scan_gen = gen;
+		if (gen == scan_gen && scan_left > 0)
+			scan_left--;
+	}
+	spin_unlock(&sched_lock);
+	return claimed;
+}
+
 bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi)
 {
 	if (t->state == TASK_DEAD)
 		return false;
 	const arch_context *ctx = t->context;
 	*hi = (uintptr_t)ctx->stack_base + ctx->stack_size;
-	*lo = t == task_self() ? (uintptr_t)__builtin_frame_address(0) : ctx->sp;
+	if (t == this_cpu()->idle) {
+		/* The idle loop holds no heap pointer, and what its interrupt
+		 * frames hold is provably dead: nothing of it is live. */
+		*lo = *hi;
+		return true;
+	}
+	if (t == task_self()) {
+		/* The running task: only from where arch_run_spilled pushed its
+		 * registers. Without that, values it keeps in callee-saved
+		 * registers would be missed (and the runtime's own frames
+		 * taken for the task's). */
+		if (!ctx->spill_sp)
+			panic("task %llu '%s': its own stack scanned outside arch_run_spilled "
+			      "(its registers are not on it)", (unsigned long long)t->id, t->name);
+		*lo = ctx->spill_sp;
+	} else {
+		*lo = ctx->sp;
+	}
 	/* A saved stack pointer outside the task's own stack would make its
 	 * stack unscannable: never silently skip it. */
 	if (*lo < (uintptr_t)ctx->stack_base || *lo > *hi)

@@ -86,11 +86,20 @@ uint64_t task_id(const task *t);
 const char *task_name(const task *t);
 task_state task_get_state(const task *t);
 size_t task_count(void); /* live tasks (not dead), like runtime.NumGoroutine */
+bool task_is_idle(const task *t); /* a CPU's idle task (not counted above) */
 
 /* Gives up the CPU to the next runnable task, if any. */
 void task_yield(void);
 /* Blocks for at least ns nanoseconds; wakes within one tick after. */
 void task_sleep(uint64_t ns);
+
+/* Zeroes the dead part of the running task's stack below the caller's
+ * frame, at most max_bytes of it (SIZE_MAX: all; paint is left alone, so
+ * stack_high_water stays right). For runtime tasks (the collector's, the
+ * finalizer's) before they block: stale words there would otherwise come
+ * back into their live range in a later frame left partly unwritten and
+ * keep garbage alive. Cost: one read of what it covers. */
+void task_scrub_stack(size_t max_bytes);
 
 /* Per-task accounting, for diagnostics and tests. */
 typedef struct task_info {
@@ -120,15 +129,22 @@ size_t task_backtrace_locked(const task *t, uintptr_t *pcs, size_t max);
  * found cannot run meanwhile): the first live task not yet scanned in cycle
  * `gen`, now recorded as scanned; NULL when every task is. */
 task *sched_claim_unscanned(uint64_t gen);
+/* Records t as scanned in cycle gen, as sched_claim_unscanned would; false
+ * if it already is, or is dead. Preemption disabled. */
+bool sched_claim_task_for_scan(task *t, uint64_t gen);
 /* World stopped, at mark setup: starts counting the tasks cycle gen has
  * yet to scan, so the final "all scanned?" check is O(1). */
 void sched_begin_stack_scan(uint64_t gen);
-/* The part of t's stack that is in use: [saved stack pointer, top), or
- * [the caller's frame, top) for the running task. False if t is dead. */
+/* The part of t's stack that is in use: [saved stack pointer, top) for a
+ * switched-out task, [its arch_run_spilled spill point, top) for the
+ * running task (which panics outside arch_run_spilled: a scan there would
+ * miss the task's callee-saved registers), empty for the idle task (it
+ * holds nothing live). False if t is dead. */
 bool task_stack_live_range(const task *t, uintptr_t *lo, uintptr_t *hi);
 /* t's arch context (stack bounds, saved stack pointer). */
 const arch_context *task_context(const task *t);
-/* The argument t was spawned with (a root until t runs and copies it). */
+/* The argument t was spawned with, until t starts (then NULL: from then on
+ * t's own stack holds it). A root for the collector until then. */
 void *task_start_arg(const task *t);
 /* Switches since boot by reason, all tasks together. */
 void sched_switch_counts(uint64_t out[SWITCH_REASON_COUNT]);

@@ -24,6 +24,7 @@ CMDLINE_BOOL(shell_opt, "shell",
 int demo_run(const char *name) __attribute__((weak));
 
 #define SHELL_PROMPT "tricolor> "
+#define SHELL_REBOOT_LINE "reboot: resetting the machine"
 #define SHELL_MAX_ARGS 4 /* words on a line, the command included */
 
 bool shell_requested(void)
@@ -215,6 +216,8 @@ static shell_status cmd_help(int argc, char **argv)
 	}
 	kprintf("line editing: backspace, Ctrl-C drops the line; at most %d characters\n",
 		SHELL_LINE_MAX);
+	kprintf("the heap starts empty: `why`, `heapprof` and `leaks` have something to show "
+		"after a demo\n(`demo list`)\n");
 	return SHELL_OK;
 }
 
@@ -235,15 +238,21 @@ static shell_status cmd_profile(int argc, char **argv)
 	return SHELL_OK;
 }
 
+/* Where a fresh shell, whose heap is empty, finds something to look at. */
+#define SHELL_DEMO_HINT "run a demo first (`demo list`)"
+
 static shell_status cmd_leaks(int argc, char **argv)
 {
+	size_t n;
 	if (argc == 2 && strcmp(argv[1], "reclaim") == 0) {
-		gc_reclaim_leaks(true);
-		return SHELL_OK;
+		n = gc_reclaim_leaks(true);
+	} else {
+		if (argc != 1)
+			return usage(find_command("leaks"), "the only argument is 'reclaim'");
+		n = gc_find_leaks(NULL, 0, true);
 	}
-	if (argc != 1)
-		return usage(find_command("leaks"), "the only argument is 'reclaim'");
-	gc_find_leaks(NULL, 0, true);
+	if (n == 0)
+		kprintf("leaks: `demo taskleak` plants some for the detector to find\n");
 	return SHELL_OK;
 }
 
@@ -303,13 +312,27 @@ static shell_status cmd_gctrace(int argc, char **argv)
 
 static shell_status cmd_why(int argc, char **argv)
 {
-	(void)argc;
 	uint64_t addr;
+	if (strcmp(argv[1], "task") == 0) {
+		uint64_t id;
+		if (argc != 3 || !parse_uint(argv[2], &id))
+			return usage(find_command("why"), "expected `why task ID` (ID from `tasks`)");
+		return gc_why_task(id) >= 0 ? SHELL_OK : SHELL_FAILED;
+	}
+	if (argc != 2)
+		return usage(find_command("why"), "expected one hex address, or `task ID`");
 	if (!parse_hex(argv[1], &addr))
 		return usage(find_command("why"), "ADDR must be a hex address");
 	gc_object obj;
 	if (!gc_find_object((const void *)addr, &obj)) {
+		memstats ms;
+		memstats_read(&ms);
 		kprintf("why: 0x%llx is not in an allocated heap object\n", (unsigned long long)addr);
+		if (ms.heap_in_use == 0)
+			kprintf("why: the heap is empty: " SHELL_DEMO_HINT "; demos print "
+				"addresses to ask about\n");
+		else
+			kprintf("why: demos print addresses to ask about, e.g. `demo globals`\n");
 		return SHELL_FAILED;
 	}
 	return gc_why_alive((const void *)addr) >= 0 ? SHELL_OK : SHELL_FAILED;
@@ -320,6 +343,13 @@ static shell_status cmd_heapprof(int argc, char **argv)
 	const shell_command *self = find_command("heapprof");
 	uint64_t n = 0;
 	if (argc == 1) {
+		heapprof_site any;
+		if (heapprof_read(&any, 1) == 0) {
+			kprintf("heapprof: no samples yet (rate: one allocation per %lld bytes on "
+				"average);\n" SHELL_DEMO_HINT ", or `heapprof rate 1` to sample every "
+				"allocation\n", (long long)heapprof_get_rate());
+			return SHELL_OK;
+		}
 		heapprof_print(0);
 		return SHELL_OK;
 	}
@@ -372,7 +402,7 @@ static shell_status cmd_bench(int argc, char **argv)
 {
 	int ran = bench_run(argc > 1 ? argv[1] : "all");
 	if (ran < 0)
-		return usage(find_command("bench"), "no such benchmark or suite");
+		return usage(find_command("bench"), "no such benchmark or suite (try: bench list)");
 	return SHELL_OK;
 }
 
@@ -387,7 +417,9 @@ static shell_status cmd_reboot(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	kprintf("rebooting\n");
+	/* tools/qemu-run.sh recognises this line: QEMU runs with -no-reboot,
+	 * so the reset ends the run, which it then reports as a clean exit. */
+	kprintf(SHELL_REBOOT_LINE "\n");
 	arch_reboot();
 }
 
@@ -400,14 +432,16 @@ static const shell_command shell_commands[] = {
 	{ "mem", "[heap]", "memstats (heap: the per-size-class table)", 0, 1, cmd_mem },
 	{ "gc", "", "run a collection now and summarize it", 0, 0, cmd_gc },
 	{ "gctrace", "on|off", "one line per collection", 1, 1, cmd_gctrace },
-	{ "why", "ADDR", "why the object at hex ADDR is alive", 1, 1, cmd_why },
+	{ "why", "ADDR | task ID", "why the object at hex ADDR is alive; why task ID is not a leak",
+	  1, 2, cmd_why },
 	{ "heapprof", "[TOP|rate BYTES|reset]", "heap profile by allocation site", 0, 2,
 	  cmd_heapprof },
 	{ "demo", "NAME", "run a demo", 1, 1, cmd_demo },
 	{ "test", "[SUITE]", "run self-tests (all, list, SUITE, SUITE.NAME)", 0, 1, cmd_test },
-	{ "bench", "[NAME]", "run benchmarks (all, SUITE, SUITE.NAME)", 0, 1, cmd_bench },
+	{ "bench", "[SUITE]", "run benchmarks (all, list, SUITE, SUITE.NAME)", 0, 1, cmd_bench },
 	{ "halt", "", "leave (QEMU exits with status 0)", 0, 0, cmd_halt },
-	{ "reboot", "", "reset the machine", 0, 0, cmd_reboot },
+	{ "reboot", "", "reset the machine (under make run: QEMU ends, status 0)", 0, 0,
+	  cmd_reboot },
 };
 static const size_t shell_ncommands = ARRAY_SIZE(shell_commands);
 
@@ -461,7 +495,8 @@ int shell_run(void)
 {
 	if (!task_trend_start())
 		kprintf("shell: cannot start the task-count sampler: %s\n", heap_last_error());
-	kprintf("\ntricolor shell: 'help' lists the commands, 'halt' leaves\n");
+	kprintf("\ntricolor shell: 'help' lists the commands, 'halt' leaves; the heap starts "
+		"empty: 'demo list'\nnames the demos that fill it\n");
 	kprintf(SHELL_PROMPT);
 	uint64_t poll_ns = 1000000000ULL / arch_tick_hz();
 	shell_line line;

@@ -4,7 +4,11 @@
  * creation site and backtrace (Go: the goroutine dump of a crash or
  * SIGQUIT). Reads the tasks through sched_for_each_task, so sched_lock is
  * held and interrupts are off for the whole dump: a consistent snapshot,
- * at the cost of holding the CPU while the console prints.
+ * at the cost of holding the CPU while the console prints. The list has
+ * every task record: the live tasks task_count() counts, the idle task
+ * (which it leaves out, as NumGoroutine leaves out the runtime's idle
+ * work) and dead tasks nobody has joined yet; the closing line counts
+ * each kind, from the same snapshot.
  */
 #include "kernel/sched.h"
 
@@ -19,9 +23,18 @@ static void taskdump_print_ms(uint64_t ns)
 		(unsigned long long)(ns % NS_PER_MS / NS_PER_US));
 }
 
-static void taskdump_one(task *t, void *unused)
+typedef struct taskdump_counts {
+	bool first;
+	size_t listed, dead, live; /* live: task_count() during the walk */
+} taskdump_counts;
+
+static void taskdump_one(task *t, void *arg)
 {
-	(void)unused;
+	taskdump_counts *n = arg;
+	if (n->first) {
+		n->live = task_count(); /* sched_lock held: the same snapshot */
+		n->first = false;
+	}
 	task_info info;
 	task_get_info_locked(t, &info);
 
@@ -37,7 +50,23 @@ static void taskdump_one(task *t, void *unused)
 		kprintf(", exit status %d", info.exit_status);
 	kprintf("\n  cpu ");
 	taskdump_print_ms(info.cpu_ns);
-	kprintf(", stack %zu of %zu bytes used\n", info.stack_high_water, info.stack_size);
+	n->listed++;
+	n->dead += info.state == TASK_DEAD;
+	/* In use now: from the saved stack pointer, or for the task running
+	 * this dump (the shell's) from here. */
+	const arch_context *ctx = task_context(t);
+	uintptr_t hi = (uintptr_t)ctx->stack_base + ctx->stack_size;
+	uintptr_t lo = t == task_self() ? (uintptr_t)__builtin_frame_address(0) : ctx->sp;
+	if (info.stack_high_water == 0 && info.state != TASK_DEAD && lo >= (uintptr_t)ctx->stack_base &&
+	    lo <= hi)
+		/* The boot stack (main's) is set up by the boot code, not by
+		 * stack_alloc, so it is not painted and has no high-water
+		 * mark: what is in use at this moment is what can be shown. */
+		kprintf(", stack %zu of %zu bytes in use now (the boot stack, not painted: no "
+			"high-water mark)\n", (size_t)(hi - lo), info.stack_size);
+	else
+		kprintf(", stack %zu of %zu bytes used at most\n", info.stack_high_water,
+			info.stack_size);
 
 	kprintf("  switches:");
 	bool any = false;
@@ -63,13 +92,17 @@ static void taskdump_one(task *t, void *unused)
 	}
 
 	uintptr_t pcs[TASKDUMP_BACKTRACE_MAX];
-	size_t n = task_backtrace_locked(t, pcs, ARRAY_SIZE(pcs));
-	if (n > 0)
-		print_backtrace_from(pcs, n);
+	size_t depth = task_backtrace_locked(t, pcs, ARRAY_SIZE(pcs));
+	if (depth > 0)
+		print_backtrace_from(pcs, depth);
 }
 
 void tasks_dump(void)
 {
-	kprintf("tasks: %zu live\n", task_count());
-	sched_for_each_task(taskdump_one, NULL);
+	taskdump_counts n = { .first = true };
+	kprintf("tasks (every task record):\n");
+	sched_for_each_task(taskdump_one, &n);
+	size_t not_dead = n.listed - n.dead;
+	kprintf("tasks: %zu listed: %zu live (task_count), %zu idle, %zu dead awaiting a join\n",
+		n.listed, n.live, not_dead > n.live ? not_dead - n.live : 0, n.dead);
 }

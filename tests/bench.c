@@ -12,7 +12,7 @@ extern const bench_case __start_bench_cases[], __stop_bench_cases[];
 
 const char *bench_selection;
 CMDLINE_STRING(bench_selection, "bench",
-	       "run benchmarks: all, or comma-separated SUITE / SUITE.NAME");
+	       "run benchmarks: all, list, or comma-separated SUITE / SUITE.NAME");
 
 static int64_t bench_repeats = 7;
 CMDLINE_INT(bench_repeats, "bench_repeats", 1, BENCH_MAX_REPEATS,
@@ -141,8 +141,19 @@ static void bench_run_one(const bench_case *bc, uint64_t cycles_per_us)
 	kprintf(" n=%zu\n", n);
 }
 
+void bench_list(void)
+{
+	kprintf("%zu benchmarks:\n", (size_t)(__stop_bench_cases - __start_bench_cases));
+	for (const bench_case *bc = __start_bench_cases; bc < __stop_bench_cases; bc++)
+		kprintf("  %s.%s\n", bc->suite, bc->name);
+}
+
 int bench_run(const char *selection)
 {
+	if (selection && strcmp(selection, "list") == 0) {
+		bench_list();
+		return 0;
+	}
 	if (selection && strcmp(selection, "all") == 0)
 		selection = NULL;
 	if (bench_check_selection(selection) == 0)

@@ -62,7 +62,10 @@ static inline void bench_stop(bench *b)
 /* The `bench=` option (NULL when not given). */
 extern const char *bench_selection;
 
-/* Runs the benchmarks `selection` names (NULL or "all" = every one).
- * Items that match nothing in this build are reported and skipped. Returns
- * how many ran; -1 if none matched (after printing the valid names). */
+/* Runs the benchmarks `selection` names (NULL or "all" = every one;
+ * "list" prints their names and runs none). Items that match nothing in
+ * this build are reported and skipped. Returns how many ran; -1 if none
+ * matched (after printing the valid names). */
 int bench_run(const char *selection);
+/* Prints every benchmark of this build, SUITE.NAME, one a line. */
+void bench_list(void);

@@ -196,3 +196,278 @@ TEST(diag, reclaim_frees_only_leaked_tasks)
 	CHECK_EQ(task_join(live), 0);
 	gc_write(&g_diag_chan, NULL);
 }
+
+/* ---- the leak detector: every kind of wait, exactly ---------------------- */
+
+static void send_on_private_channel(void *unused)
+{
+	(void)unused;
+	chan *c = chan_make(sizeof(int), 0);
+	int v = 1;
+	chan_send(c, &v);
+}
+
+static void select_on_private_channels(void *unused)
+{
+	(void)unused;
+	chan *a = chan_make(sizeof(int), 0), *b = chan_make(sizeof(int), 0);
+	int va, vb = 2;
+	select_case cases[2] = { { a, SELECT_RECV, &va, NULL }, { b, SELECT_SEND, &vb, NULL } };
+	chan_select(cases, 2, false);
+}
+
+typedef struct lock_box {
+	mutex m;
+	waitgroup wg;
+	cond c;
+} lock_box;
+static GC_TYPE_DEFINE_NOPTRS(lock_box_type, lock_box);
+
+static void lock_private_mutex(void *arg)
+{
+	mutex_lock(&((lock_box *)arg)->m); /* held by a leaked task: never freed */
+}
+
+static task *volatile g_mutex_waiter;
+
+/* Holds a private mutex, starts a task that waits for it, then blocks
+ * forever itself: both can never wake. */
+static void hold_mutex_and_leak(void *unused)
+{
+	(void)unused;
+	lock_box *box = gc_alloc(&lock_box_type);
+	CHECK(box);
+	mutex_lock(&box->m);
+	g_mutex_waiter = task_spawn(lock_private_mutex, box, "leak-mutex-waiter");
+	CHECK(g_mutex_waiter);
+	chan *c = chan_make(sizeof(int), 0);
+	chan_recv(c, NULL);
+}
+
+static void wait_private_waitgroup(void *unused)
+{
+	(void)unused;
+	lock_box *box = gc_alloc(&lock_box_type);
+	CHECK(box);
+	waitgroup_add(&box->wg, 1);
+	waitgroup_wait(&box->wg);
+}
+
+static void wait_private_cond(void *unused)
+{
+	(void)unused;
+	lock_box *box = gc_alloc(&lock_box_type);
+	CHECK(box);
+	cond_init(&box->c, &box->m);
+	mutex_lock(&box->m);
+	cond_wait(&box->c);
+}
+
+static volatile int g_sleeper_stop;
+static void sleep_until_stopped(void *unused)
+{
+	(void)unused;
+	while (!g_sleeper_stop)
+		task_sleep(20 * 1000 * 1000ULL);
+}
+
+static mutex g_diag_mutex = MUTEX_INIT;
+static void lock_global_mutex(void *unused)
+{
+	(void)unused;
+	mutex_lock(&g_diag_mutex);
+	mutex_unlock(&g_diag_mutex);
+}
+
+static void wait_blocked(task *t)
+{
+	for (int i = 0; i < 100000 && task_get_state(t) != TASK_BLOCKED; i++)
+		task_yield();
+	CHECK_MSG(task_get_state(t) == TASK_BLOCKED, "task %llu '%s' never blocked",
+		  (unsigned long long)task_id(t), task_name(t));
+}
+
+TEST(diag, leak_detector_finds_every_kind_of_leak_and_nothing_else)
+{
+	g_sleeper_stop = 0;
+	g_mutex_waiter = NULL;
+	gc_write(&g_diag_chan, chan_make(sizeof(int), 0));
+	chan *held = chan_make(sizeof(int), 0); /* on this (running) stack */
+	mutex_lock(&g_diag_mutex);
+	task *leaks[] = {
+		task_spawn(wait_on_private_channel, NULL, "leak-recv"),
+		task_spawn(send_on_private_channel, NULL, "leak-send"),
+		task_spawn(select_on_private_channels, NULL, "leak-select"),
+		task_spawn(hold_mutex_and_leak, NULL, "leak-mutex-holder"),
+		task_spawn(wait_private_waitgroup, NULL, "leak-waitgroup"),
+		task_spawn(wait_private_cond, NULL, "leak-cond"),
+	};
+	task *live[] = {
+		task_spawn(wait_on_chan, g_diag_chan, "on-global-chan"),
+		task_spawn(wait_on_chan, held, "on-held-chan"),
+		task_spawn(sleep_until_stopped, NULL, "sleeper"),
+		task_spawn(lock_global_mutex, NULL, "on-global-mutex"),
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(leaks); i++) {
+		CHECK(leaks[i]);
+		wait_blocked(leaks[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(live); i++) {
+		CHECK(live[i]);
+		wait_blocked(live[i]);
+	}
+	CHECK(g_mutex_waiter);
+	wait_blocked(g_mutex_waiter);
+
+	size_t n = gc_find_leaks(g_leak_ids, MAX_LEAKS, true);
+	CHECK_LE(n, MAX_LEAKS);
+	for (size_t i = 0; i < ARRAY_SIZE(leaks); i++)
+		CHECK_MSG(has_id(g_leak_ids, n, task_id(leaks[i])), "leaked task '%s' not found",
+			  task_name(leaks[i]));
+	CHECK_MSG(has_id(g_leak_ids, n, task_id(g_mutex_waiter)),
+		  "a task blocked on a mutex held by a leaked task was not found");
+	for (size_t i = 0; i < ARRAY_SIZE(live); i++)
+		CHECK_MSG(!has_id(g_leak_ids, n, task_id(live[i])), "live task '%s' reported",
+			  task_name(live[i]));
+
+	/* Why each verdict: a path for the ones a runnable task can reach. */
+	CHECK_EQ(gc_why_task(task_id(live[0])), 1); /* global -> channel */
+	CHECK_EQ(gc_why_task(task_id(live[1])), 1); /* our stack -> channel */
+	CHECK_EQ(gc_why_task(task_id(live[2])), 0); /* sleeping: can run */
+	CHECK_EQ(gc_why_task(task_id(g_mutex_waiter)), 0); /* leaked */
+	CHECK_EQ(gc_why_task(0), GC_WHY_NOT_OBJECT);
+
+	/* The live ones end; the leaked ones are reclaimed. */
+	chan_close(g_diag_chan);
+	chan_close(held);
+	g_sleeper_stop = 1;
+	mutex_unlock(&g_diag_mutex);
+	for (size_t i = 0; i < ARRAY_SIZE(live); i++)
+		CHECK_EQ(task_join(live[i]), 0);
+	gc_write(&g_diag_chan, NULL);
+	CHECK_GE(gc_reclaim_leaks(false), ARRAY_SIZE(leaks) + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(leaks); i++)
+		CHECK_EQ(task_join(leaks[i]), TASK_EXIT_FAULT);
+	task_detach(g_mutex_waiter);
+}
+
+/* ---- why-alive: the collector's roots, and its memory --------------------- */
+
+/* A fresh tiny block whose only sub-object we drop at once: then only the
+ * allocator's bookkeeping (this CPU's current tiny block) points at it.
+ * Returns the block's address, hidden; 0 if no fresh block came. */
+static __attribute__((noinline)) uintptr_t fresh_tiny_block(void)
+{
+	for (int i = 0; i < 4; i++) {
+		char *p = gc_alloc_noscan(8);
+		CHECK(p);
+		if (((uintptr_t)p & 15) == 0)
+			return (uintptr_t)p ^ 0x5a5a5a5a5a5a5a5aULL;
+	}
+	return 0;
+}
+
+static __attribute__((noinline)) int why_hidden(uintptr_t h)
+{
+	return gc_why_alive((const void *)(h ^ 0x5a5a5a5a5a5a5a5aULL));
+}
+
+static __attribute__((noinline)) bool allocated_hidden(uintptr_t h)
+{
+	return gc_find_object((const void *)(h ^ 0x5a5a5a5a5a5a5a5aULL), NULL);
+}
+
+TEST(diag, why_alive_uses_the_collectors_roots)
+{
+	uintptr_t h = fresh_tiny_block();
+	CHECK(h);
+	scrub_stack();
+	/* Unreachable: the heap's bookkeeping is no root (the collector
+	 * excludes it), and 0 is the documented answer. */
+	CHECK_EQ(why_hidden(h), 0);
+	scrub_stack();
+	gc_collect();
+	CHECK_MSG(!allocated_hidden(h), "why-alive said unreachable, but the collector kept it");
+}
+
+/* Takes page-source memory until about `leave` bytes are left; give_back
+ * returns it. */
+#define HOG_CHUNKS 4096
+static struct {
+	void *p[HOG_CHUNKS];
+	size_t bytes[HOG_CHUNKS];
+	size_t n;
+} g_hog;
+
+static void hog_until(size_t leave)
+{
+	g_hog.n = 0;
+	for (size_t chunk = 16u << 20; chunk >= ARCH_PAGE_SIZE && g_hog.n < HOG_CHUNKS;) {
+		size_t free_bytes = arch_free_pages() * ARCH_PAGE_SIZE;
+		if (free_bytes <= leave + chunk) {
+			chunk /= 2;
+			continue;
+		}
+		void *p = arch_reserve(chunk);
+		if (!p || !arch_commit(p, chunk)) {
+			chunk /= 2;
+			continue;
+		}
+		g_hog.p[g_hog.n] = p;
+		g_hog.bytes[g_hog.n++] = chunk;
+	}
+}
+
+static void give_back(void)
+{
+	for (size_t i = 0; i < g_hog.n; i++)
+		arch_decommit(g_hog.p[i], g_hog.bytes[i]);
+	g_hog.n = 0;
+}
+
+TEST(diag, why_alive_sizes_its_search_to_the_heap)
+{
+	gc_collect();
+	make_chain();
+	scrub_stack();
+	heap_stats_info hs;
+	heap_stats_read(&hs);
+	/* At most one 24-byte search node per 16 bytes in use, plus task
+	 * records: what a search over this heap can need. */
+	size_t need = hs.bytes_in_use / 16 * 24 + (task_count() + 64) * 1024 + (1u << 20);
+	test_log("heap %zu bytes in use: leaving %zu KiB of page source", hs.bytes_in_use,
+		 need >> 10);
+	CHECK_MSG(need < (24u << 20), "heap too big for this check (%zu bytes)", hs.bytes_in_use);
+	hog_until(need);
+	int depth = gc_why_alive(g_diag_root->next->next);
+	give_back();
+	CHECK_EQ(depth, 3);
+	gc_write(&g_diag_root, NULL);
+}
+
+TEST(diag, why_alive_out_of_memory_releases_everything)
+{
+	/* Enough objects that the search cannot fit in what we leave. */
+	enum { N = 20000 };
+	uintptr_t *hidden = gc_alloc_noscan(N * sizeof(uintptr_t));
+	CHECK(hidden);
+	for (size_t i = 0; i < N; i++) {
+		hidden[i] = (uintptr_t)gc_alloc_noscan(32);
+		CHECK(hidden[i]);
+	}
+	void *target = gc_alloc_noscan(32);
+	CHECK(target);
+	hog_until(256u << 10);
+	size_t before = arch_free_pages();
+	int results[20];
+	for (size_t i = 0; i < ARRAY_SIZE(results); i++)
+		results[i] = gc_why_alive(target);
+	size_t after = arch_free_pages();
+	give_back();
+	for (size_t i = 0; i < ARRAY_SIZE(results); i++)
+		CHECK_EQ(results[i], GC_WHY_NO_MEMORY);
+	CHECK_MSG(after >= before, "%zu pages lost over %zu failed searches", before - after,
+		  ARRAY_SIZE(results));
+	*(volatile char *)target = 1;
+	*(volatile uintptr_t *)hidden = 0;
+}

@@ -352,7 +352,7 @@ static __attribute__((noinline)) void reuse_pressure(const void *p, size_t size,
 	for (size_t i = 0; i < count; i++) {
 		char *o = gc_alloc_noscan(size);
 		CHECK_MSG(o, "gc_alloc_noscan(%zu): %s", size, gc_last_error());
-		CHECK_MSG(o > (char *)p + size || o + size <= (char *)p,
+		CHECK_MSG(o >= (char *)p + size || o + size <= (char *)p,
 			  "live object %p handed out again (at %p)", p, (void *)o);
 		memset(o, 0xee, size);
 	}
@@ -1007,4 +1007,37 @@ TEST(gc, pointer_array_of_140k_scan_objects)
 			  "element %zu of a 140k table lost", i);
 	}
 	gc_t_keep(arr);
+}
+
+/* ---- registers of the task that runs the collection ---------------------- */
+
+static void collect_holding(void)
+{
+	gc_collect();
+}
+
+/* An object whose only reference is in one callee-saved register of the
+ * task calling gc_collect(): in stop-the-world mode that task itself runs
+ * the whole mark, so its registers must reach its stack before the scan.
+ * Each register on its own, in both modes. */
+TEST(gc, survives_in_callee_saved_register_of_collecting_task)
+{
+	bool old = gc_set_stop_the_world(false);
+	for (int stw = 0; stw < 2; stw++) {
+		gc_set_stop_the_world(stw);
+		for (unsigned reg = 0; reg < ARCH_CALLEE_SAVED_TESTABLE; reg++) {
+			uint64_t seed = 9000 + reg + 10 * (unsigned)stw;
+			uintptr_t h = make_hidden_filled(112, seed);
+			gc_t_scrub_stack();
+			uintptr_t back = arch_test_hold_in_register(h, GC_T_HIDE, reg, collect_holding);
+			CHECK_EQ(back, h);
+			reuse_pressure(gc_t_unhide(h), 112, 3000);
+			CHECK_MSG(gc_t_allocated(gc_t_unhide(h)) &&
+					  gc_t_check_fill(gc_t_unhide(h), 112, seed),
+				  "%s mode: object held only in callee-saved register %u of the "
+				  "collecting task was freed", stw ? "stop-the-world" : "concurrent",
+				  reg);
+		}
+	}
+	gc_set_stop_the_world(old);
 }

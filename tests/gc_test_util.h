@@ -34,14 +34,13 @@ static inline void *gc_t_unhide(uintptr_t h)
 	return (void *)(h ^ GC_T_HIDE);
 }
 
-/* Zeroes a few KiB of stack below the caller, so the frames of the next
- * calls (gc_collect's) do not start out holding stale heap addresses. */
+/* Zeroes 8 KiB of dead stack below the caller, so the frames of the next
+ * calls (gc_collect's) do not start out holding stale heap addresses.
+ * (Not a local array cleared by a loop: under ASan the array's redzones
+ * would keep their stale words.) */
 static __attribute__((noinline, unused)) void gc_t_scrub_stack(void)
 {
-	volatile char buf[3072];
-	for (size_t i = 0; i < sizeof buf; i++)
-		buf[i] = 0;
-	__asm__ volatile("" ::"r"(buf) : "memory");
+	task_scrub_stack(8192);
 }
 
 /* Makes the compiler keep p (in a register or the frame) up to here. */

@@ -171,6 +171,11 @@ TEST(shell, exec_verdicts)
 	CHECK_EQ(exec("why 0x"), SHELL_USAGE);
 	CHECK_EQ(exec("why 0x12345678901234567"), SHELL_USAGE); /* overflows */
 	CHECK_EQ(exec("why 0x10"), SHELL_FAILED); /* not a heap object */
+	CHECK_EQ(exec("why task"), SHELL_USAGE);
+	CHECK_EQ(exec("why task x"), SHELL_USAGE);
+	CHECK_EQ(exec("why 0x10 0x20"), SHELL_USAGE);
+	CHECK_EQ(exec("why task 999999"), SHELL_FAILED); /* no such task */
+	CHECK_EQ(exec("why task 1"), SHELL_OK);         /* main: running, a root */
 	CHECK_EQ(exec("heapprof"), SHELL_OK);
 	CHECK_EQ(exec("heapprof 3"), SHELL_OK);
 	CHECK_EQ(exec("heapprof 0"), SHELL_USAGE);
@@ -185,6 +190,8 @@ TEST(shell, exec_verdicts)
 	CHECK_EQ(exec("demo"), SHELL_USAGE);
 	CHECK_EQ(exec("test nosuch_suite"), SHELL_USAGE);
 	CHECK_EQ(exec("bench nosuch_suite"), SHELL_USAGE);
+	CHECK_EQ(exec("bench list"), SHELL_OK); /* like `test list` */
+	CHECK_EQ(exec("test list"), SHELL_OK);
 	CHECK_EQ(exec("halt"), SHELL_HALT);
 	CHECK_EQ(exec("halt now"), SHELL_USAGE);
 	CHECK_EQ(exec("reboot please"), SHELL_USAGE);

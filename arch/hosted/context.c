@@ -71,6 +71,23 @@ void arch_context_init(arch_context *ctx, void *stack_base, size_t stack_size,
 	};
 }
 
+void arch_run_spilled(void (*fn)(void *), void *arg)
+{
+	x86_call_spilled(&current_context->spill_sp, fn, arg);
+}
+
+uintptr_t arch_test_hold_in_register(uintptr_t hidden, uintptr_t key, unsigned reg,
+				     void (*fn)(void))
+{
+	ASSERT(reg < ARCH_CALLEE_SAVED_TESTABLE);
+	return x86_hold_in_callee_saved(hidden, key, reg, fn);
+}
+
+void arch_test_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key, void (*fn)(void))
+{
+	x86_call_with_dirty_scratch(hidden, key, fn);
+}
+
 void arch_context_switch(arch_context *from, arch_context *to)
 {
 	ASSERT(!arch_irq_enabled());

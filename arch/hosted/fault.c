@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #include "arch/hosted/hosted_internal.h"
@@ -46,8 +47,11 @@ void arch_set_fault_handler(void (*handler)(const arch_fault *fault))
 	hosted_fault_hook = handler;
 }
 
-static char hosted_signal_stack[HOSTED_SIGNAL_STACK]
-	__attribute__((aligned(16)));
+/* mmap'd, not a static array: bss is scanned as the collector's roots
+ * (and by the escape checker), and this stack's dead frames would look like
+ * globals holding heap and stack addresses (the x86 build keeps its boot
+ * and exception stacks out of bss for the same reason). */
+static char *hosted_signal_stack;
 
 static const int hosted_fault_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL };
 
@@ -182,8 +186,11 @@ static void hosted_fault_handler(int sig, siginfo_t *info, void *context)
 
 void hosted_fault_init(void)
 {
-	stack_t stack = { .ss_sp = hosted_signal_stack,
-			  .ss_size = sizeof hosted_signal_stack };
+	hosted_signal_stack = mmap(NULL, HOSTED_SIGNAL_STACK, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hosted_signal_stack == MAP_FAILED)
+		panic("hosted: no memory for the signal stack");
+	stack_t stack = { .ss_sp = hosted_signal_stack, .ss_size = HOSTED_SIGNAL_STACK };
 	struct sigaction sa = { .sa_sigaction = hosted_fault_handler,
 				.sa_flags = SA_SIGINFO | SA_ONSTACK };
 

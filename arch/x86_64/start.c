@@ -21,6 +21,8 @@ static bool vga_text_mode(void)
 void kmain(uint32_t magic, uint32_t info_phys)
 {
 	serial_init();
+	/* tools/qemu-run.sh takes a line starting "tricolor: " as the sign
+	 * that GRUB started the kernel. */
 	kprintf("\ntricolor: a concurrent mark-sweep collector, down to the page tables\n");
 	if (magic != MB2_BOOT_MAGIC)
 		panic("bad multiboot2 magic 0x%x", magic);
@@ -33,6 +35,12 @@ void kmain(uint32_t magic, uint32_t info_phys)
 
 	gdt_init();
 	idt_init();
+	/* Parsing what fits would drop the tail's options without a word. */
+	if (boot.cmdline_truncated) {
+		kprintf("cmdline: command line too long (the limit is %zu bytes)\n",
+			sizeof(boot.cmdline) - 1);
+		arch_exit(EXIT_CMDLINE);
+	}
 	if (!cmdline_parse(boot.cmdline))
 		arch_exit(EXIT_CMDLINE);
 	pmm_init();

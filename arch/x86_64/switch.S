@@ -7,13 +7,22 @@
  *     uintptr_t x86_context_frame(uintptr_t stack_top, void (*entry)(void *),
  *                                 void *arg, void (*start_hook)(void));
  *     void x86_context_trampoline(void);   // first "return" of a new context
+ *     void x86_call_spilled(uintptr_t *spill_sp, void (*fn)(void *), void *arg);
+ *     uintptr_t x86_hold_in_callee_saved(uintptr_t hidden, uintptr_t key,
+ *                                        unsigned reg, void (*fn)(void));
+ *     void x86_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key,
+ *                                      void (*fn)(void));
  *
  * x86_switch_stacks pushes the callee-saved registers (rbp, rbx, r12-r15)
  * on the current stack, stores the stack pointer in *save_sp, loads new_sp
  * and pops the registers saved there: the caller-saved ones are dead across
  * a call by the ABI, so these six and rsp/rip are the whole voluntary
  * context. A preempted task's other registers are in the interrupt frame
- * further up its stack. x86_context_frame builds the same frame on a fresh
+ * further up its stack. On the way out the caller-saved registers are
+ * zeroed: what the previous task left in them is dead, and if this task
+ * were interrupted before overwriting them, an interrupt frame on its stack
+ * would carry the other task's stale values into the collector's
+ * conservative stack scan (keeping garbage alive). x86_context_frame builds the same frame on a fresh
  * stack, so the first switch to it "returns" into x86_context_trampoline.
  */
 	.text
@@ -34,8 +43,124 @@ x86_switch_stacks:
 	popq	%r12
 	popq	%rbx
 	popq	%rbp
+	xorl	%eax, %eax
+	xorl	%ecx, %ecx
+	xorl	%edx, %edx
+	xorl	%esi, %esi
+	xorl	%edi, %edi
+	xorl	%r8d, %r8d
+	xorl	%r9d, %r9d
+	xorl	%r10d, %r10d
+	xorl	%r11d, %r11d
 	ret
 	.size x86_switch_stacks, . - x86_switch_stacks
+
+/*
+ * x86_call_spilled: calls fn(arg) after pushing every callee-saved register
+ * (rbp as a normal frame, so backtraces walk through), and, unless
+ * *spill_sp is already set by an outer call, records the address of the
+ * lowest pushed register there, clearing it again on return. From there
+ * up the pushed registers and the return address lie exactly as in
+ * x86_switch_stacks' frame, so the same walkers read both. Everything
+ * the caller's code may still hold - its frames and every register the ABI
+ * keeps live across a call - then lies in [*spill_sp, stack top), while
+ * fn's own frames lie below it. A pushed zero keeps rsp 16-aligned at the
+ * call without leaving a stale slot inside the recorded range.
+ */
+	.global x86_call_spilled
+	.type x86_call_spilled, @function
+x86_call_spilled:
+	pushq	%rbp
+	movq	%rsp, %rbp
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	pushq	$0
+	movq	%rdi, %rbx		/* spill_sp, kept across fn */
+	xorl	%r12d, %r12d		/* 1 if this call set *spill_sp */
+	cmpq	$0, (%rdi)
+	jne	1f
+	leaq	8(%rsp), %rax		/* the pushed r15 */
+	movq	%rax, (%rdi)
+	movl	$1, %r12d
+1:	movq	%rdx, %rdi
+	call	*%rsi
+	testl	%r12d, %r12d
+	jz	2f
+	movq	$0, (%rbx)
+2:	addq	$8, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbx
+	popq	%rbp
+	ret
+	.size x86_call_spilled, . - x86_call_spilled
+
+/*
+ * x86_hold_in_callee_saved (for the collector's tests): puts hidden ^ key
+ * in callee-saved register number reg (0 rbx, 1 r12, 2 r13, 3 r14, 4 r15),
+ * zero in the other four, calls fn(), and returns that register ^ key. The
+ * decoded value exists nowhere but in that register while fn runs, so fn
+ * (a collection) keeps the object it points to only if it finds the
+ * register. The caller's values of the five are saved and restored.
+ */
+	.global x86_hold_in_callee_saved
+	.type x86_hold_in_callee_saved, @function
+x86_hold_in_callee_saved:
+	pushq	%rbp
+	movq	%rsp, %rbp
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	pushq	%rsi			/* the key, to hide the result again */
+	xorl	%ebx, %ebx
+	xorl	%r12d, %r12d
+	xorl	%r13d, %r13d
+	xorl	%r14d, %r14d
+	xorl	%r15d, %r15d
+	xorq	%rsi, %rdi		/* the plain value, in rdi only */
+	xorl	%esi, %esi
+	cmpl	$0, %edx
+	jne	1f
+	movq	%rdi, %rbx
+	jmp	5f
+1:	cmpl	$1, %edx
+	jne	2f
+	movq	%rdi, %r12
+	jmp	5f
+2:	cmpl	$2, %edx
+	jne	3f
+	movq	%rdi, %r13
+	jmp	5f
+3:	cmpl	$3, %edx
+	jne	4f
+	movq	%rdi, %r14
+	jmp	5f
+4:	movq	%rdi, %r15
+5:	xorl	%edi, %edi
+	xorl	%edx, %edx
+	call	*%rcx
+	movq	%rbx, %rax
+	orq	%r12, %rax
+	orq	%r13, %rax
+	orq	%r14, %rax
+	orq	%r15, %rax		/* four are zero unless fn broke the ABI */
+	xorq	(%rsp), %rax
+	addq	$8, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbx
+	popq	%rbp
+	ret
+	.size x86_hold_in_callee_saved, . - x86_hold_in_callee_saved
 
 /* Builds a switch frame below stack_top (rounded down to 16) that pops
  * r12 = entry, r13 = arg, r14 = start_hook, rbp = rbx = r15 = 0 and returns
@@ -70,5 +195,40 @@ x86_context_trampoline:
 	call	*%r12
 	ud2
 	.size x86_context_trampoline, . - x86_context_trampoline
+
+/*
+ * x86_call_with_dirty_scratch (for the collector's tests): calls fn() with
+ * hidden ^ key in every caller-saved register fn receives nothing in (rax,
+ * rdx, rsi, rdi, r8-r11; rcx holds fn itself), as code that just finished
+ * with a pointer leaves them; they are zeroed again after fn. If fn blocks,
+ * the values reach the context switch: they must not keep the object alive.
+ */
+	.global x86_call_with_dirty_scratch
+	.type x86_call_with_dirty_scratch, @function
+x86_call_with_dirty_scratch:
+	pushq	%rbp
+	movq	%rsp, %rbp
+	movq	%rdx, %rcx
+	xorq	%rsi, %rdi
+	movq	%rdi, %rax
+	movq	%rdi, %rdx
+	movq	%rdi, %rsi
+	movq	%rdi, %r8
+	movq	%rdi, %r9
+	movq	%rdi, %r10
+	movq	%rdi, %r11
+	call	*%rcx
+	xorl	%eax, %eax
+	xorl	%ecx, %ecx
+	xorl	%edx, %edx
+	xorl	%esi, %esi
+	xorl	%edi, %edi
+	xorl	%r8d, %r8d
+	xorl	%r9d, %r9d
+	xorl	%r10d, %r10d
+	xorl	%r11d, %r11d
+	popq	%rbp
+	ret
+	.size x86_call_with_dirty_scratch, . - x86_call_with_dirty_scratch
 
 	.section .note.GNU-stack, "", @progbits

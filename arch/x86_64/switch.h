@@ -19,6 +19,17 @@ void x86_switch_stacks(uintptr_t *save_sp, uintptr_t new_sp);
 uintptr_t x86_context_frame(uintptr_t stack_top, void (*entry)(void *), void *arg,
 			    void (*start_hook)(void));
 
+/* Calls fn(arg) with every callee-saved register pushed; the outermost
+ * such call records the spill point in *spill_sp (arch_run_spilled). */
+void x86_call_spilled(uintptr_t *spill_sp, void (*fn)(void *), void *arg);
+/* Calls fn() with hidden ^ key only in callee-saved register reg (0 rbx,
+ * 1 r12, 2 r13, 3 r14, 4 r15); returns that register ^ key afterwards. */
+uintptr_t x86_hold_in_callee_saved(uintptr_t hidden, uintptr_t key, unsigned reg,
+				   void (*fn)(void));
+
+/* Calls fn() with hidden ^ key in every free caller-saved register. */
+void x86_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key, void (*fn)(void));
+
 /* The frames of a switched-out context: its switch frame holds the last
  * frame pointer (the saved rbp, 6th word) and the return address (7th);
  * from there the frame-pointer chain, read only inside ctx's own stack. */

@@ -2,11 +2,25 @@
 # tests/host/harness.sh - checks the host side of the QEMU harness: that bad
 # command lines, kernel faults, stack overflows (the boot stack's, and a task
 # frame larger than the gap below its stack) and experiment results all
-# come out as the right exit status and message. Run by `make test`.
-# make itself exits 2 whenever a recipe fails; the kernel's own status is
-# in qemu-run's last line.
+# come out as the right exit status and message; that awkward command lines
+# reach the kernel byte for byte through GRUB or are refused by
+# tools/mkiso.sh; that a GRUB which never starts the kernel fails fast with
+# a message; that qemu-run leaves no temporary files; and that
+# tools/test-summary.sh names every failed or crashed stage. Run by
+# `make test`. make itself exits 2 whenever a recipe fails; the kernel's own
+# status is in qemu-run's last line.
+#
+# BUILD (default build) is the build directory, KERNEL_ELF the kernel to
+# boot (default $BUILD/kernel/tricolor.elf, built if missing);
+# HARNESS_TIMEOUT (default 300) bounds each QEMU run, in seconds.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+
+BUILD=${BUILD:-build}
+KERNEL=${KERNEL_ELF:-$BUILD/kernel/tricolor.elf}
+RUN_TIMEOUT=${HARNESS_TIMEOUT:-300}
+work=$BUILD/harness
+mkdir -p "$work"
 
 pass=0 fail=0
 check() { # check NAME EXPECTED_STATUS PATTERN... -- COMMAND...
@@ -51,6 +65,157 @@ check experiment.stack_clash 0 "task [0-9]+ 'clash' killed: stack overflow in ta
 	-- make -s run EXP=tests/experiments/stack_clash.c
 check tests.unknown_selection 2 "no test matches 'nosuch'" \
 	-- make -s test-qemu TESTS=nosuch
+
+# ---- Command lines through GRUB (tools/mkiso.sh, boot/grub.cfg) ----
+# The kernel prints the line the boot loader handed it (`command line:
+# "..."`) before it parses it, so even a line it then rejects is shown; each
+# line below must come out byte for byte, or be refused by mkiso with a
+# reason. Lines that are valid end in help=1, so the kernel exits at once.
+
+if [ ! -f "$KERNEL" ]; then
+	make -s "$KERNEL" >/dev/null || { echo "not ok harness.build"; exit 1; }
+fi
+
+report() { # report NAME WHY OUTPUT: ok when WHY is empty
+	if [ -z "$2" ]; then
+		echo "ok $1"; pass=$((pass + 1))
+	else
+		echo "not ok $1: $2"; fail=$((fail + 1))
+		tail -20 <<<"$3" | sed 's/^/    /'
+	fi
+}
+
+# The command line the kernel printed in output $1, or "(none printed)".
+printed_cmdline() {
+	local l
+	l=$(grep -a -m1 '^command line: "' <<<"$1") || { printf '(none printed)'; return; }
+	l=${l#'command line: "'}
+	printf '%s' "${l%'"'}"
+}
+
+# exact NAME LINE: booted with LINE, the kernel prints exactly LINE.
+exact() {
+	local name=cmdline.exact.$1 line=$2 iso=$work/$1.iso out got why=""
+	if ! out=$(tools/mkiso.sh "$KERNEL" "$iso" "$line" 2>&1); then
+		report "$name" "mkiso refused $(printf %q "$line")" "$out"
+		return
+	fi
+	out=$(tools/qemu-run.sh --mem 128M --timeout "$RUN_TIMEOUT" "$iso" </dev/null 2>&1)
+	got=$(printed_cmdline "$out")
+	[ "$got" == "$line" ] ||
+		why="the kernel saw $(printf %q "$got"), not $(printf %q "$line")"
+	rm -f "$iso"
+	report "$name" "$why" "$out"
+}
+
+# refused NAME LINE PATTERN: mkiso refuses LINE with a message matching
+# PATTERN and writes no ISO.
+refused() {
+	local name=cmdline.refused.$1 line=$2 pattern=$3 iso=$work/$1.iso out rc why=""
+	rm -f "$iso"
+	out=$(tools/mkiso.sh "$KERNEL" "$iso" "$line" 2>&1)
+	rc=$?
+	[ "$rc" != 0 ] || why="mkiso accepted $(printf %q "$line")"
+	grep -qE -- "$pattern" <<<"$out" || why="${why:+$why; }no line matches '$pattern'"
+	[ ! -e "$iso" ] || why="${why:+$why; }an ISO was written anyway"
+	rm -f "$iso"
+	report "$name" "$why" "$out"
+}
+
+tab=$'\t'
+exact semicolon 'gogc=50;hz=5'
+exact hash 'gogc=50 #hz=5'
+exact dollar 'hz=$x5'
+exact dollar_forms 'a=${x} b=$1 c=$? d=$ e=$$'
+exact ampersand 'gogc=5&'
+exact pipe 'a=1|b=2 |'
+exact braces_lt_semicolon '{ } < ;'
+exact braces 'x={y} {'
+exact angles 'a=<b> > <'
+exact semicolon_alone ';'
+exact glob 'a=* b=? c=[x] d=~ e=!'
+exact parens_backtick 'a=(x) b=`x` c=@CMDLINE@'
+exact grub_words 'if then fi menuentry boot }'
+exact multiboot2_options '--nounzip --quirk-bad-kludge -- x'
+exact tab "help=1${tab}hz=100"
+exact tabs_around "${tab}help=1${tab}${tab}"
+exact spaces '  help=1   hz=100  '
+exact utf8 'x=é€ help=1'
+long=$(printf '%*s' 1014 '' | tr ' ' x)
+exact longest "help=1 a=$long" # 1023 bytes: the kernel's limit
+
+refused double_quote 'a="b c"' 'quote.*GRUB'
+refused single_quote "a='b'" 'quote.*GRUB'
+refused backslash 'a=\b' 'backslash.*GRUB'
+refused newline $'help=1\nhz=5' 'control character'
+refused control_char $'a=\001' 'control character'
+refused too_long "help=1 a=${long}x" 'at most 1023'
+
+# Through make: the recipe must not hand the line to a shell or expand it.
+out=$(make -s run CMDLINE='help=1 hz=$x5;gogc=50 #y &z|{}<>' </dev/null 2>&1)
+got=$(printed_cmdline "$out")
+want='help=1 hz=$x5;gogc=50 #y &z|{}<>'
+report cmdline.exact.make_run \
+	"$([ "$got" == "$want" ] || echo "the kernel saw $(printf %q "$got")")" "$out"
+check cmdline.make_tests_selection 2 "no test matches 'nosuch;x'" \
+	-- make -s test-qemu 'TESTS=nosuch;x'
+
+# A line longer than the kernel's buffer, written into grub.cfg by hand
+# (mkiso refuses it): the kernel must refuse it, not parse the truncated part.
+cfg=$work/grub-long.cfg
+sed "s|@CMDLINE@|help=1 a=${long}xxxxx @CMDLINE@|" boot/grub.cfg >"$cfg"
+MKISO_GRUB_CFG=$cfg tools/mkiso.sh "$KERNEL" "$work/long.iso"
+check cmdline.kernel_refuses_truncated 1 "command line too long" "bad kernel command line" \
+	-- tools/qemu-run.sh --timeout "$RUN_TIMEOUT" "$work/long.iso"
+
+# ---- A GRUB that never starts the kernel fails fast, with GRUB's reason ----
+# Each run has the long time limit; the message shows the boot watch, not
+# the limit, stopped it. tests=nosuch ends the run at once should the kernel
+# start after all. Run with an empty TMPDIR: qemu-run must leave nothing.
+tmpd=$(mktemp -d)
+grub_case() { # grub_case NAME CFG EXTRA_QEMU_RUN_ARGS PATTERN...
+	local name=$1 cfg=$2 extra=$3
+	shift 3
+	MKISO_GRUB_CFG=$cfg tools/mkiso.sh "$KERNEL" "$work/$name.iso" tests=nosuch
+	# shellcheck disable=SC2086
+	check "grub.$name" 1 "GRUB did not start the kernel" "$@" \
+		-- env TMPDIR="$tmpd" tools/qemu-run.sh $extra --timeout "$RUN_TIMEOUT" "$work/$name.iso"
+	rm -f "$work/$name.iso"
+}
+sed 's|@CMDLINE@|@CMDLINE@ { } < ;|' boot/grub.cfg >"$work/grub-syntax.cfg"
+grub_case syntax_error "$work/grub-syntax.cfg" "" "error: syntax error"
+sed 's|/boot/tricolor.elf|/boot/nosuch.elf|' boot/grub.cfg >"$work/grub-nokernel.cfg"
+grub_case kernel_missing "$work/grub-nokernel.cfg" "" "file .?/boot/nosuch.elf'? not found"
+# No serial output at all (the menu waits on the VGA screen): only the
+# bound can tell. 10 s is plenty for a kernel that never comes.
+printf '%s\n' 'set timeout=-1' 'menuentry "tricolor" {' \
+	'	multiboot2 /boot/tricolor.elf @CMDLINE@' '	boot' '}' >"$work/grub-silent.cfg"
+grub_case silent "$work/grub-silent.cfg" "--boot-timeout 10" "no kernel banner within 10 s"
+out=$(env TMPDIR="$tmpd" tools/qemu-run.sh --timeout "$RUN_TIMEOUT" "$work/long.iso" 2>&1)
+left=$(ls -A "$tmpd")
+report qemu_run.no_temporary_files "${left:+left behind in TMPDIR: $left}" "$out"
+rm -rf "$tmpd" "$work/long.iso"
+
+# ---- tools/test-summary.sh: every stage named, crashes counted ----
+sdir=$work/summary
+rm -rf "$sdir" && mkdir -p "$sdir/status"
+printf 'ok x\n3 passed, 0 failed\n' >"$sdir/a.log"; echo 0 >"$sdir/status/a"
+printf '1 passed, 2 failed\n' >"$sdir/b.log"; echo 2 >"$sdir/status/b"
+printf 'ok y\nSegmentation fault\n' >"$sdir/c.log"; echo 2 >"$sdir/status/c"
+echo 0 >"$sdir/status/d"
+printf '4 passed, 0 failed\n' >"$sdir/e.log"; echo 1 >"$sdir/status/e"
+check summary.failures_and_crashes 1 \
+	'^stage a +ok +3 passed, 0 failed' '^stage b +FAILED +1 passed, 2 failed' \
+	'^stage c +FAILED .*no summary line' '^stage d +ok' '^stage e +FAILED .*exit status 1' \
+	'^stage f +FAILED .*did not run' 'failed: b c e f' '^8 passed, 5 failed$' \
+	-- tools/test-summary.sh "$sdir/status" a="$sdir/a.log" b="$sdir/b.log" \
+		c="$sdir/c.log" d e="$sdir/e.log" f="$sdir/f.log"
+out=$(tools/test-summary.sh "$sdir/status" b="$sdir/b.log" a="$sdir/a.log" 2>&1)
+last=$(tail -1 <<<"$out")
+report summary.count_is_the_last_line \
+	"$([ "$last" = "4 passed, 2 failed" ] || echo "the last line is '$last'")" "$out"
+check summary.all_passed 0 '^stage a +ok' '^stage d +ok' '^3 passed, 0 failed$' \
+	-- tools/test-summary.sh "$sdir/status" a="$sdir/a.log" d
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -48,6 +48,7 @@ read_to_prompt() {
 
 # step NAME INPUT PATTERN... : sends INPUT (a line; printf escapes allowed),
 # waits for the prompt and checks each extended regex against the output.
+# A pattern starting with '!' must match no line.
 step() {
 	local name=$1 input=$2
 	shift 2
@@ -58,9 +59,33 @@ step() {
 	fi
 	local why=""
 	for p in "$@"; do
-		grep -qE -- "$p" <<<"$out" || why="${why:+$why; }no line matches '$p'"
+		if [ "${p:0:1}" = "!" ]; then
+			! grep -qE -- "${p:1}" <<<"$out" || why="${why:+$why; }a line matches '${p:1}'"
+		else
+			grep -qE -- "$p" <<<"$out" || why="${why:+$why; }no line matches '$p'"
+		fi
 	done
 	if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
+}
+
+# The `tasks` listing: its closing line counts what it listed, and every
+# task shows a stack use above zero (main's boot stack included).
+check_tasks() {
+	local name=$1 listed live idle dead shown
+	read -r listed live idle dead < <(sed -nE \
+		's/^tasks: ([0-9]+) listed: ([0-9]+) live \(task_count\), ([0-9]+) idle, ([0-9]+) dead awaiting a join$/\1 \2 \3 \4/p' \
+		<<<"$out")
+	shown=$(grep -cE "^task [0-9]+ '" <<<"$out")
+	if [ -z "$listed" ]; then
+		not_ok "$name" "no closing count line"
+	elif [ "$listed" != "$shown" ] || [ $((live + idle + dead)) != "$listed" ] ||
+		[ "$idle" != 1 ]; then
+		not_ok "$name" "$shown tasks shown; the count line says $listed = $live live + $idle idle + $dead dead"
+	elif grep -qE "stack 0 of" <<<"$out"; then
+		not_ok "$name" "a task shows 'stack 0 of'"
+	else
+		ok "$name"
+	fi
 }
 
 # Keeps the coprocess's pipes and pid: bash drops SH when it ends.
@@ -78,7 +103,14 @@ drive() {
 		return
 	fi
 	ok "$where.boot"
-	step "$where.help" "help" "^  gctrace on\|off" "^  why ADDR" "^  heapprof" "^  reboot"
+	# A fresh shell: the heap is empty, and the commands that show it say
+	# where to get something to look at.
+	step "$where.fresh_why" "why 0x10" "not in an allocated heap object" \
+		"the heap is empty: run a demo first \(\`demo list\`\)"
+	step "$where.fresh_heapprof" "heapprof" "no samples yet" "run a demo first"
+	step "$where.fresh_leaks" "leaks" "no leaked tasks" "demo taskleak"
+	step "$where.why_task" "why task 1" "task 1 'main' is running: it can run, so it is a root"
+	step "$where.help" "help" "^  gctrace on\|off" "^  why ADDR \| task ID" "^  heapprof" "^  reboot"
 	step "$where.mem" "mem" "in use \(slots\)" "goal" "spans in use" "free frames" \
 		"task stacks" "cycles" "last pauses" "GC CPU fraction" "^  live +[0-9]+"
 	step "$where.gc" "gc" "^gc: [0-9]+ cycle\(s\) run, now [0-9]+ total" "objects freed"
@@ -86,7 +118,9 @@ drive() {
 	step "$where.gctrace_line" "gc" "^gc [0-9]+ @[0-9.]+s [0-9]+%: .* KiB goal"
 	step "$where.gctrace_off" "gctrace off" "^gctrace off"
 	step "$where.gctrace_bad" "gctrace maybe" "expected on or off" "usage: gctrace on\|off"
-	step "$where.tasks" "tasks" "^tasks: [0-9]+ live" "task 1 'main'"
+	step "$where.tasks" "tasks" "^tasks: [0-9]+ listed" "task 1 'main'" \
+		"stack [1-9][0-9]* of [0-9]+ bytes in use now \(the boot stack"
+	check_tasks "$where.tasks_count"
 	step "$where.profile" "profile" "^task profile: total [0-9]+" "^# created by" \
 		"^task count: now [0-9]+, max [0-9]+"
 	step "$where.heapprof_rate" "heapprof rate 1" "rate [0-9]+ -> 1 bytes"
@@ -99,13 +133,21 @@ drive() {
 	step "$where.unknown" "bogus" "unknown command 'bogus'"
 	step "$where.too_many" "mem a b c d" "too many words"
 	step "$where.backspace" 'mex\x7fm' "^memstats at"
-	step "$where.backspace_bs" 'tasx\bks' "^tasks: [0-9]+ live"
+	step "$where.backspace_bs" 'tasx\bks' "^tasks: [0-9]+ listed"
 	step "$where.too_long" "$(printf 'a%.0s' {1..200})" "line too long \(at most 120"
 	step "$where.after_too_long" "help" "^commands:"
 	step "$where.demo" "demo nosuch" "no demos in this build|no such demo"
 	step "$where.test" "test kprintf" "^ok [0-9]+ kprintf\." "^[0-9]+ passed, 0 failed"
 	step "$where.test_bad" "test nosuch" "no test matches 'nosuch'"
+	step "$where.bench_list" "bench list" "^[0-9]+ benchmarks:" "^  sched\.yield_switch$"
+	step "$where.bench_bad" "bench nosuch" "try: bench list"
+	# Demos whose text states facts the numbers do not show.
+	step "$where.demo_stack" "demo stack" "Go starts a goroutine on a small stack" \
+		"task stacks are fixed-size" "=> the guard region caught it"
+	step "$where.demo_switches" "demo switches" "^  semaphore +wait for I/O completion" \
+		"no user mode and no system calls" "'semaphore' above is what stands in for it"
 	step "$where.leaks" "leaks" "(no leaked tasks|can never wake)"
+	step "$where.help_reboot" "help" "^  reboot +reset the machine \(under make run: QEMU ends, status 0\)"
 	printf 'halt\n' >&"$SH_WR"
 	read_to_prompt # reads to the end: there is no prompt after halt
 	wait "$session_pid"
@@ -125,6 +167,30 @@ if [ "$which" = hosted ] || [ "$which" = all ]; then
 	coproc SH { exec "$bin" shell=1 2>&1; }
 	attach
 	drive hosted 0
+
+	# help=1: the parser's own test options are hidden; each option shows
+	# the values it accepts and its default.
+	out=$("$bin" help=1 hz=500 2>&1)
+	if grep -qE "^  test\." <<<"$out"; then
+		not_ok hosted.cmdline_help "test.* options listed"
+	elif ! grep -qE "^  hz=500 .*\[10\.\.10000; default 1000\]$" <<<"$out" ||
+		! grep -qE "^  gctrace=off .*\[on/off; default off\]$" <<<"$out" ||
+		! grep -qE "^  demo=\(unset\) .*\[text; default \(unset\)\]$" <<<"$out"; then
+		not_ok hosted.cmdline_help "an option without its accepted values and default"
+	elif grep -E "^  [a-z_]+=" <<<"$out" | grep -vqE "; default [^]]+\]$"; then
+		not_ok hosted.cmdline_help "$(grep -E "^  [a-z_]+=" <<<"$out" | grep -vE "; default" | head -1)"
+	else
+		ok hosted.cmdline_help
+	fi
+
+	# reboot: a process cannot reset its machine; it ends cleanly.
+	out=$(printf 'reboot\n' | timeout "$STEP_TIMEOUT" "$bin" shell=1 2>&1)
+	status=$?
+	if [ "$status" = 0 ] && grep -q "^reboot: resetting the machine" <<<"$out"; then
+		ok hosted.reboot
+	else
+		not_ok hosted.reboot "exit status $status (want 0), or no 'reboot:' line"
+	fi
 fi
 
 if [ "$which" = qemu ] || [ "$which" = all ]; then
@@ -143,6 +209,27 @@ if [ "$which" = qemu ] || [ "$which" = all ]; then
 	attach
 	# isa-debug-exit: status s leaves QEMU with 2*(s+16)+1; 33 is status 0.
 	drive qemu 33
+
+	# reboot under tools/qemu-run.sh (what make run uses): QEMU runs with
+	# -no-reboot, so the reset ends the run, which must end cleanly.
+	coproc SH { exec tools/qemu-run.sh --timeout "$STEP_TIMEOUT" "$iso" 2>&1; }
+	attach
+	if ! read_to_prompt; then
+		not_ok qemu.reboot "no prompt after boot"
+		kill "$session_pid" 2>/dev/null
+	else
+		printf 'reboot\n' >&"$SH_WR"
+		read_to_prompt # reads to the end: there is no prompt after reboot
+		wait "$session_pid"
+		status=$?
+		if [ "$status" = 0 ] && grep -q "^reboot: resetting the machine" <<<"$out" &&
+			grep -q "the kernel reset the machine as asked" <<<"$out"; then
+			ok qemu.reboot
+		else
+			not_ok qemu.reboot "qemu-run exit status $status (want 0), or no message"
+		fi
+	fi
+	exec {SH_RD}<&- {SH_WR}>&-
 fi
 
 echo "$pass passed, $fail failed"
