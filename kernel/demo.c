@@ -20,7 +20,7 @@ typedef struct demo_entry {
 } demo_entry;
 
 static const demo_entry demos[] = {
-	{ "stack", demo_stack, "stack vs heap allocation cost; fixed-size stacks: an overflow caught by the unmapped gap below the stack" },
+	{ "stack", demo_stack, "stack vs heap allocation cost; fixed-size stacks: an overflow caught by the guard region" },
 	{ "escape", demo_escape, "what Go's escape analysis moves to the heap, what C does, what the escape checker flags" },
 	{ "smallobjects", demo_smallobjects, "one object per item vs a GC-cleared pool vs one array: allocations, cycles, pauses, GC CPU, fragmentation" },
 	{ "globals", demo_globals, "where globals, heap and stacks live; an object kept only by a global survives" },

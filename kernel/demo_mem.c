@@ -105,7 +105,7 @@ int demo_stack(void)
 	kprintf("  its %d KiB stack (task_spawn's default) ran out; join returned %d "
 		"(TASK_EXIT_FAULT = %d)\n", MSTACK_DEFAULT_SIZE / 1024, status, TASK_EXIT_FAULT);
 	if (status == TASK_EXIT_FAULT)
-		kprintf("  => the unmapped gap below its stack caught it: the task died, not its neighbours\n");
+		kprintf("  => the guard region caught it: the task died, not its neighbours\n");
 	volatile bool ran = false;
 	task *next = task_spawn(after_overflow, (void *)&ran, "after-overflow");
 	if (next)
