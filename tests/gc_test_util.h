@@ -62,6 +62,20 @@ static inline void *gc_t_unhide(uintptr_t h)
 #define GC_T_SCRUB_NEAR 1024
 
 /*
+ * Zeroes the scratch registers, dead at a return: an interrupt arriving
+ * before the caller's next frame is made stores them below the stack
+ * pointer, where that frame then goes, and a register few functions touch
+ * (r11) can hold an old heap address for a long time (seen: a test body's
+ * never-written buffer kept one, from an interrupt at the body's entry).
+ */
+#define GC_T_CLEAR_SCRATCH_REGISTERS()                                        \
+	__asm__ volatile("xorl %%eax, %%eax; xorl %%ecx, %%ecx; xorl %%edx, %%edx\n" \
+			 "xorl %%esi, %%esi; xorl %%edi, %%edi; xorl %%r8d, %%r8d\n" \
+			 "xorl %%r9d, %%r9d; xorl %%r10d, %%r10d; xorl %%r11d, %%r11d" \
+			 ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",   \
+			 "r11", "cc")
+
+/*
  * Zeroes the dead stack below the caller, so the frames of the next calls
  * do not start out holding stale heap addresses: a word a frame leaves
  * unwritten (alignment padding, a local set on one path only) is scanned
@@ -73,7 +87,8 @@ static inline void *gc_t_unhide(uintptr_t h)
  * those are zeroed here too, by a loop that has no frame of its own.
  * (Not a local array cleared by a loop: under ASan the array's redzones
  * would keep their stale words.) Words still holding the stack's paint
- * are left alone, as task_scrub_stack does.
+ * are left alone, as task_scrub_stack does. The scratch registers are
+ * zeroed last (GC_T_CLEAR_SCRATCH_REGISTERS).
  */
 static __attribute__((noinline, unused)) void gc_t_scrub_stack(void)
 {
@@ -95,6 +110,7 @@ static __attribute__((noinline, unused)) void gc_t_scrub_stack(void)
 			 : "+a"(lo)
 			 : [paint] "r"((uint64_t)MSTACK_PAINT)
 			 : "memory", "cc");
+	GC_T_CLEAR_SCRATCH_REGISTERS();
 }
 
 /*
