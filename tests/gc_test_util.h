@@ -114,22 +114,30 @@ static __attribute__((noinline, unused)) void gc_t_scrub_stack(void)
 }
 
 /*
- * GC_TEST(suite, name) { ... } is TEST whose body runs in a frame of its
- * own, made only after the dead stack below the runner was scrubbed. A
- * test's frame has words the test never writes (ASan's redzones around
- * its locals, padding, spill slots of paths not taken): without the scrub
+ * GC_TEST(suite, name) { ... } is TEST (registered the same way; the body
+ * keeps TEST's name test_suite_name, for backtraces and profiles) whose
+ * body runs in a frame of its own, made only after the dead stack below
+ * the runner was scrubbed. A test's frame has words the test never writes
+ * (ASan's redzones around its locals, padding, spill slots of paths not
+ * taken, a buffer used only on failure): without the scrub
  * they hold whatever earlier tests left there, and an exact "0 still
  * allocated" fails when a new object happens to land at such an old
  * address (seen: a redzone of this very kind kept 1 of 10,000 objects).
  */
-#define GC_TEST(suite_, name_)                                             \
-	static void gc_t_body_##suite_##_##name_(void);                    \
-	TEST(suite_, name_)                                                \
-	{                                                                  \
-		gc_t_scrub_stack();                                        \
-		gc_t_body_##suite_##_##name_();                            \
-	}                                                                  \
-	static __attribute__((noinline)) void gc_t_body_##suite_##_##name_(void)
+#define GC_TEST(suite_, name_)                                                 \
+	static void test_##suite_##_##name_(void);                              \
+	static void gc_t_fresh_##suite_##_##name_(void)                         \
+	{                                                                      \
+		gc_t_scrub_stack();                                            \
+		test_##suite_##_##name_();                                     \
+	}                                                                      \
+	static const test_case test_case_##suite_##_##name_                    \
+		__attribute__((used, section("test_cases"), aligned(8))) = {   \
+			.suite = #suite_, .name = #name_,                      \
+			.fn = gc_t_fresh_##suite_##_##name_, .expect_fault = -1, \
+			.file = __FILE__, .line = __LINE__,                    \
+		};                                                             \
+	static __attribute__((noinline)) void test_##suite_##_##name_(void)
 
 /* Makes the compiler keep p (in a register or the frame) up to here. */
 static __attribute__((noinline, unused)) void gc_t_keep(const void *p)
