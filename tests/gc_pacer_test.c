@@ -1,7 +1,8 @@
 /*
  * tests/gc_pacer_test.c - the heap stays bounded: no growth over 1,000
- * cycles of steady-state churn (nothing leaks: not objects, not spans, not
- * pages), and, left to the pacer (no gc_collect), the peak heap of each
+ * cycles of steady-state churn (nothing leaks: after every collection the
+ * heap holds exactly what the live window reaches, and no pages are lost),
+ * and, left to the pacer (no gc_collect), the peak heap of each
  * cycle stays within 10% of that cycle's goal while a task allocates as
  * fast as it can.
  */
@@ -50,46 +51,119 @@ static bool churn_ok(const void *p, uint64_t i)
 	return gc_t_allocated(p) && w[1] == i && w[2] == gc_t_mix(i ^ 0xc0ffee);
 }
 
-TEST(gc, heap_bounded_over_1000_cycles_of_churn)
+/* The window's objects and their ids (noscan). The churn, the checks and
+ * the walk below are functions of their own, so that no object the window
+ * has since let go of stays in a register or slot of the test's frame:
+ * the test counts in-use bytes exactly. */
+static struct {
+	word *window;
+	uint64_t *ids;
+	uintptr_t *seen; /* open-addressed set of addresses, CHURN_SEEN slots */
+	uint64_t next, rng;
+} g_churn;
+#define CHURN_SEEN 16384
+
+static __attribute__((noinline)) void churn_fill(void)
 {
-	word *window = gc_alloc_array(&word_type, CHURN_LIVE);
-	uint64_t *ids = gc_alloc_noscan(CHURN_LIVE * sizeof(uint64_t));
-	CHECK(window && ids);
-	uint64_t next = 0;
-	for (size_t i = 0; i < CHURN_LIVE; i++, next++) {
-		void *o = churn_alloc(next);
+	for (size_t i = 0; i < CHURN_LIVE; i++, g_churn.next++) {
+		void *o = churn_alloc(g_churn.next);
 		CHECK(o);
-		ids[i] = next;
-		gc_write(&window[i].p, o);
+		g_churn.ids[i] = g_churn.next;
+		gc_write(&g_churn.window[i].p, o);
 	}
-	/* Chain some objects to each other (as lists do), through the
-	 * barrier: a link to a replaced object keeps it one more cycle. */
-	size_t live_bytes = 0;
-	gc_t_collect();
-	for (size_t i = 0; i < CHURN_LIVE; i++) {
-		gc_object o;
-		CHECK(gc_find_object(window[i].p, &o));
-		live_bytes += o.size;
-	}
-	size_t base = gc_t_in_use() - live_bytes;
-	size_t max_early = 0, max_late = 0, pages_early = 0;
-	uint64_t rng = 5, c0 = gc_t_stats().cycles;
-	for (int cycle = 0; cycle < CHURN_CYCLES; cycle++) {
-		for (int k = 0; k < CHURN_PER_CYCLE; k++, next++) {
-			size_t slot = mm_test_below(&rng, CHURN_LIVE);
-			void *o = churn_alloc(next);
-			CHECK_MSG(o, "cycle %d: %s", cycle, gc_last_error());
-			gc_write(&window[slot].p, o);
-			ids[slot] = next;
-			if (next % 2) {
-				/* link to another live typed object */
-				size_t other = mm_test_below(&rng, CHURN_LIVE);
-				if (ids[other] % 2)
-					gc_write(&((churn_obj *)o)->link, window[other].p);
-			}
+}
+
+/* CHURN_PER_CYCLE objects replace random ones of the window; typed ones
+ * are chained to another live typed object (as lists do), through the
+ * barrier: the replaced object a link points to stays reachable. */
+static __attribute__((noinline)) void churn_some(int cycle)
+{
+	for (int k = 0; k < CHURN_PER_CYCLE; k++, g_churn.next++) {
+		size_t slot = mm_test_below(&g_churn.rng, CHURN_LIVE);
+		void *o = churn_alloc(g_churn.next);
+		CHECK_MSG(o, "cycle %d: %s", cycle, gc_last_error());
+		gc_write(&g_churn.window[slot].p, o);
+		g_churn.ids[slot] = g_churn.next;
+		if (g_churn.next % 2) {
+			size_t other = mm_test_below(&g_churn.rng, CHURN_LIVE);
+			if (g_churn.ids[other] % 2)
+				gc_write(&((churn_obj *)o)->link, g_churn.window[other].p);
 		}
+	}
+}
+
+static __attribute__((noinline)) void churn_check(int cycle)
+{
+	for (size_t i = 0; i < CHURN_LIVE; i++)
+		CHECK_MSG(churn_ok(g_churn.window[i].p, g_churn.ids[i]),
+			  "cycle %d: live object %zu lost", cycle, i);
+}
+
+/* Adds p to the seen set; false if it was there already. */
+static bool churn_see(uintptr_t p)
+{
+	for (size_t h = gc_t_mix(p) % CHURN_SEEN, n = 0; n < CHURN_SEEN;
+	     h = (h + 1) % CHURN_SEEN, n++) {
+		if (g_churn.seen[h] == p)
+			return false;
+		if (!g_churn.seen[h]) {
+			g_churn.seen[h] = p;
+			return true;
+		}
+	}
+	test_fail(__FILE__, __LINE__, "more than %d objects reachable from the window",
+		  CHURN_SEEN);
+}
+
+/* Slot bytes of everything reachable from the window: its objects and,
+ * along the links (one per typed object), the replaced ones still linked
+ * to. Exactly what a collection must keep of what this test made. */
+static __attribute__((noinline)) size_t churn_reachable_bytes(size_t *objects)
+{
+	memset(g_churn.seen, 0, CHURN_SEEN * sizeof(uintptr_t));
+	size_t bytes = 0, n = 0;
+	for (size_t i = 0; i < CHURN_LIVE; i++) {
+		for (const churn_obj *o = g_churn.window[i].p; o && churn_see((uintptr_t)o);) {
+			gc_object obj;
+			CHECK_MSG(gc_find_object(o, &obj) && obj.base == o,
+				  "object %p reachable from the window was freed", (const void *)o);
+			bytes += obj.size;
+			n++;
+			o = obj.type ? o->link : NULL;
+		}
+	}
+	*objects = n;
+	return bytes;
+}
+
+GC_TEST(gc, heap_bounded_over_1000_cycles_of_churn)
+{
+	memset(&g_churn, 0, sizeof g_churn);
+	g_churn.rng = 5;
+	gc_write(&g_churn.window, gc_alloc_array(&word_type, CHURN_LIVE));
+	g_churn.ids = gc_alloc_noscan(CHURN_LIVE * sizeof(uint64_t));
+	g_churn.seen = gc_alloc_noscan(CHURN_SEEN * sizeof(uintptr_t));
+	CHECK(g_churn.window && g_churn.ids && g_churn.seen);
+	churn_fill();
+	gc_t_collect();
+	/* Everything else in the heap (this test's buffers, other live data)
+	 * is `base`, and nothing else allocates or frees while this test
+	 * runs: after each collection the heap holds exactly base plus what
+	 * the window reaches. */
+	size_t nobj, live_bytes = churn_reachable_bytes(&nobj);
+	size_t base = gc_t_in_use() - live_bytes;
+	size_t max_early = 0, max_late = 0, pages_early = 0, max_reach = 0;
+	uint64_t c0 = gc_t_stats().cycles;
+	for (int cycle = 0; cycle < CHURN_CYCLES; cycle++) {
+		churn_some(cycle);
 		gc_t_collect();
 		size_t in_use = gc_t_in_use();
+		size_t reach = churn_reachable_bytes(&nobj);
+		CHECK_MSG(in_use == base + reach,
+			  "cycle %d: %zu bytes in use after a collection, but %zu + %zu (%zu "
+			  "objects) reachable: %lld bytes of garbage kept", cycle, in_use, base,
+			  reach, nobj, (long long)(in_use - base - reach));
+		max_reach = MAX(max_reach, reach);
 		if (cycle < 100) {
 			max_early = MAX(max_early, in_use);
 		} else {
@@ -100,30 +174,30 @@ TEST(gc, heap_bounded_over_1000_cycles_of_churn)
 			pages_early = arch_free_pages();
 		}
 		if (cycle % 100 == 0)
-			for (size_t i = 0; i < CHURN_LIVE; i++)
-				CHECK_MSG(churn_ok(window[i].p, ids[i]),
-					  "cycle %d: live object %zu lost", cycle, i);
+			churn_check(cycle);
 	}
-	for (size_t i = 0; i < CHURN_LIVE; i++)
-		CHECK_MSG(churn_ok(window[i].p, ids[i]), "live object %zu lost", i);
+	churn_check(CHURN_CYCLES);
 	mm_test_quiesce();
 	size_t pages_late = arch_free_pages();
 	gc_stats s = gc_t_stats();
 	test_log("live %zu KiB (+%zu KiB other); in use after a cycle: first 100 max "
-		 "%zu KiB, last 900 max %zu KiB; free pages %zu -> %zu; %llu cycles",
+		 "%zu KiB, last 900 max %zu KiB; reachable at most %zu KiB; free pages "
+		 "%zu -> %zu; %llu cycles",
 		 live_bytes >> 10, base >> 10, max_early >> 10, max_late >> 10,
-		 pages_early, pages_late, (unsigned long long)(s.cycles - c0));
+		 max_reach >> 10, pages_early, pages_late, (unsigned long long)(s.cycles - c0));
+	/* the CHURN_CYCLES asked for; the pacer may add its own */
 	CHECK_GE(s.cycles - c0, CHURN_CYCLES);
-	/* Right after a full collection the heap holds the live window,
-	 * what was there before, the objects replaced since the cycle's
-	 * roots were taken (none) and what links keep one more cycle: at
-	 * most the live window again. */
-	CHECK_LE(max_late, base + 2 * live_bytes + (64 << 10));
-	/* No growth from the first 100 cycles to the last 900. */
-	CHECK_LE(max_late, max_early + max_early / 8 + (64 << 10));
-	/* No pages leak (1 MiB of slack for metadata). */
+	/* No growth from the first 100 cycles to the last 900: what the
+	 * links keep is a property of the workload (checked exactly above),
+	 * and it stays near the window's own size. */
+	CHECK_LE(max_late, max_early + max_early / 8);
+	/* No pages leak. A margin (1 MiB), not equality: the same live bytes
+	 * can sit in a different number of partly used spans (the window's
+	 * objects come in some 50 size classes and kinds, and a span goes
+	 * back only when all its slots are free), and page-table memory the
+	 * heap commits meanwhile stays. The in-use bytes above are exact. */
 	CHECK_GE(pages_late + 256, pages_early);
-	gc_t_keep(window);
+	gc_write(&g_churn.window, NULL);
 }
 
 /* ---- pacing ---------------------------------------------------------------- */
@@ -174,9 +248,14 @@ struct pacing_cycle {
 	uint64_t goal, peak;
 };
 
+/* The allocator stops once the pacer has run the cycles the test looks at
+ * (the event the test waits for, by joining it), or, failing, after
+ * PACING_MAX_ALLOCS objects: some 40 times what that takes (a cycle comes
+ * after about 5 MiB, 20,000 of them). */
+#define PACING_MAX_ALLOCS (10u << 20)
+
 static struct {
-	volatile int stop;
-	struct pacing_cycle per_cycle[PACING_CYCLES + PACING_WARMUP + 2];
+	struct pacing_cycle per_cycle[PACING_CYCLES + PACING_WARMUP];
 	uint64_t c0;
 	volatile uint64_t allocs;
 } g_pacing;
@@ -187,7 +266,7 @@ static struct {
 static void pacing_allocator(void *arg)
 {
 	(void)arg;
-	while (!g_pacing.stop) {
+	for (;;) {
 		for (int i = 0; i < 64; i++) {
 			word *w = gc_alloc_array(&word_type, 32); /* 256 B, scanned */
 			if (!w)
@@ -198,14 +277,16 @@ static void pacing_allocator(void *arg)
 		gc_read_stats(&s);
 		uint64_t k = s.cycles - g_pacing.c0;
 		if (k >= ARRAY_SIZE(g_pacing.per_cycle))
-			break;
+			return; /* every cycle looked at is over */
 		struct pacing_cycle *pc = &g_pacing.per_cycle[k];
 		pc->goal = s.heap_goal;
 		pc->peak = MAX(pc->peak, s.heap_in_use);
+		if (g_pacing.allocs >= PACING_MAX_ALLOCS)
+			task_exit(2);
 	}
 }
 
-TEST(gc, pacer_keeps_peak_heap_near_goal)
+GC_TEST(gc, pacer_keeps_peak_heap_near_goal)
 {
 	gc_stats s = gc_t_stats();
 	if (s.gogc < 0) {
@@ -218,18 +299,22 @@ TEST(gc, pacer_keeps_peak_heap_near_goal)
 	g_pacing.c0 = gc_t_stats().cycles;
 	task *t = task_spawn_stack(pacing_allocator, NULL, "gc-pacing-alloc", GC_T_STACK);
 	CHECK(t);
-	uint64_t t0 = arch_nanotime();
-	while (gc_t_stats().cycles < g_pacing.c0 + PACING_WARMUP + PACING_CYCLES &&
-	       arch_nanotime() - t0 < 120000 * GC_T_MS)
-		task_sleep(5 * GC_T_MS);
-	g_pacing.stop = 1;
-	CHECK_EQ(task_join(t), 0);
+	int status = task_join(t); /* it ends when the cycles are done */
 	uint64_t done = gc_t_stats().cycles - g_pacing.c0;
+	CHECK_MSG(status == 0, "allocator status %d after %llu allocations: %llu of %d cycles",
+		  status, (unsigned long long)g_pacing.allocs, (unsigned long long)done,
+		  PACING_WARMUP + PACING_CYCLES);
+	test_log("%llu allocations for %llu cycles", (unsigned long long)g_pacing.allocs,
+		 (unsigned long long)done);
 	pacing_live_check(4 << 20);
 	CHECK_GE(done, PACING_WARMUP + PACING_CYCLES);
-	/* The generous bound: 10% over the goal, plus 256 KiB for what the
-	 * allocator can add between two samples and per-CPU caching. The
-	 * first cycles are warm-up: the trigger adapts. */
+	/* A bound on the pacer's aim, not on the roots, so it must stay a
+	 * margin: the goal is met only as well as the trigger (which adapts
+	 * over the warm-up cycles) and the assist ratio estimate the cycle's
+	 * scan work; 10% over the goal, plus 256 KiB for what the allocator
+	 * adds between two samples and the per-CPU caches. Assists make the
+	 * allocator pay in scan work, not in time, so a loaded machine does
+	 * not move it. */
 	for (size_t k = PACING_WARMUP; k < PACING_WARMUP + PACING_CYCLES; k++) {
 		struct pacing_cycle *pc = &g_pacing.per_cycle[k];
 		test_log("cycle +%zu: goal %llu KiB, peak in use %llu KiB (%llu%%)", k,

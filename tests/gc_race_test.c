@@ -418,7 +418,7 @@ static void race_pause_all(void)
 		task_yield();
 }
 
-TEST(gc, lost_object_race)
+GC_TEST(gc, lost_object_race)
 {
 	memset(&g_race, 0, sizeof g_race);
 	race_setup();
@@ -459,6 +459,12 @@ TEST(gc, lost_object_race)
 		  (unsigned long long)g_race.errors, g_race.first_error,
 		  (unsigned long long)g_race.first_error_id);
 	CHECK_EQ(race_verify(seen), RACE_MUTATORS * RACE_TOKENS);
+	/* A minimum, not an exact count: how many moves fall into marking
+	 * is up to the scheduler (the loop runs more cycles until there are
+	 * enough, up to RACE_MAX_CYCLES). The interleavings that must be
+	 * caught on every run are driven step by step in
+	 * gc_barrier_test.c; this checks that the free-running race was
+	 * exercised at all. */
 	CHECK_MSG(g_race.mark_moves >= RACE_MIN_MARK_MOVES,
 		  "only %llu moves overlapped marking: the race was not exercised",
 		  (unsigned long long)g_race.mark_moves);
@@ -511,7 +517,7 @@ static __attribute__((noinline)) size_t allocate_during_mark(struct black_rec *r
 	return n;
 }
 
-static bool black_rec_intact(const struct black_rec *r)
+static __attribute__((noinline)) bool black_rec_intact(const struct black_rec *r)
 {
 	const unsigned char *p = (const unsigned char *)r->addr;
 	gc_object o;
@@ -523,7 +529,36 @@ static bool black_rec_intact(const struct black_rec *r)
 	return true;
 }
 
-TEST(gc, allocate_black)
+/* Every object born during marking survived the cycle, though nothing but
+ * noscan memory points to it. (A function of its own, as is the count
+ * below: the last address read stays in no register of the test's.) */
+static __attribute__((noinline)) void check_black_born(const struct black_rec *recs, size_t n,
+						       uint64_t cycle)
+{
+	for (size_t i = 0; i < n; i++)
+		CHECK_MSG(black_rec_intact(&recs[i]),
+			  "object %zu of %zu (%u bytes at %p) born during marking "
+			  "of cycle %llu was freed by it", i, n, recs[i].size,
+			  (void *)recs[i].addr, (unsigned long long)cycle + 1);
+}
+
+/* How many of them are still allocated; why-alive explains the first. */
+static __attribute__((noinline)) size_t count_black_born(const struct black_rec *recs, size_t n)
+{
+	size_t alive = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!gc_find_object((void *)recs[i].addr, NULL))
+			continue;
+		if (alive++ == 0) {
+			test_log("object %zu (%u bytes at %p) outlived the next cycle; "
+				 "what keeps it:", i, recs[i].size, (void *)recs[i].addr);
+			gc_why_alive((void *)recs[i].addr);
+		}
+	}
+	return alive;
+}
+
+GC_TEST(gc, allocate_black)
 {
 	struct black_rec *recs = gc_alloc_noscan(BLACK_MAX * sizeof *recs);
 	CHECK(recs);
@@ -544,23 +579,19 @@ TEST(gc, allocate_black)
 			continue;
 		while (heap_sweep_some(64) > 0)
 			;
-		/* Every object born during marking survived the cycle, though
-		 * nothing but noscan memory points to it. */
-		for (size_t i = 0; i < n; i++)
-			CHECK_MSG(black_rec_intact(&recs[i]),
-				  "object %zu of %zu (%u bytes at %p) born during marking "
-				  "of cycle %llu was freed by it", i, n, recs[i].size,
-				  (void *)recs[i].addr, (unsigned long long)cycle + 1);
+		check_black_born(recs, n, cycle);
 		total += n;
-		/* The next cycle frees them (all but a few). */
+		/* Nothing references them: the next cycle frees every one. */
 		gc_t_collect();
-		size_t alive = 0;
-		for (size_t i = 0; i < n; i++)
-			alive += gc_find_object((void *)recs[i].addr, NULL);
-		CHECK_MSG(alive <= n / 10 + 4, "%zu of %zu black-born objects outlived "
-			  "the next cycle", alive, n);
+		size_t alive = count_black_born(recs, n);
+		CHECK_MSG(alive == 0, "%zu of %zu black-born objects outlived the next cycle",
+			  alive, n);
 	}
 	test_log("%zu objects born black in %zu attempts", total, attempts);
+	/* A minimum: how many allocations fall into a concurrent mark is up
+	 * to the scheduler (attempts repeat until there are enough).
+	 * gc_barrier.allocate_black_keeps_objects_born_during_mark checks the
+	 * rule deterministically. */
 	CHECK_MSG(total >= BLACK_WANT, "only %zu allocations fell into a mark phase", total);
 	ballast_drop();
 }
@@ -568,48 +599,64 @@ TEST(gc, allocate_black)
 /* ======================================================================== */
 /* ---- mark assists --------------------------------------------------------- */
 
-static volatile int g_assist_stop;
-static volatile uint64_t g_assist_allocs;
+/* The allocator runs until the pacer has started ASSIST_CYCLES cycles and
+ * it has assisted in one of them (the event the test waits for, by joining
+ * it), or until it has allocated ASSIST_MAX_ALLOCS objects: some 80 times
+ * what that takes (a cycle comes after about 40,000 of them). */
+#define ASSIST_CYCLES 5
+#define ASSIST_MAX_ALLOCS (16u << 20)
+
+static struct {
+	gc_stats s0, s;
+	volatile uint64_t allocs;
+} g_assist;
 
 static void fast_allocator(void *arg)
 {
 	(void)arg;
-	while (!g_assist_stop) {
-		word *w = gc_alloc_array(&word_type, 8);
-		if (!w)
-			task_exit(1);
-		w->p = w;
-		__atomic_fetch_add(&g_assist_allocs, 1, __ATOMIC_RELAXED);
+	for (;;) {
+		for (int i = 0; i < 1024; i++) {
+			word *w = gc_alloc_array(&word_type, 8);
+			if (!w)
+				task_exit(1);
+			w->p = w;
+		}
+		g_assist.allocs += 1024;
+		gc_read_stats(&g_assist.s);
+		if (g_assist.s.cycles >= g_assist.s0.cycles + ASSIST_CYCLES &&
+		    g_assist.s.assist_bytes > g_assist.s0.assist_bytes)
+			return;
+		if (g_assist.allocs >= ASSIST_MAX_ALLOCS)
+			task_exit(2);
 	}
 }
 
-TEST(gc, assists_pay_for_allocation_during_mark)
+GC_TEST(gc, assists_pay_for_allocation_during_mark)
 {
 	ballast_make(2 << 20);
 	gc_t_collect();
-	gc_stats s0 = gc_t_stats();
-	g_assist_stop = 0;
-	g_assist_allocs = 0;
+	memset(&g_assist, 0, sizeof g_assist);
+	g_assist.s0 = gc_t_stats();
 	task *t = task_spawn_stack(fast_allocator, NULL, "gc-fast-alloc", GC_T_STACK);
 	CHECK(t);
 	/* The allocator starts cycles by itself (heap trigger) and must
-	 * assist in them; wait for a few cycles, or give up after 60 s. */
-	uint64_t t0 = arch_nanotime();
-	gc_stats s;
-	do {
-		task_sleep(10 * GC_T_MS);
-		s = gc_t_stats();
-	} while ((s.cycles < s0.cycles + 5 || s.assist_bytes == s0.assist_bytes) &&
-		 arch_nanotime() - t0 < 60000 * GC_T_MS);
-	g_assist_stop = 1;
-	CHECK_EQ(task_join(t), 0);
+	 * assist in them: wait for it to see that happen. */
+	int status = task_join(t);
+	const gc_stats *s0 = &g_assist.s0, *s = &g_assist.s;
 	test_log("%llu allocations, %llu cycles, assists scanned %llu bytes",
-		 (unsigned long long)g_assist_allocs,
-		 (unsigned long long)(s.cycles - s0.cycles),
-		 (unsigned long long)(s.assist_bytes - s0.assist_bytes));
-	CHECK_GE(s.cycles, s0.cycles + 5);
-	CHECK_GT(s.assist_bytes, s0.assist_bytes);
-	CHECK_GT(s.gc_cpu_ns, s0.gc_cpu_ns);
+		 (unsigned long long)g_assist.allocs,
+		 (unsigned long long)(s->cycles - s0->cycles),
+		 (unsigned long long)(s->assist_bytes - s0->assist_bytes));
+	CHECK_MSG(status == 0, "after %llu allocations (status %d): %llu cycles of the %d "
+		  "waited for, assists scanned %llu bytes",
+		  (unsigned long long)g_assist.allocs, status,
+		  (unsigned long long)(s->cycles - s0->cycles), ASSIST_CYCLES,
+		  (unsigned long long)(s->assist_bytes - s0->assist_bytes));
+	/* the cycles it waited for (it saw them; the pacer may have begun
+	 * the next) and at least one assist */
+	CHECK_GE(s->cycles, s0->cycles + ASSIST_CYCLES);
+	CHECK_GT(s->assist_bytes, s0->assist_bytes);
+	CHECK_GT(s->gc_cpu_ns, s0->gc_cpu_ns);
 	ballast_drop();
 }
 
@@ -782,7 +829,7 @@ static size_t graph_verify(gnode **queue, uint64_t epoch)
 	return tail;
 }
 
-TEST(gc, graph_64_tasks_200_cycles)
+GC_TEST(gc, graph_64_tasks_200_cycles)
 {
 	memset(&g_graph, 0, sizeof g_graph);
 	semaphore_init(&g_graph.go, 0);
@@ -834,8 +881,10 @@ TEST(gc, graph_64_tasks_200_cycles)
 		 (unsigned long long)g_graph.mark_ops, max_reached);
 	CHECK_MSG(!g_graph.errors, "%llu bad nodes seen by mutators; first: %s",
 		  (unsigned long long)g_graph.errors, g_graph.first_error);
+	/* the GRAPH_CYCLES asked for; the pacer may add its own */
 	CHECK_GE(s.cycles - c0, GRAPH_CYCLES);
 	CHECK_EQ(g_graph.ops, (uint64_t)GRAPH_CYCLES * GRAPH_TASKS * GRAPH_OPS);
+	/* some ops overlapped marking (how many is the scheduler's choice) */
 	CHECK_GT(g_graph.mark_ops, 0);
 	gc_write(&g_graph.root, NULL);
 	ballast_drop();
