@@ -106,6 +106,11 @@ uintptr_t arch_test_hold_in_register(uintptr_t hidden, uintptr_t key, unsigned r
  * caller-saved register it does not use for the call, as code that just
  * finished with a pointer leaves them (zeroed again afterwards). */
 void arch_test_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key, void (*fn)(void));
+/* Zeroes the running context's dead stack: every word from lo (rounded up
+ * to 8) to just below the caller's return address that is neither 0 nor
+ * `keep` (a paint value left alone), then the scratch registers. Uses no
+ * stack of its own below that. Interrupts must be off. */
+void arch_clear_stack(uintptr_t lo, uint64_t keep);
 /* The context start-up runs on (kmain / main); the scheduler turns it
  * into the first task. */
 arch_context *arch_boot_context(void);

@@ -612,23 +612,17 @@ size_t waitq_wake_all(waitq *q)
 	return n;
 }
 
-__attribute__((noinline, no_sanitize_address)) void task_scrub_stack(size_t max_bytes)
+void task_scrub_stack(size_t max_bytes)
 {
-	/* Interrupts off: no interrupt frame is pushed below us while we
-	 * clear. Everything below the stack pointer is dead but the hosted
-	 * build's 128-byte red zone, which this leaf may use. */
+	/* Interrupts off: no interrupt frame is pushed below us after the
+	 * clear. arch_clear_stack clears right up to its own return address,
+	 * so only this small frame (no heap pointers in it) stays. */
 	arch_irqflags_t irq = arch_irq_save();
 	const arch_context *ctx = this_cpu()->current->context;
-	uintptr_t sp;
-	__asm__ volatile("movq %%rsp, %0" : "=r"(sp));
-	uintptr_t end = sp - 128, start = (uintptr_t)ctx->stack_base;
-	if (end > start && end - start > max_bytes)
-		start = ALIGN_DOWN(end - max_bytes, 8);
-	for (uintptr_t a = start; a + 8 <= end; a += 8) {
-		volatile uint64_t *w = (volatile uint64_t *)a;
-		if (*w != 0 && *w != MSTACK_PAINT)
-			*w = 0;
-	}
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0), lo = (uintptr_t)ctx->stack_base;
+	if (here > lo && here - lo > max_bytes)
+		lo = here - max_bytes;
+	arch_clear_stack(lo, MSTACK_PAINT);
 	arch_irq_restore(irq);
 }
 

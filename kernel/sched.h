@@ -94,11 +94,12 @@ void task_yield(void);
 void task_sleep(uint64_t ns);
 
 /* Zeroes the dead part of the running task's stack below the caller's
- * frame, at most max_bytes of it (SIZE_MAX: all; paint is left alone, so
- * stack_high_water stays right). For runtime tasks (the collector's, the
- * finalizer's) before they block: stale words there would otherwise come
- * back into their live range in a later frame left partly unwritten and
- * keep garbage alive. Cost: one read of what it covers. */
+ * frame, about max_bytes of it (SIZE_MAX: all; paint is left alone, so
+ * stack_high_water stays right), and the scratch registers. For runtime
+ * tasks (the collector's, the finalizer's) before they block, and for tests
+ * that count exactly what a collection frees: a stale word there would
+ * otherwise come back into the live range in a later frame left partly
+ * unwritten and keep garbage alive. Cost: one read of what it covers. */
 void task_scrub_stack(size_t max_bytes);
 
 /* Per-task accounting, for diagnostics and tests. */

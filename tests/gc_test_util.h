@@ -57,60 +57,20 @@ static inline void *gc_t_unhide(uintptr_t h)
  * (the hosted build's timer signal frame is tens of KiB): a task
  * preempted in there has its live range reach that deep. */
 #define GC_T_SCRUB_BYTES ((16 << 10) + arch_interrupt_stack_reserve())
-/* task_scrub_stack leaves its own frame and the 128 bytes below it alone:
- * this much right below gc_t_scrub_stack's frame is zeroed separately. */
-#define GC_T_SCRUB_NEAR 1024
-
 /*
- * Zeroes the scratch registers, dead at a return: an interrupt arriving
- * before the caller's next frame is made stores them below the stack
- * pointer, where that frame then goes, and a register few functions touch
- * (r11) can hold an old heap address for a long time (seen: a test body's
- * never-written buffer kept one, from an interrupt at the body's entry).
- */
-#define GC_T_CLEAR_SCRATCH_REGISTERS()                                        \
-	__asm__ volatile("xorl %%eax, %%eax; xorl %%ecx, %%ecx; xorl %%edx, %%edx\n" \
-			 "xorl %%esi, %%esi; xorl %%edi, %%edi; xorl %%r8d, %%r8d\n" \
-			 "xorl %%r9d, %%r9d; xorl %%r10d, %%r10d; xorl %%r11d, %%r11d" \
-			 ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",   \
-			 "r11", "cc")
-
-/*
- * Zeroes the dead stack below the caller, so the frames of the next calls
- * do not start out holding stale heap addresses: a word a frame leaves
- * unwritten (alignment padding, a local set on one path only) is scanned
- * as part of the task's live stack, and a new object at an old address
- * would be kept by it. task_scrub_stack does all but the words right below
- * this function's frame, where its own frame and red zone lie - exactly
- * where the caller's next callee puts its frame (seen: gc_collect's
- * alignment slot kept an object found unreachable the moment before) - so
- * those are zeroed here too, by a loop that has no frame of its own.
- * (Not a local array cleared by a loop: under ASan the array's redzones
- * would keep their stale words.) Words still holding the stack's paint
- * are left alone, as task_scrub_stack does. The scratch registers are
- * zeroed last (GC_T_CLEAR_SCRATCH_REGISTERS).
+ * Zeroes the dead stack below the caller and the scratch registers, so the
+ * frames of the next calls do not start out holding stale heap addresses:
+ * a word a frame leaves unwritten (alignment padding, a local set on one
+ * path only, an ASan redzone) is scanned as part of the task's live stack,
+ * and a new object at an old address would be kept by it (seen:
+ * gc_collect's alignment slot kept an object found unreachable the moment
+ * before). Scratch registers too: an interrupt arriving before the next
+ * frame is made stores them where that frame goes, and one few functions
+ * touch (r11) can hold an old heap address for a long time.
  */
 static __attribute__((noinline, unused)) void gc_t_scrub_stack(void)
 {
 	task_scrub_stack(GC_T_SCRUB_BYTES);
-	uintptr_t sp, base = (uintptr_t)task_context(task_self())->stack_base;
-	__asm__ volatile("movq %%rsp, %0" : "=r"(sp));
-	uintptr_t lo = sp - base > GC_T_SCRUB_NEAR ? sp - GC_T_SCRUB_NEAR : base;
-	/* rax walks up from lo to the stack pointer; nothing here is on
-	 * the stack (a signal or interrupt arriving meanwhile pushes its
-	 * frame and is gone again before the loop resumes) */
-	__asm__ volatile("1:	cmpq	%%rsp, %%rax\n"
-			 "	jae	3f\n"
-			 "	cmpq	%[paint], (%%rax)\n"
-			 "	je	2f\n"
-			 "	movq	$0, (%%rax)\n"
-			 "2:	addq	$8, %%rax\n"
-			 "	jmp	1b\n"
-			 "3:"
-			 : "+a"(lo)
-			 : [paint] "r"((uint64_t)MSTACK_PAINT)
-			 : "memory", "cc");
-	GC_T_CLEAR_SCRATCH_REGISTERS();
 }
 
 /*

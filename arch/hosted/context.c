@@ -88,6 +88,12 @@ void arch_test_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key, void (*f
 	x86_call_with_dirty_scratch(hidden, key, fn);
 }
 
+void arch_clear_stack(uintptr_t lo, uint64_t keep)
+{
+	ASSERT(!arch_irq_enabled());
+	x86_clear_stack(ALIGN_UP(lo, sizeof(uintptr_t)), keep);
+}
+
 void arch_context_switch(arch_context *from, arch_context *to)
 {
 	ASSERT(!arch_irq_enabled());

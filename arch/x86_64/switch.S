@@ -12,6 +12,7 @@
  *                                        unsigned reg, void (*fn)(void));
  *     void x86_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key,
  *                                      void (*fn)(void));
+ *     void x86_clear_stack(uintptr_t lo, uint64_t keep);
  *
  * x86_switch_stacks pushes the callee-saved registers (rbp, rbx, r12-r15)
  * on the current stack, stores the stack pointer in *save_sp, loads new_sp
@@ -230,5 +231,41 @@ x86_call_with_dirty_scratch:
 	popq	%rbp
 	ret
 	.size x86_call_with_dirty_scratch, . - x86_call_with_dirty_scratch
+
+/*
+ * x86_clear_stack: zeroes every word of [lo, rsp) - all the dead stack below
+ * its caller's frame, down to lo (8-aligned) - that is not already 0 or
+ * `keep`, then zeroes the scratch registers. It keeps nothing on the stack
+ * itself (a C function could not clear its own frame and red zone, which
+ * is exactly where its caller's next callee goes). The caller keeps
+ * interrupts off: an interrupt frame pushed during the loop would be
+ * cleared after use (harmless), one pushed after it would leave registers
+ * behind.
+ */
+	.global x86_clear_stack
+	.type x86_clear_stack, @function
+x86_clear_stack:
+	movq	%rsp, %rax
+1:	subq	$8, %rax
+	cmpq	%rdi, %rax
+	jb	3f
+	movq	(%rax), %rcx
+	testq	%rcx, %rcx
+	jz	1b
+	cmpq	%rsi, %rcx
+	je	1b
+	movq	$0, (%rax)
+	jmp	1b
+3:	xorl	%eax, %eax
+	xorl	%ecx, %ecx
+	xorl	%edx, %edx
+	xorl	%esi, %esi
+	xorl	%edi, %edi
+	xorl	%r8d, %r8d
+	xorl	%r9d, %r9d
+	xorl	%r10d, %r10d
+	xorl	%r11d, %r11d
+	ret
+	.size x86_clear_stack, . - x86_clear_stack
 
 	.section .note.GNU-stack, "", @progbits

@@ -30,6 +30,10 @@ uintptr_t x86_hold_in_callee_saved(uintptr_t hidden, uintptr_t key, unsigned reg
 /* Calls fn() with hidden ^ key in every free caller-saved register. */
 void x86_call_with_dirty_scratch(uintptr_t hidden, uintptr_t key, void (*fn)(void));
 
+/* Zeroes the dead stack [lo, rsp) except words equal to keep, then the
+ * scratch registers. */
+void x86_clear_stack(uintptr_t lo, uint64_t keep);
+
 /* The frames of a switched-out context: its switch frame holds the last
  * frame pointer (the saved rbp, 6th word) and the return address (7th);
  * from there the frame-pointer chain, read only inside ctx's own stack. */
