@@ -175,9 +175,13 @@ uint32_t arch_tick_hz(void)
 	return (uint32_t)hosted_tick_hz;
 }
 
-void arch_set_tick_handler(void (*handler)(void))
+arch_tick_fn arch_set_tick_handler(arch_tick_fn handler)
 {
+	arch_irqflags_t flags = arch_irq_save();
+	arch_tick_fn old = hosted_tick_handler;
 	hosted_tick_handler = handler;
+	arch_irq_restore(flags);
+	return old;
 }
 
 /* The timer interrupt. It may switch tasks (preemption) and come back
