@@ -118,7 +118,11 @@ TEST(sched, fairness)
 	volatile int stop = 0;
 	struct fair_arg args[N];
 	task *tasks[N];
+	/* Interrupts off: our handler must not run before it knows whom to
+	 * chain to. */
+	arch_irqflags_t irq = arch_irq_save();
 	fair.scheduler_tick = arch_set_tick_handler(charge_tick);
+	arch_irq_restore(irq);
 	CHECK(fair.scheduler_tick);
 	preempt_disable(); /* all spawned (and charged) before any runs */
 	for (int i = 0; i < N; i++) {
@@ -132,7 +136,7 @@ TEST(sched, fairness)
 	for (;;) {
 		/* One snapshot: no switch, no tick charged, in between. */
 		preempt_disable();
-		arch_irqflags_t irq = arch_irq_save();
+		irq = arch_irq_save();
 		turns = 0;
 		for (int i = 0; i < N; i++) {
 			if (tasks[i])
@@ -222,7 +226,9 @@ TEST(sched, sleep_wakes_within_a_tick)
 {
 	static struct sleeper sl[SLEEPERS];
 	task *t[SLEEPERS];
+	arch_irqflags_t irq = arch_irq_save(); /* see sched.fairness */
 	watch.scheduler_tick = arch_set_tick_handler(watch_sleepers_tick);
+	arch_irq_restore(irq);
 	CHECK(watch.scheduler_tick);
 	preempt_disable(); /* all asleep before the first can wake */
 	for (int i = 0; i < SLEEPERS; i++) {
