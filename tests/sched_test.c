@@ -131,6 +131,17 @@ TEST(sched, fairness)
 		fair.task[i] = tasks[i] = task_spawn(count_busily, &args[i], "busy");
 	}
 	preempt_enable();
+	bool spawned = true;
+	for (int i = 0; i < N; i++)
+		spawned &= tasks[i] != NULL;
+	if (!spawned) { /* stop and reap the others first */
+		stop = 1;
+		for (int i = 0; i < N; i++)
+			if (tasks[i])
+				task_join(tasks[i]);
+		arch_set_tick_handler(fair.scheduler_tick);
+		CHECK_MSG(false, "task_spawn: %s", heap_last_error());
+	}
 	uint64_t t0 = arch_nanotime(), turns = 0, ticks[N];
 	task_info info[N];
 	for (;;) {
@@ -139,9 +150,8 @@ TEST(sched, fairness)
 		irq = arch_irq_save();
 		turns = 0;
 		for (int i = 0; i < N; i++) {
-			if (tasks[i])
-				task_get_info(tasks[i], &info[i]);
-			turns += tasks[i] ? info[i].switches[SWITCH_PREEMPTED] : 0;
+			task_get_info(tasks[i], &info[i]);
+			turns += info[i].switches[SWITCH_PREEMPTED];
 			ticks[i] = fair.ticks[i];
 		}
 		arch_irq_restore(irq);

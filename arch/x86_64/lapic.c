@@ -80,9 +80,11 @@ static uint64_t lapic_read_current(void) { return lapic_read(LAPIC_TIMER_CURRENT
  * calibrated already: a masked one-shot from the top, read in TSC brackets
  * at both ends of a ~20 ms window (see timer.c). The interval multiplies
  * the count's interval by the TSC's. Leaves the timer stopped and masked.
+ * Interrupts off (the tick must not run while the timer is reprogrammed).
  */
-static bool lapic_measure_locked(timer_rate *out)
+static bool lapic_measure_irqoff(timer_rate *out)
 {
+	ASSERT(!arch_irq_enabled());
 	timer_rate tsc = timer_tsc_rate();
 	lapic_write(LAPIC_TIMER_DIVIDE, LAPIC_DIVIDE_16);
 	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
@@ -117,8 +119,9 @@ static uint64_t loaded_tsc, loaded_ticks;
 uint64_t timer_lapic_hz(void) { return lapic_hz; }
 
 /* Periodic, hz per second, from the calibrated rate. */
-static void lapic_timer_program_locked(void)
+static void lapic_timer_program_irqoff(void)
 {
+	ASSERT(!arch_irq_enabled());
 	uint64_t count = lapic_hz / lapic_tick_hz;
 	if (count == 0 || count > 0xffffffffu)
 		panic("LAPIC timer at %llu Hz cannot tick at hz=%u",
@@ -137,7 +140,7 @@ void lapic_timer_start(uint32_t hz)
 	bool any = false;
 	for (int i = 0; i < TRIES; i++) {
 		timer_rate r;
-		if (!lapic_measure_locked(&r))
+		if (!lapic_measure_irqoff(&r))
 			continue;
 		if (!any || r.hi - r.lo < lapic_rate.hi - lapic_rate.lo)
 			lapic_rate = r;
@@ -149,15 +152,15 @@ void lapic_timer_start(uint32_t hz)
 		panic("the LAPIC timer does not count down");
 	lapic_hz = lapic_rate.lo + (lapic_rate.hi - lapic_rate.lo) / 2;
 	lapic_tick_hz = hz;
-	lapic_timer_program_locked();
+	lapic_timer_program_irqoff();
 	arch_irq_restore(flags);
 }
 
 bool lapic_timer_measure(timer_rate *out)
 {
 	arch_irqflags_t flags = arch_irq_save();
-	bool ok = lapic_measure_locked(out);
-	lapic_timer_program_locked();
+	bool ok = lapic_measure_irqoff(out);
+	lapic_timer_program_irqoff();
 	arch_irq_restore(flags);
 	return ok;
 }
