@@ -77,7 +77,7 @@ static uint64_t pit_read_count2(void)
 }
 
 static bool timer_rate_from_readings(const clock_reading *start, const clock_reading *end,
-			      uint64_t counts_per_sec, uint64_t counts, timer_rate *out)
+				     uint64_t counts_per_sec, uint64_t counts, timer_rate *out)
 {
 	/* counts edges of the counted clock lie between the two latches: the
 	 * time between them is within one count of counts / counts_per_sec.
