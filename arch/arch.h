@@ -36,8 +36,11 @@ uint64_t arch_cycles_per_sec(void);  /* calibrated at boot */
 uint64_t arch_nanotime(void);        /* monotonic ns since boot */
 uint64_t arch_ticks(void);           /* timer interrupts since boot */
 uint32_t arch_tick_hz(void);         /* configured tick rate */
-/* Called from the timer interrupt, interrupts off. NULL: none. */
-void arch_set_tick_handler(void (*handler)(void));
+/* Installs the function the timer interrupt calls (interrupts off; NULL:
+ * none) and returns the one it replaces, so a caller can chain to it and
+ * put it back. */
+typedef void (*arch_tick_fn)(void);
+arch_tick_fn arch_set_tick_handler(arch_tick_fn handler);
 
 /* ---- pages: the heap's one page source -------------------------------- */
 /* Reserves address space for `bytes` (page multiple), not backed; NULL when

@@ -9,6 +9,20 @@
  *
  * Invariant (checked by checkmark): when the queue is empty and every root
  * is scanned, no black object points to a white one.
+ *
+ * Stale entries. An address is queued as the base of an allocated object
+ * (gc_mark_ptr checks), and the pages of an allocated object are never
+ * returned to the page source (the scavenger takes free runs only). In the
+ * kernel proper only sweep frees objects, and sweep runs only between mark
+ * termination, which empties the queue, and the next mark setup, which
+ * first finishes sweeping (gc_start); an object is scanned whole with
+ * preemption off (worker, assists) or the world stopped, so nothing frees
+ * it halfway. Hence a queued address always names a live object there.
+ * The one other way to free is heap_free_for_test(), which tests call at
+ * any time: a queued object may then be freed and its pages reused, even
+ * by a larger object starting below it, or returned. So gc_scan_object()
+ * checks that the address is still an allocated object's base before it
+ * reads anything (mm.free_of_a_grey_object_is_safe).
  */
 #include "gc/gc_internal.h"
 
@@ -153,6 +167,14 @@ void gc_scan_object(uintptr_t obj)
 	if (!s || !s->types)
 		return;
 	size_t i = mspan_slot_index(s, obj);
+	/* Still the start of an allocated object? Not always: see "Stale
+	 * entries" at the top. A stale address is then either free memory
+	 * (skipped) or the start of a newer object (scanned: allocated, so
+	 * backed). Never scanned for another object's length from inside it,
+	 * which could run past that object's end into returned pages. */
+	if (s->state != MSPAN_IN_USE || i >= s->nelems || !mspan_slot_allocated(s, i) ||
+	    s->base + i * s->elemsize != obj)
+		return;
 	/* A large object's type is published after it is zeroed; until then
 	 * it holds nothing to scan. */
 	const gc_type *t = __atomic_load_n(&s->types[i], __ATOMIC_ACQUIRE);

@@ -66,7 +66,7 @@ struct task {
 	uint64_t switches[SWITCH_REASON_COUNT];
 	uint64_t cpu_cycles;       /* charged at every switch away */
 	uint64_t ran_since;        /* arch_cycles() when last switched in */
-	uint64_t wake_at;          /* sleeping: arch_nanotime() deadline */
+	uint64_t wake_at;          /* sleeping: arch_nanotime() deadline, else 0 */
 	task *queue_next;          /* run queue or one wait queue */
 	task *sleep_next;          /* the sleep list */
 	task *all_next, *all_prev; /* every task not yet freed */
@@ -492,6 +492,7 @@ void task_get_info_locked(const task *t, task_info *out)
 		.wait_reason = t->state == TASK_BLOCKED ? t->wait_reason : NULL,
 		.wait_object = t->state == TASK_BLOCKED ? t->wait_object : NULL,
 		.wait_ns = t->state == TASK_BLOCKED ? arch_nanotime() - t->blocked_at : 0,
+		.wake_at = t->state == TASK_BLOCKED ? t->wake_at : 0,
 		.stack_size = t->stack.size ? t->stack.size : t->context->stack_size,
 		.stack_high_water = t->stack.base ? stack_high_water(&t->stack) : 0,
 		.create_pc = t->create_pc,
@@ -661,6 +662,7 @@ static void sched_tick(void)
 		task *t = sleepers;
 		sleepers = t->sleep_next;
 		t->sleep_next = NULL;
+		t->wake_at = 0;
 		t->state = TASK_RUNNABLE;
 		t->wait_reason = NULL;
 		runq_push(c, t);

@@ -110,6 +110,7 @@ typedef struct task_info {
 	const char *wait_reason; /* Go's waitReason text; NULL if not blocked */
 	const void *wait_object; /* the channel, mutex, ... waited on */
 	uint64_t wait_ns;        /* how long it has been blocked */
+	uint64_t wake_at;        /* sleeping: the arch_nanotime() it is due; else 0 */
 	uint64_t switches[SWITCH_REASON_COUNT];
 	uint64_t cpu_ns;
 	size_t stack_size, stack_high_water;

@@ -236,6 +236,10 @@ void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags);
  * Returns false, prints a report and sets heap_last_error() when p is not
  * an allocated object (double free, interior pointer, outside the heap).
  * Single CPU (or world stopped) only: it may touch another CPU's cache.
+ * Safe while the collector marks: the object may sit in the mark queue, and
+ * the collector skips a queued address that is no longer an object's base
+ * (see "Stale entries" in gc/mark.c). The object's own pointers are not
+ * shaded: whatever the test still uses must be reachable otherwise.
  */
 bool heap_free_for_test(void *p);
 

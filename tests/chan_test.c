@@ -325,7 +325,7 @@ TEST(chan, nil_channel_blocks_forever)
 	yield_until_blocked(s);
 	yield_until_blocked(e);
 	for (int i = 0; i < 10; i++)
-		task_yield();
+		task_yield(); /* they had the CPU again: still blocked */
 	check_blocked_on(r, "chan receive (nil chan)", NULL);
 	check_blocked_on(s, "chan send (nil chan)", NULL);
 	check_blocked_on(e, "select (no cases)", NULL);
@@ -377,7 +377,7 @@ struct select_helper {
 static void wait_then_send(void *arg)
 {
 	struct select_helper *h = arg;
-	yield_until_blocked(h->selector);
+	(void)task_reaches(h->selector, TASK_BLOCKED); /* else `seen` tells */
 	task_get_info(h->selector, &h->seen);
 	chan_send(h->c, &h->value);
 }
@@ -385,7 +385,7 @@ static void wait_then_send(void *arg)
 static void wait_then_recv(void *arg)
 {
 	struct select_helper *h = arg;
-	yield_until_blocked(h->selector);
+	(void)task_reaches(h->selector, TASK_BLOCKED); /* else `seen` tells */
 	task_get_info(h->selector, &h->seen);
 	chan_recv(h->c, &h->value);
 }
@@ -393,7 +393,7 @@ static void wait_then_recv(void *arg)
 static void wait_then_close(void *arg)
 {
 	struct select_helper *h = arg;
-	yield_until_blocked(h->selector);
+	(void)task_reaches(h->selector, TASK_BLOCKED); /* else `seen` tells */
 	task_get_info(h->selector, &h->seen);
 	chan_close(h->c);
 }
@@ -532,6 +532,7 @@ struct stale_helper {
 	task *selector;
 	chan *a, *b;
 	bool sent_to_a;
+	bool selector_blocked; /* when the helper went on */
 };
 
 /* Completes the select through b, then, before the selector can run and
@@ -540,7 +541,7 @@ struct stale_helper {
 static void complete_then_poke(void *arg)
 {
 	struct stale_helper *h = arg;
-	yield_until_blocked(h->selector);
+	h->selector_blocked = task_reaches(h->selector, TASK_BLOCKED);
 	int v = 1;
 	preempt_disable();
 	chan_send(h->b, &v); /* a receiver waits: does not block */
@@ -563,6 +564,7 @@ TEST(chan, select_stale_waiter_skipped)
 	};
 	CHECK_EQ(chan_select(cases, 2, false), 1);
 	CHECK_EQ(task_join(t), 0);
+	CHECK(h.selector_blocked);
 	CHECK(!h.sent_to_a);
 	CHECK_EQ(va, 0);
 	CHECK_EQ(vb, 1);

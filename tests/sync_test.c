@@ -10,7 +10,6 @@
 #include "tests/task_test_util.h"
 #include "tests/test.h"
 
-/* Yields until t is blocked (it has nowhere else to go in these tests). */
 /* Spawns n tasks running fn(arg) with preemption off, so that all of them
  * are runnable before any runs: the tests below count on meeting each
  * other, and a preempted spawn loop could let the first finish alone. */
@@ -178,6 +177,8 @@ TEST(sync, mutex_starvation_mode_hands_off_fifo)
 	yield_until_blocked(w1);
 	task *w2 = task_spawn(lock_and_log, &a2, "w2");
 	yield_until_blocked(w2);
+	/* Over 1 ms of waiting for w1: a sleep never ends early, however
+	 * loaded the machine (only a lower bound on time is relied on). */
 	task_sleep(3 * 1000 * 1000);
 	/* No preemption in between: w1 must not run before main relocks. */
 	preempt_disable();
@@ -415,8 +416,7 @@ TEST(sync, cond_signal_wakes_one)
 	s.tokens = 1;
 	cond_signal(&s.c);
 	mutex_unlock(&s.m);
-	while (s.woke < 1)
-		task_yield();
+	YIELD_UNTIL(s.woke >= 1);
 	int still_blocked = 0;
 	for (int i = 0; i < N; i++)
 		still_blocked += task_get_state(tasks[i]) == TASK_BLOCKED;

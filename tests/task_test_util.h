@@ -1,6 +1,8 @@
 /*
- * tests/task_test_util.h - helpers the task, sync and channel suites share:
- * waiting for a task to end, checking what a blocked task waits on, and
+ * tests/task_test_util.h - helpers the task, sync, channel and profile
+ * suites share: waiting for another task to block or end, or for a
+ * condition, with a bound (a stuck test fails and says what it waited for
+ * instead of hanging the run); checking what a blocked task waits on; and
  * checking that a finished task switched exactly once, for exactly the
  * reason its scenario forces.
  */
@@ -9,17 +11,43 @@
 #include "kernel/sched.h"
 #include "tests/test.h"
 
-static inline void yield_until_dead(const task *t)
+/* How long a test waits for another task before it fails. Not a timing
+ * expectation: far beyond anything a loaded machine takes (waits here are
+ * milliseconds), still well short of the run's own timeout. */
+#define TEST_WAIT_LIMIT_NS (60ULL * 1000 * 1000 * 1000)
+
+/* Yields until t is in `state`; false if it is not after
+ * TEST_WAIT_LIMIT_NS. Also for helper tasks, which cannot fail the test. */
+static inline bool task_reaches(const task *t, task_state state)
 {
-	while (task_get_state(t) != TASK_DEAD)
+	uint64_t t0 = arch_nanotime();
+	while (task_get_state(t) != state) {
+		if (arch_nanotime() - t0 >= TEST_WAIT_LIMIT_NS)
+			return false;
 		task_yield();
+	}
+	return true;
 }
 
-static inline void yield_until_blocked(const task *t)
-{
-	while (task_get_state(t) != TASK_BLOCKED)
-		task_yield();
-}
+/* In the test's own task: wait, or fail naming the task and its state. */
+#define YIELD_UNTIL_STATE_(t, state)                                            \
+	CHECK_MSG(task_reaches((t), (state)), "task '%s' still %s, not %s, after %llu s", \
+		  task_name(t), task_state_name(task_get_state(t)),                 \
+		  task_state_name(state), TEST_WAIT_LIMIT_NS / 1000000000ULL)
+#define yield_until_blocked(t) YIELD_UNTIL_STATE_(t, TASK_BLOCKED)
+#define yield_until_dead(t) YIELD_UNTIL_STATE_(t, TASK_DEAD)
+
+/* In the test's own task: yields until cond holds, or fails quoting it. */
+#define YIELD_UNTIL(cond)                                                        \
+	do {                                                                     \
+		uint64_t yield_t0_ = arch_nanotime();                            \
+		while (!(cond)) {                                                \
+			CHECK_MSG(arch_nanotime() - yield_t0_ < TEST_WAIT_LIMIT_NS, \
+				  "waited %llu s for %s", TEST_WAIT_LIMIT_NS / 1000000000ULL, \
+				  #cond);                                        \
+			task_yield();                                            \
+		}                                                                \
+	} while (0)
 
 /* t is blocked, for `reason` (Go's wait-reason text), on `object`. */
 static inline void check_blocked_on(const task *t, const char *reason, const void *object)

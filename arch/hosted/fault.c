@@ -139,6 +139,14 @@ static arch_fault hosted_fault_from_signal(int sig, const siginfo_t *info,
 static void hosted_fault_handler(int sig, siginfo_t *info, void *context)
 {
 	const ucontext_t *uc = context;
+	/* Interrupts off from the first instruction, as an x86 exception
+	 * enters through an interrupt gate (arch/x86_64/idt.c). A tick taken
+	 * here could preempt this task while it runs on the one alternate
+	 * stack with SIGSEGV blocked: the next task to fault would then be
+	 * killed by Linux outright, or write its own handler's frames over
+	 * ours. arch_try() puts the flag back as it was; a killed task never
+	 * returns here. */
+	arch_irq_disable();
 	arch_fault fault = hosted_fault_from_signal(sig, info, uc);
 	hosted_try *top = hosted_try_top();
 
@@ -171,14 +179,13 @@ static void hosted_fault_handler(int sig, siginfo_t *info, void *context)
 	if (hosted_fault_hook) {
 		/* The hook may switch to another task for good: leave the
 		 * handler's state as a switch expects it. The fault signals
-		 * must not stay blocked on the context we go to, and the tick
-		 * is off as interrupts are in a fault handler. */
+		 * must not stay blocked on the context we go to (interrupts
+		 * are off already, see above). */
 		sigset_t faults;
 		sigemptyset(&faults);
 		for (size_t i = 0; i < ARRAY_SIZE(hosted_fault_signals); i++)
 			sigaddset(&faults, hosted_fault_signals[i]);
 		sigprocmask(SIG_UNBLOCK, &faults, NULL);
-		arch_irq_disable();
 		hosted_fault_hook(&fault);
 	}
 	arch_exit(EXIT_PANIC);

@@ -8,10 +8,15 @@
  * sigprocmask system call on every spinlock would cost more than the work
  * it guards): the signal stays unblocked, and a tick that arrives while the
  * flag is off only marks itself pending; arch_irq_enable() delivers it, as
- * a latched interrupt line would be. The handler is installed with
- * SA_NODEFER: it may switch to another task (preemption), and that task
- * must not inherit a blocked SIGALRM; a nested tick finds the flag off and
- * just becomes pending.
+ * a latched interrupt line would be. Linux blocks SIGALRM while its
+ * handler runs; the handler unblocks it once the flag is off, because it
+ * may switch to another task (preemption) and that task must not inherit a
+ * blocked timer. A tick then finds the flag off and just becomes pending,
+ * so at most two timer frames are ever on a stack. (With SA_NODEFER
+ * instead, a host that kept descheduling the process on its way back to
+ * user space delivered one SIGALRM after another before a single handler
+ * instruction ran, frame on frame, until the task's stack ran out: a
+ * SIGSEGV "at hosted_tick+0x0" under load.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,13 +69,20 @@ int arch_console_getc(void)
 	return c;
 }
 
-/* Runs the tick handler as the timer interrupt would: flag off meanwhile. */
+/* Runs the tick handler as the timer interrupt would: flag off meanwhile.
+ * SIGALRM is unblocked first: in the signal handler Linux blocked it (see
+ * above), in arch_wait_for_interrupt we did; either way the handler may
+ * switch to another task, which must get timer signals. */
 static void hosted_deliver_tick(void)
 {
 	void (*handler)(void) = hosted_tick_handler;
+	sigset_t alarm;
 
 	hosted_irq_on = 0;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	sigemptyset(&alarm);
+	sigaddset(&alarm, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, &alarm, NULL);
 	if (handler)
 		handler();
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -127,14 +139,15 @@ void arch_wait_for_interrupt(void)
 	sigset_t alarm, old;
 
 	/*
-	 * Like "sti; hlt": interrupts end up on, and a tick between the
-	 * check and the sleep cannot be lost, because SIGALRM is blocked
-	 * across the check and sigsuspend unblocks it atomically.
+	 * Like "sti; hlt": interrupts end up on (a pending tick runs now, and
+	 * may switch tasks), and a tick between the check and the sleep
+	 * cannot be lost, because SIGALRM is blocked across the check and
+	 * sigsuspend unblocks it atomically.
 	 */
+	arch_irq_enable();
 	sigemptyset(&alarm);
 	sigaddset(&alarm, SIGALRM);
 	sigprocmask(SIG_BLOCK, &alarm, &old);
-	arch_irq_enable();
 	sigdelset(&old, SIGALRM);
 	if (!hosted_tick_pending)
 		sigsuspend(&old);
@@ -175,9 +188,13 @@ uint32_t arch_tick_hz(void)
 	return (uint32_t)hosted_tick_hz;
 }
 
-void arch_set_tick_handler(void (*handler)(void))
+arch_tick_fn arch_set_tick_handler(arch_tick_fn handler)
 {
+	arch_irqflags_t flags = arch_irq_save();
+	arch_tick_fn old = hosted_tick_handler;
 	hosted_tick_handler = handler;
+	arch_irq_restore(flags);
+	return old;
 }
 
 /* The timer interrupt. It may switch tasks (preemption) and come back
@@ -211,8 +228,7 @@ static void hosted_calibrate(void)
 
 static void hosted_timer_start(void)
 {
-	struct sigaction sa = { .sa_handler = hosted_tick,
-				.sa_flags = SA_RESTART | SA_NODEFER };
+	struct sigaction sa = { .sa_handler = hosted_tick, .sa_flags = SA_RESTART };
 	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
 	uint64_t period_ns = HOSTED_NS_PER_SEC / (uint64_t)hosted_tick_hz;
 	struct itimerspec spec = {

@@ -1,7 +1,9 @@
 /*
  * lapic.c - interrupt controllers: the legacy 8259 PICs are remapped away
  * from the exception vectors and masked for good; the local APIC delivers
- * the timer tick (and, later, inter-processor interrupts).
+ * the timer tick (and, later, inter-processor interrupts). The timer's
+ * rate is measured against the calibrated TSC in brackets, as timer.c
+ * explains, and kept as an interval the tests check the tick against.
  */
 #include "arch/x86_64/x86.h"
 
@@ -42,9 +44,9 @@ void pic_disable(void)
 #define LAPIC_TIMER_DIVIDE 0x3e0
 
 #define LAPIC_SVR_ENABLE (1u << 8)
-#define LAPIC_LVT_MASKED (1u << 16)
-#define LAPIC_TIMER_PERIODIC (1u << 17)
-#define LAPIC_DIVIDE_16 0x3
+/* LAPIC_LVT_MASKED, LAPIC_TIMER_PERIODIC, LAPIC_DIVIDE_16: x86.h (tests) */
+#define LAPIC_TIMER_STOPPED_MAX 0xffffffffu /* a one-shot from here: 68 s at 62.5 MHz */
+#define LAPIC_WINDOW_MS 20
 
 static volatile uint32_t *lapic;
 
@@ -71,36 +73,108 @@ void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
 
 uint32_t lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
 
-/* Counts LAPIC timer ticks (divide by 16) over a PIT one-shot interval. */
-static uint64_t lapic_timer_measure(uint32_t pit_ticks)
+static uint64_t lapic_read_current(void) { return lapic_read(LAPIC_TIMER_CURRENT); }
+
+/*
+ * The timer's count rate (divide by 16) against the TSC, whose rate must be
+ * calibrated already: a masked one-shot from the top, read in TSC brackets
+ * at both ends of a ~20 ms window (see timer.c). The interval multiplies
+ * the count's interval by the TSC's. Leaves the timer stopped and masked.
+ * Interrupts off (the tick must not run while the timer is reprogrammed).
+ */
+static bool lapic_measure_irqoff(timer_rate *out)
 {
+	ASSERT(!arch_irq_enabled());
+	timer_rate tsc = timer_tsc_rate();
 	lapic_write(LAPIC_TIMER_DIVIDE, LAPIC_DIVIDE_16);
 	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
-	lapic_write(LAPIC_TIMER_INITIAL, 0xffffffff);
-	pit_measure_tsc(pit_ticks);
-	uint32_t left = lapic_read(LAPIC_TIMER_CURRENT);
+	lapic_write(LAPIC_TIMER_INITIAL, LAPIC_TIMER_STOPPED_MAX);
+	clock_reading start = clock_read_bracketed(lapic_read_current);
+	uint64_t window = tsc.hi / 1000 * LAPIC_WINDOW_MS;
+	while (rdtsc() - start.tsc_after < window)
+		arch_cpu_relax();
+	clock_reading end = clock_read_bracketed(lapic_read_current);
 	lapic_write(LAPIC_TIMER_INITIAL, 0);
-	return (uint64_t)(0xffffffffu - left) * PIT_HZ / pit_ticks;
+	/* A count at zero ran out (a one-shot stops there): no reading. */
+	if (end.count == 0 || end.count > start.count)
+		return false;
+	/* The readings bound the TSC cycles per count interval: turn them
+	 * round into counts per second (lo from the slowest TSC, hi from the
+	 * fastest). */
+	uint64_t counts = start.count - end.count;
+	if (counts < 2 || end.tsc_before <= start.tsc_after)
+		return false;
+	unsigned __int128 inner = end.tsc_before - start.tsc_after;
+	unsigned __int128 outer = end.tsc_after - start.tsc_before;
+	out->lo = (uint64_t)((unsigned __int128)(counts - 1) * tsc.lo / outer);
+	out->hi = (uint64_t)((unsigned __int128)(counts + 1) * tsc.hi / inner);
+	return true;
 }
 
+static timer_rate lapic_rate;
 static uint64_t lapic_hz;
+static uint32_t lapic_tick_hz; /* hz= the periodic timer runs at */
+static uint64_t loaded_tsc, loaded_ticks;
 
 uint64_t timer_lapic_hz(void) { return lapic_hz; }
 
-void lapic_timer_start(uint32_t hz)
+/* Periodic, hz per second, from the calibrated rate. */
+static void lapic_timer_program_irqoff(void)
 {
-	enum { SAMPLES = 3, PIT_WINDOW = PIT_HZ / 50 }; /* 20 ms */
-	uint64_t s[SAMPLES];
-	for (int i = 0; i < SAMPLES; i++)
-		s[i] = lapic_timer_measure(PIT_WINDOW);
-	/* median of three */
-	uint64_t lo = MIN(s[0], s[1]), hi = MAX(s[0], s[1]);
-	lapic_hz = s[2] < lo ? lo : s[2] > hi ? hi : s[2];
-	uint64_t count = lapic_hz / hz;
-	if (count == 0)
-		panic("LAPIC timer too slow (%llu Hz) for hz=%u",
-		      (unsigned long long)lapic_hz, hz);
+	ASSERT(!arch_irq_enabled());
+	uint64_t count = lapic_hz / lapic_tick_hz;
+	if (count == 0 || count > 0xffffffffu)
+		panic("LAPIC timer at %llu Hz cannot tick at hz=%u",
+		      (unsigned long long)lapic_hz, lapic_tick_hz);
 	lapic_write(LAPIC_TIMER_DIVIDE, LAPIC_DIVIDE_16);
 	lapic_write(LAPIC_LVT_TIMER, LAPIC_TIMER_PERIODIC | IRQ_TIMER_VECTOR);
+	loaded_ticks = arch_ticks();
+	loaded_tsc = rdtsc();
 	lapic_write(LAPIC_TIMER_INITIAL, (uint32_t)count);
+}
+
+void lapic_timer_start(uint32_t hz)
+{
+	enum { TRIES = 8, GOOD_PPM = 1000 };
+	arch_irqflags_t flags = arch_irq_save();
+	bool any = false;
+	for (int i = 0; i < TRIES; i++) {
+		timer_rate r;
+		if (!lapic_measure_irqoff(&r))
+			continue;
+		if (!any || r.hi - r.lo < lapic_rate.hi - lapic_rate.lo)
+			lapic_rate = r;
+		any = true;
+		if (timer_rate_width_ppm(&lapic_rate) <= GOOD_PPM)
+			break;
+	}
+	if (!any)
+		panic("the LAPIC timer does not count down");
+	lapic_hz = lapic_rate.lo + (lapic_rate.hi - lapic_rate.lo) / 2;
+	lapic_tick_hz = hz;
+	lapic_timer_program_irqoff();
+	arch_irq_restore(flags);
+}
+
+bool lapic_timer_measure(timer_rate *out)
+{
+	arch_irqflags_t flags = arch_irq_save();
+	bool ok = lapic_measure_irqoff(out);
+	lapic_timer_program_irqoff();
+	arch_irq_restore(flags);
+	return ok;
+}
+
+void lapic_timer_read_state(lapic_timer_state *out)
+{
+	arch_irqflags_t flags = arch_irq_save();
+	*out = (lapic_timer_state){
+		.lvt = lapic_read(LAPIC_LVT_TIMER),
+		.divide = lapic_read(LAPIC_TIMER_DIVIDE),
+		.initial_count = lapic_read(LAPIC_TIMER_INITIAL),
+		.rate = lapic_rate,
+		.loaded_tsc = loaded_tsc,
+		.loaded_ticks = loaded_ticks,
+	};
+	arch_irq_restore(flags);
 }

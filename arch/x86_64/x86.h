@@ -35,6 +35,7 @@ static inline uint64_t kernel_virt_to_phys(const void *v) { return (uint64_t)v -
 
 /* ---- CPU access ------------------------------------------------------- */
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
 static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
 static inline uint8_t inb(uint16_t port)
 {
@@ -176,13 +177,47 @@ uint32_t lapic_id(void);
 void lapic_timer_start(uint32_t hz);
 void timer_init(void);       /* TSC + LAPIC timer calibration, tick on */
 void timer_tick(void);       /* from the timer interrupt */
-/* PIT channel 2 one-shot: TSC cycles elapsed while it counts `pit_ticks`
- * (1.193182 MHz, at most 65535). Used to calibrate the TSC and the LAPIC
- * timer, and by the calibration test. */
 #define PIT_HZ 1193182UL
-uint64_t pit_measure_tsc(uint32_t pit_ticks);
+/* A clock's rate in Hz as an interval the true rate lies in (timer.c
+ * explains how measurements under emulation get there). */
+typedef struct timer_rate {
+	uint64_t lo, hi;
+} timer_rate;
+/* (hi - lo) / hi in parts per million. */
+uint64_t timer_rate_width_ppm(const timer_rate *r);
+/* One reading of another clock's counter between two TSC reads: the
+ * counter had `count` at some instant in [tsc_before, tsc_after]. */
+typedef struct clock_reading {
+	uint64_t tsc_before, tsc_after;
+	uint64_t count;
+} clock_reading;
+/* The narrowest bracket of a few calls of read(). */
+clock_reading clock_read_bracketed(uint64_t (*read)(void));
+/* The TSC rate measured over one ~30 ms window of PIT channel 2 (interrupts
+ * off meanwhile). NULL on success, else why not (the PIT does not count,
+ * or the window ran past the one-shot's end). */
+const char *pit_measure_tsc_hz(timer_rate *out);
 const char *timer_tsc_source(void); /* "cpuid 0x15", "cpuid 0x16", "pit" */
+/* The TSC rate the clock was calibrated with (arch_cycles_per_sec() is
+ * its middle). From CPUID: the nominal rate +-0.1%. */
+timer_rate timer_tsc_rate(void);
 uint64_t timer_lapic_hz(void);
+/* The LAPIC timer's rate (divide by 16) measured again against the TSC
+ * over ~20 ms, its periodic tick stopped meanwhile and then restarted. */
+bool lapic_timer_measure(timer_rate *out);
+/* The LAPIC timer as programmed, read back from its registers, and when. */
+typedef struct lapic_timer_state {
+	uint32_t lvt;            /* LVT timer register: mode, mask, vector */
+	uint32_t divide;         /* divide configuration register */
+	uint32_t initial_count;  /* the period in timer counts */
+	timer_rate rate;         /* the calibration: counts per second */
+	uint64_t loaded_tsc;     /* TSC just before the count was loaded */
+	uint64_t loaded_ticks;   /* arch_ticks() then */
+} lapic_timer_state;
+void lapic_timer_read_state(lapic_timer_state *out);
+#define LAPIC_LVT_MASKED (1u << 16)
+#define LAPIC_TIMER_PERIODIC (1u << 17)
+#define LAPIC_DIVIDE_16 0x3
 
 /* ---- physical frames (pmm.c) ------------------------------------------ */
 typedef enum {
