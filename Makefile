@@ -31,7 +31,7 @@ KERNEL_LDFLAGS := -nostdlib -static -no-pie -T linker.ld \
 
 # Portable code (also built by the hosted build) + this arch + x86-only tests.
 KERNEL_SRCS := boot/boot.S $(wildcard arch/x86_64/*.c arch/x86_64/*.S) \
-	$(wildcard kernel/*.c mm/*.c gc/*.c tests/*.c tests/x86/*.c)
+	$(wildcard arch/*.c lib/*.c mm/*.c sched/*.c gc/*.c chan/*.c diag/*.c demo/*.c kernel/*.c tests/*.c tests/x86/*.c)
 
 ifneq ($(EXP),)
 # Each experiment gets its own build directory: the same objects plus one.

@@ -2,14 +2,13 @@
  * arch/arch.h - the narrow contract between the machine and everything above
  * it. Two implementations: arch/x86_64 (bare metal, booted by GRUB) and
  * arch/hosted (a Linux process, for native benchmarks and sanitizers).
- * Nothing above arch/ knows which one it runs on.
+ * Nothing above arch/ knows which one it runs on. Above lib/ (the base
+ * library, which arch/ hands its console and stack walker through
+ * arch_machine, below); below everything else.
  */
 #pragma once
 
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "lib/lib.h"
 
 #define ARCH_PAGE_SIZE 4096UL
 #define ARCH_PAGE_SHIFT 12
@@ -178,6 +177,18 @@ typedef struct arch_range {
 } arch_range;
 arch_range arch_data_range(void); /* initialised data */
 arch_range arch_bss_range(void);  /* zero-initialised data */
+
+/* ---- start-up --------------------------------------------------------- */
+/* What lib/ needs from the machine (lib.h), filled from the functions of
+ * this header (arch/machine.c). Each arch registers it before anything
+ * else runs. */
+extern const lib_machine arch_machine;
+/* The portable half of start-up, defined at the top of the house
+ * (kernel/main.c): each arch calls it once the machine is up, interrupts
+ * on, and it never returns. The one call that goes up the layers, as a C
+ * runtime's start-up calls main(): nothing could register a hook before
+ * the first code runs. */
+_Noreturn void kernel_main(void);
 
 /* ---- leaving ---------------------------------------------------------- */
 /* Ends the machine/process with `status` (0..111); QEMU reports it through

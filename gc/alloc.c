@@ -22,14 +22,47 @@ const char *gc_last_error(void)
 	return heap_last_error();
 }
 
+int64_t gc_sample_countdown = INT64_MAX;
+static gc_sampler_fn gc_sampler;
+
+void gc_set_sampler(gc_sampler_fn fn)
+{
+	gc_sampler = fn;
+	gc_sample_countdown = fn ? 0 : INT64_MAX;
+}
+
+/* The slow path of gc_sample_note: the sampler draws the next distance. */
+static __attribute__((noinline)) void gc_sample_slow(void *obj, size_t size, uintptr_t site)
+{
+	gc_sampler_fn fn = gc_sampler;
+	if (fn)
+		fn(obj, size, site);
+	else
+		gc_sample_countdown = INT64_MAX;
+}
+
+/* The allocation fast path's whole cost for the profile: one subtraction
+ * and a branch (sizes too large for int64_t, which only failing calls pass,
+ * take the slow path instead of overflowing). */
+static inline void *gc_sample_note(void *obj, size_t size, uintptr_t site)
+{
+	int64_t left;
+	bool wrapped = __builtin_sub_overflow(gc_sample_countdown, size, &left);
+	gc_sample_countdown = left;
+	if (__builtin_expect(wrapped || left <= 0, 0))
+		gc_sample_slow(obj, size, site);
+	return obj;
+}
+
 /* Every gc_alloc* ends here: a failed allocation gives its pacer charge
- * back (it took no memory), a successful one goes to the heap profile. */
+ * back (it took no memory), a successful one counts toward the next
+ * heap-profile sample. */
 static inline void *gc_alloc_done(void *p, gc_charge charge, size_t size,
 				  uintptr_t site)
 {
 	if (__builtin_expect(p == NULL, 0))
 		gc_alloc_uncharge(charge);
-	return heapprof_note(p, size, site);
+	return gc_sample_note(p, size, site);
 }
 
 /* n elements of t; types without pointers are allocated noscan. */

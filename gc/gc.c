@@ -98,9 +98,22 @@ void gc_note_assist(uint64_t bytes, uint64_t ns)
 	spin_unlock(&gc_lock);
 }
 
+/* Run at every mark termination, world stopped (gc_set_termination_hook). */
+static void (*gc_termination_hook)(void);
+
+void gc_set_termination_hook(void (*fn)(void))
+{
+	gc_termination_hook = fn;
+}
+
 gc_phase gc_get_phase(void)
 {
 	return gc.phase;
+}
+
+uint64_t gc_cycle(void)
+{
+	return gc.cycle;
 }
 
 static uint64_t heap_now(void)
@@ -334,8 +347,8 @@ static void mark_termination(void)
 		else if (missed)
 			panic("checkmark: the concurrent mark missed %zu reachable object(s)", missed);
 	}
-	if (gc_opt_escapecheck)
-		gc_escape_check(true);
+	if (gc_termination_hook)
+		gc_termination_hook();
 	for (size_t i = 0; i < test_nwatch; i++)
 		test_marked[i] = gc_test_marked(test_watch[i]);
 

@@ -95,6 +95,22 @@ void *gc_alloc_or_panic(const gc_type *t);
 /* Why the last allocation on this CPU failed. */
 const char *gc_last_error(void);
 
+/* ---- allocation sampling: the heap profile's hook (gc/alloc.c) -------- */
+/*
+ * Every successful gc_alloc* subtracts its size from gc_sample_countdown
+ * (one subtraction and a branch: Go's mcache.nextSample); when it runs out
+ * it calls the sampler registered here, which records the object and sets
+ * the countdown to the next distance. A hook, not a call: the heap profile
+ * (diag/heapprof.c) is a diagnostic above the collector. With no sampler
+ * the countdown is parked at INT64_MAX. One CPU: a lost update only moves a
+ * sample.
+ */
+typedef void (*gc_sampler_fn)(void *obj, size_t size, uintptr_t site);
+extern int64_t gc_sample_countdown;
+/* Registers fn (NULL: none) and starts counting from 0 (the next
+ * allocation calls it). */
+void gc_set_sampler(gc_sampler_fn fn);
+
 /* ---- object queries (gc/alloc.c), O(1) from any address --------------- */
 
 typedef struct gc_object {
@@ -133,6 +149,13 @@ void gc_init(void);
  * (Go: runtime.GC). A cycle already running is finished first. */
 void gc_collect(void);
 gc_phase gc_get_phase(void);
+/* Registers fn (NULL: none) to run at every mark termination, with the
+ * world stopped and the marks complete, before the barrier goes off: the
+ * escape checker's `escapecheck=1` (diag/diag.c). A hook, because the
+ * diagnostics sit above the collector. fn must not allocate or block. */
+void gc_set_termination_hook(void (*fn)(void));
+/* The number of the cycle running now, or of the last one (0: none yet). */
+uint64_t gc_cycle(void);
 /* gcstoptheworld= at run time: true runs whole cycles (mark and sweep) with
  * the world stopped. Returns the previous setting. Waits out a cycle that
  * is running, so no cycle mixes the two modes. */
@@ -293,121 +316,3 @@ _Static_assert(GC_TYPE_MASK_WORDS == 8, "GC_MASK_WORDS_ lists 8 words");
 #define GC_MAP_30(m, ctx, f, ...) m(ctx, f) GC_MAP_29(m, ctx, __VA_ARGS__)
 #define GC_MAP_31(m, ctx, f, ...) m(ctx, f) GC_MAP_30(m, ctx, __VA_ARGS__)
 #define GC_MAP_32(m, ctx, f, ...) m(ctx, f) GC_MAP_31(m, ctx, __VA_ARGS__)
-
-/* ======================================================================== */
-/* ---- heap profile (gc/heapprof.c; overview there) ----------------------
- * Section owned by the diagnostics work (issue 6): Go's heap profile.
- * About one allocation every `heapprof_rate=` bytes (default 512 KiB, 0 =
- * off, 1 = every allocation) is sampled with its call site; the profile
- * gives per site the sampled and estimated objects and bytes allocated in
- * total and still in use. */
-
-#define HEAPPROF_DEFAULT_RATE (512 * 1024)
-
-/* Bytes left until the next sample. gc_alloc* subtract each allocation's
- * size (heapprof_note); one CPU, so a lost update only moves a sample. */
-extern int64_t heapprof_countdown;
-/* The slow path of heapprof_note: records obj (NULL: nothing recorded)
- * and draws the next sampling distance. */
-void heapprof_sample(void *obj, size_t size, uintptr_t site);
-/* The allocation fast path's whole cost: one subtraction and a branch
- * (sizes too large for int64_t, which only failing calls pass, take the
- * slow path instead of overflowing). site is the return address into the
- * caller of gc_alloc*. */
-static inline void *heapprof_note(void *obj, size_t size, uintptr_t site)
-{
-	int64_t left;
-	bool wrapped = __builtin_sub_overflow(heapprof_countdown, size, &left);
-	heapprof_countdown = left;
-	if (__builtin_expect(wrapped || left <= 0, 0))
-		heapprof_sample(obj, size, site);
-	return obj;
-}
-
-/* One call site's numbers. samples: allocations actually sampled;
- * objects/bytes: estimates of all allocations there (each sample weighted
- * by 1 / P(an allocation of its size is sampled), as Go scales). In use:
- * sampled objects not yet freed (see the approximation in heapprof.c). */
-typedef struct heapprof_site {
-	uintptr_t pc; /* return address after the call to gc_alloc*; 0 = the
-		       * "other sites" bucket once the site table is full */
-	uint64_t alloc_samples, alloc_sample_bytes;
-	uint64_t inuse_samples, inuse_sample_bytes;
-	uint64_t alloc_objects, alloc_bytes;
-	uint64_t inuse_objects, inuse_bytes;
-} heapprof_site;
-
-/* Sets the sampling rate in bytes (0 off, 1 every allocation); returns the
- * previous one. The next sample is drawn at the new rate. */
-int64_t heapprof_set_rate(int64_t rate);
-int64_t heapprof_get_rate(void);
-/* Forgets every sample and site (tests, `heapprof reset`). */
-void heapprof_reset(void);
-/* Drops sampled objects that are no longer allocated, then copies up to
- * max sites into out, most in-use bytes first (then most allocated bytes,
- * then lowest pc). Returns how many it copied. */
-size_t heapprof_read(heapprof_site *out, size_t max);
-/* The site whose pc is exactly pc, after the same pruning; false if no
- * sample came from there. */
-bool heapprof_find_site(uintptr_t pc, heapprof_site *out);
-/* Prints the top_n sites (0 = 10, at most HEAPPROF_PRINT_MAX) with their
- * symbolized call site, and the totals. */
-#define HEAPPROF_PRINT_MAX 32
-void heapprof_print(size_t top_n);
-/* 1 / (1 - exp(-size / rate)) in 16.16 fixed point: how many allocations
- * of `size` bytes one sample stands for at `rate` (1.0 when rate <= 1).
- * Exposed for its test. */
-uint64_t heapprof_scale_q16(uint64_t size, uint64_t rate);
-
-/* ---- diagnostics (gc/diag.c) --------------------------------------------- */
-/*
- * The task-leak detector: a marking pass (world stopped, on a quiet heap)
- * whose roots are the globals and the tasks that can run; a blocked task
- * whose wait object (channel, mutex, ...) gets marked becomes a root too,
- * to a fixpoint. Tasks still blocked on unmarked objects can never wake:
- * their ids go to ids[] (up to max_ids) and, with print, they are printed
- * grouped by stack with wait reason and time. Returns how many. Objects it
- * cannot judge count as reachable, so it reports no false positives.
- * Leaked tasks are left as they are.
- */
-size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print);
-/* Finds the leaked tasks as above and reclaims them: each dies (exit status
- * TASK_EXIT_FAULT, a message naming it) and its stack is returned; what it
- * waited on is unreachable and left alone. Returns how many. */
-size_t gc_reclaim_leaks(bool print);
-/* Prints a shortest path from a root (a global by symbol, a task's stack
- * slot with its frame's function, a runtime root, a finalizer) through
- * typed objects to p's object. The roots are the collector's, except the
- * asking task's own stack: the code that asks holds p, and that is not why
- * p is alive (when nothing else reaches p, whether the asker's stack does
- * is printed, with its path). Returns the number of objects on the path, 0
- * if no such root reaches p (the next cycle frees it once the asker lets
- * go), GC_WHY_NOT_OBJECT if p is not an allocated heap object,
- * GC_WHY_NO_MEMORY if the page source cannot hold the search (one node per
- * allocated object); nothing is kept on any path. */
-#define GC_WHY_NOT_OBJECT (-1)
-#define GC_WHY_NO_MEMORY (-2)
-int gc_why_alive(const void *p);
-/* Explains the leak detector's verdict on task id: leaked (returns 0), able
- * to run (0), or blocked on something a task that can run reaches: prints
- * that path and returns its length. GC_WHY_NOT_OBJECT if no such live task,
- * GC_WHY_NO_MEMORY as above. */
-int gc_why_task(uint64_t id);
-/* The escape checker: heap objects and globals holding pointers into a
- * task's stack (the C form of an escaping local), or into a dead task's
- * old stack (dangling). With print, each is reported with the holder's
- * type and allocation site (heap profile: exact with heapprof_rate=1).
- * Returns how many. escapecheck=1 runs it at every mark termination. */
-size_t gc_escape_check(bool print);
-extern bool gc_opt_escapecheck;
-
-/* Objects by colour now (white: allocated, unmarked; grey: queued;
- * black: marked and scanned). Outside marking everything is white. */
-typedef struct gc_colors {
-	gc_phase phase;
-	uint64_t white, grey, black, marked;
-} gc_colors;
-void gc_color_census(gc_colors *out);
-
-/* The allocation site heapprof recorded for obj (0: not sampled). */
-uintptr_t heapprof_site_of(const void *obj);

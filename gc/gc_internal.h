@@ -12,8 +12,8 @@
 #pragma once
 
 #include "gc/gc.h"
-#include "kernel/kernel.h"
-#include "kernel/sched.h"
+#include "lib/lib.h"
+#include "sched/sched.h"
 
 /* ---- state (gc.c) ------------------------------------------------------ */
 typedef struct gc_state {

@@ -2,15 +2,16 @@
  * main.c - kernel_main, the portable half of start-up that every arch calls
  * once its machine is up: runs the self-tests (`tests=`), the benchmarks
  * (`bench=`), an experiment (`make run EXP=file.c`), one demo (`demo=`),
- * the shell, or else the tour of every demo (kernel/demo.c), then
+ * the shell, or else the tour of every demo (demo/demo.c), then
  * leaves through arch_exit with a status the host turns into an exit code.
  */
+#include "demo/demo.h"
+#include "diag/diag.h"
 #include "gc/gc.h"
-#include "kernel/demo.h"
 #include "kernel/kernel.h"
-#include "kernel/sched.h"
-#include "tests/bench.h"
-#include "tests/test.h"
+#include "sched/sched.h"
+#include "lib/lib.h"
+#include "lib/lib.h"
 
 /* `make run EXP=file.c` links one extra file that defines this. */
 int experiment(void) __attribute__((weak));
@@ -22,6 +23,7 @@ _Noreturn void kernel_main(void)
 {
 	sched_init();
 	gc_init();
+	diag_init();
 	if (show_help) {
 		cmdline_print_help();
 		arch_exit(EXIT_PASS);

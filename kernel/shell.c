@@ -9,19 +9,16 @@
  * is handled, then the shell task sleeps one tick, so an idle shell costs
  * one wakeup per tick and the other tasks (the collector's included) run.
  */
+#include "chan/chan.h"
+#include "demo/demo.h"
+#include "diag/diag.h"
 #include "gc/gc.h"
-#include "kernel/sched.h"
-#include "tests/bench.h"
-#include "tests/test.h"
+#include "kernel/kernel.h"
+#include "sched/sched.h"
 
 static bool shell_opt;
 CMDLINE_BOOL(shell_opt, "shell",
 	     "after boot, run the interactive shell on the console (make run: if stdin is a tty)");
-
-/* Provided by the demos when they are linked in (kernel/demo*.c):
- * demo_run returns 0 when the demo ran, -1 for an unknown name (after
- * printing the valid ones), another value when it failed. */
-int demo_run(const char *name) __attribute__((weak));
 
 #define SHELL_PROMPT "tricolor> "
 #define SHELL_REBOOT_LINE "reboot: resetting the machine"
@@ -245,11 +242,11 @@ static shell_status cmd_leaks(int argc, char **argv)
 {
 	size_t n;
 	if (argc == 2 && strcmp(argv[1], "reclaim") == 0) {
-		n = gc_reclaim_leaks(true);
+		n = leaks_reclaim(true);
 	} else {
 		if (argc != 1)
 			return usage(find_command("leaks"), "the only argument is 'reclaim'");
-		n = gc_find_leaks(NULL, 0, true);
+		n = leaks_find(NULL, 0, true);
 	}
 	if (n == 0)
 		kprintf("leaks: `demo taskleak` plants some for the detector to find\n");
@@ -317,7 +314,7 @@ static shell_status cmd_why(int argc, char **argv)
 		uint64_t id;
 		if (argc != 3 || !parse_uint(argv[2], &id))
 			return usage(find_command("why"), "expected `why task ID` (ID from `tasks`)");
-		return gc_why_task(id) >= 0 ? SHELL_OK : SHELL_FAILED;
+		return why_task(id) >= 0 ? SHELL_OK : SHELL_FAILED;
 	}
 	if (argc != 2)
 		return usage(find_command("why"), "expected one hex address, or `task ID`");
@@ -335,7 +332,7 @@ static shell_status cmd_why(int argc, char **argv)
 			kprintf("why: demos print addresses to ask about, e.g. `demo globals`\n");
 		return SHELL_FAILED;
 	}
-	return gc_why_alive((const void *)addr) >= 0 ? SHELL_OK : SHELL_FAILED;
+	return why_alive((const void *)addr) >= 0 ? SHELL_OK : SHELL_FAILED;
 }
 
 static shell_status cmd_heapprof(int argc, char **argv)
@@ -376,10 +373,6 @@ static shell_status cmd_heapprof(int argc, char **argv)
 static shell_status cmd_demo(int argc, char **argv)
 {
 	(void)argc;
-	if (!demo_run) {
-		kprintf("demo: no demos in this build\n");
-		return SHELL_FAILED;
-	}
 	int r = demo_run(argv[1]);
 	if (r == -1)
 		return usage(find_command("demo"), "no such demo");

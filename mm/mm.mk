@@ -19,8 +19,8 @@ FUZZ_TIME ?= 60
 # benchmarks; kernel/ without kernel_main, the shell and the demos (they drive the
 # test and bench runners, which the fuzzer does not link).
 FUZZ_SRCS := tests/fuzz/heap_fuzz.c arch/x86_64/switch.S \
-	$(filter-out arch/hosted/main.c arch/hosted/bench_malloc.c kernel/main.c kernel/demo%.c kernel/shell.c, \
-		$(wildcard arch/hosted/*.c kernel/*.c mm/*.c gc/*.c))
+	$(filter-out arch/hosted/main.c kernel/%.c demo/%.c, \
+		$(wildcard arch/*.c arch/hosted/*.c lib/*.c mm/*.c sched/*.c gc/*.c chan/*.c diag/*.c demo/*.c kernel/*.c))
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -DTRICOLOR_HOSTED \
 	-fstack-clash-protection -Wframe-larger-than=32768 \
 	-I. -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \

@@ -12,7 +12,7 @@
  */
 #pragma once
 
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 #include "mm/mm.h"
 
 /* ---- per-CPU identity -------------------------------------------------- */

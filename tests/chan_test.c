@@ -7,10 +7,11 @@
  * test checks the channel invariants (chan_validate) at the end. Orderings
  * are forced with "yield until that task is blocked" loops, never timing.
  */
+#include "chan/chan.h"
 #include "gc/gc.h"
-#include "kernel/sched.h"
+#include "lib/lib.h"
+#include "sched/sched.h"
 #include "tests/task_test_util.h"
-#include "tests/test.h"
 
 static void check_valid(chan *c)
 {

@@ -6,7 +6,7 @@
  * own, because cmdline_parse() would overwrite the boot line that live
  * string options (tests=) point into.
  */
-#include "tests/test.h"
+#include "lib/lib.h"
 
 static int64_t test_opt_int = 7;
 CMDLINE_INT(test_opt_int, "test.int", -100, 4LL << 30,

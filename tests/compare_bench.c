@@ -27,9 +27,10 @@
  * The defaults are small, so `make bench` (bench=all, also under QEMU) stays
  * quick; the driver passes the real sizes.
  */
+#include "chan/chan.h"
 #include "gc/gc.h"
-#include "kernel/sched.h"
-#include "tests/bench.h"
+#include "lib/lib.h"
+#include "sched/sched.h"
 #include "tests/mm_bench.h"
 
 static int64_t compare_depth = 12;

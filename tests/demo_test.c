@@ -4,8 +4,8 @@
  * demo says. No timing checks: CI runs these emulated on a loaded machine.
  * Each must pass alone (tests=demo.NAME) and after any other suite.
  */
-#include "kernel/demo.h"
-#include "tests/test.h"
+#include "demo/demo.h"
+#include "lib/lib.h"
 
 TEST(demo, unknown_name_fails)
 {

@@ -9,6 +9,8 @@
  * counted before each test, so every count is exact. Tasks are waited for
  * until they block (an event), never for a time.
  */
+#include "chan/chan.h"
+#include "diag/diag.h"
 #include "tests/gc_test_util.h"
 
 #define MAX_LEAKS 256
@@ -54,7 +56,7 @@ static void check_leaks_are(const uint64_t *ids, size_t n, const uint64_t *base,
 
 GC_TEST(diag, leak_detector_exact)
 {
-	size_t base = gc_find_leaks(g_base_ids, MAX_LEAKS, false);
+	size_t base = leaks_find(g_base_ids, MAX_LEAKS, false);
 	CHECK_LE(base, MAX_LEAKS - 2);
 
 	gc_write(&g_diag_chan, chan_make(sizeof(int), 0));
@@ -71,7 +73,7 @@ GC_TEST(diag, leak_detector_exact)
 
 	/* Exactly right about the four planted tasks, and nothing else new
 	 * (leaks other suites left are found again, as before). */
-	size_t n = gc_find_leaks(g_leak_ids, MAX_LEAKS, true);
+	size_t n = leaks_find(g_leak_ids, MAX_LEAKS, true);
 	check_leaks_are(g_leak_ids, n, g_base_ids, base, 2);
 	CHECK(has_id(g_leak_ids, n, task_id(leak1)));
 	CHECK(has_id(g_leak_ids, n, task_id(leak2)));
@@ -112,10 +114,10 @@ GC_TEST(diag, why_alive_path)
 	gc_t_scrub_stack();
 	/* Shortest path: g_diag_root -> a -> b -> c (3 objects), and through
 	 * an interior pointer too. */
-	CHECK_EQ(gc_why_alive(g_diag_root->next->next), 3);
-	CHECK_EQ(gc_why_alive(&g_diag_root->next->next->tag), 3);
-	CHECK_EQ(gc_why_alive(g_diag_root), 1);
-	CHECK_EQ(gc_why_alive((void *)0x10), GC_WHY_NOT_OBJECT);
+	CHECK_EQ(why_alive(g_diag_root->next->next), 3);
+	CHECK_EQ(why_alive(&g_diag_root->next->next->tag), 3);
+	CHECK_EQ(why_alive(g_diag_root), 1);
+	CHECK_EQ(why_alive((void *)0x10), WHY_NOT_OBJECT);
 	gc_write(&g_diag_root, NULL);
 }
 
@@ -146,19 +148,19 @@ GC_TEST(diag, escape_checker_flags_planted_pointer)
 	box *bx = gc_alloc(&box_type);
 	CHECK(bx);
 	e.box = &bx->p;
-	size_t base = gc_escape_check(false);
+	size_t base = escape_check(false);
 	task *t = task_spawn(escape_a_local, &e, "escaper");
 	CHECK(t);
 	semaphore_acquire(&e.done);
-	CHECK_EQ(gc_escape_check(true), base + 1);
+	CHECK_EQ(escape_check(true), base + 1);
 	semaphore_release(&e.go);
 	CHECK_EQ(task_join(t), 0);
 	/* The stack is gone; the pointer now dangles, and is still flagged
 	 * (or, if a new stack took the range, flagged as pointing into it):
 	 * one holder either way. */
-	CHECK_EQ(gc_escape_check(true), base + 1);
+	CHECK_EQ(escape_check(true), base + 1);
 	gc_write(&bx->p, NULL);
-	CHECK_EQ(gc_escape_check(false), base);
+	CHECK_EQ(escape_check(false), base);
 }
 
 GC_TEST(diag, color_census_adds_up)
@@ -176,7 +178,7 @@ GC_TEST(diag, color_census_adds_up)
 
 GC_TEST(diag, reclaim_frees_only_leaked_tasks)
 {
-	size_t base = gc_find_leaks(g_base_ids, MAX_LEAKS, false);
+	size_t base = leaks_find(g_base_ids, MAX_LEAKS, false);
 	gc_write(&g_diag_chan, chan_make(sizeof(int), 0));
 	task *leak = task_spawn(wait_on_private_channel, NULL, "to-reclaim");
 	task *live = task_spawn(wait_on_chan, g_diag_chan, "kept");
@@ -187,7 +189,7 @@ GC_TEST(diag, reclaim_frees_only_leaked_tasks)
 	stack_usage(&stacks_before, &bytes);
 	/* Everything leaked is reclaimed: this one and the `base` left
 	 * earlier; the one a global keeps reachable is not. */
-	size_t reclaimed = gc_reclaim_leaks(true);
+	size_t reclaimed = leaks_reclaim(true);
 	CHECK_EQ(reclaimed, base + 1);
 	CHECK_EQ(task_get_state(leak), TASK_DEAD);
 	CHECK_EQ(task_join(leak), TASK_EXIT_FAULT);
@@ -195,7 +197,7 @@ GC_TEST(diag, reclaim_frees_only_leaked_tasks)
 	stack_usage(&stacks_after, &bytes);
 	CHECK_EQ(stacks_after, stacks_before - reclaimed); /* their stacks went back */
 	CHECK_EQ(task_get_state(live), TASK_BLOCKED); /* reachable: untouched */
-	size_t left = gc_find_leaks(g_leak_ids, MAX_LEAKS, false);
+	size_t left = leaks_find(g_leak_ids, MAX_LEAKS, false);
 	CHECK(!has_id(g_leak_ids, left, task_id(live)));
 	chan_close(g_diag_chan);
 	CHECK_EQ(task_join(live), 0);
@@ -287,7 +289,7 @@ static void lock_global_mutex(void *unused)
 
 GC_TEST(diag, leak_detector_finds_every_kind_of_leak_and_nothing_else)
 {
-	size_t base = gc_find_leaks(g_base_ids, MAX_LEAKS, false);
+	size_t base = leaks_find(g_base_ids, MAX_LEAKS, false);
 	CHECK_LE(base, MAX_LEAKS - 7);
 	g_sleeper_stop = 0;
 	g_mutex_waiter = NULL;
@@ -319,7 +321,7 @@ GC_TEST(diag, leak_detector_finds_every_kind_of_leak_and_nothing_else)
 	CHECK(g_mutex_waiter);
 	gc_t_wait_blocked(g_mutex_waiter);
 
-	size_t n = gc_find_leaks(g_leak_ids, MAX_LEAKS, true);
+	size_t n = leaks_find(g_leak_ids, MAX_LEAKS, true);
 	/* the six, the task waiting for the leaked mutex, and those from before */
 	check_leaks_are(g_leak_ids, n, g_base_ids, base, ARRAY_SIZE(leaks) + 1);
 	for (size_t i = 0; i < ARRAY_SIZE(leaks); i++)
@@ -332,11 +334,11 @@ GC_TEST(diag, leak_detector_finds_every_kind_of_leak_and_nothing_else)
 			  task_name(live[i]));
 
 	/* Why each verdict: a path for the ones a runnable task can reach. */
-	CHECK_EQ(gc_why_task(task_id(live[0])), 1); /* global -> channel */
-	CHECK_EQ(gc_why_task(task_id(live[1])), 1); /* our stack -> channel */
-	CHECK_EQ(gc_why_task(task_id(live[2])), 0); /* sleeping: can run */
-	CHECK_EQ(gc_why_task(task_id(g_mutex_waiter)), 0); /* leaked */
-	CHECK_EQ(gc_why_task(0), GC_WHY_NOT_OBJECT);
+	CHECK_EQ(why_task(task_id(live[0])), 1); /* global -> channel */
+	CHECK_EQ(why_task(task_id(live[1])), 1); /* our stack -> channel */
+	CHECK_EQ(why_task(task_id(live[2])), 0); /* sleeping: can run */
+	CHECK_EQ(why_task(task_id(g_mutex_waiter)), 0); /* leaked */
+	CHECK_EQ(why_task(0), WHY_NOT_OBJECT);
 
 	/* The live ones end; the leaked ones are reclaimed. */
 	chan_close(g_diag_chan);
@@ -346,7 +348,7 @@ GC_TEST(diag, leak_detector_finds_every_kind_of_leak_and_nothing_else)
 	for (size_t i = 0; i < ARRAY_SIZE(live); i++)
 		CHECK_EQ(task_join(live[i]), 0);
 	gc_write(&g_diag_chan, NULL);
-	CHECK_EQ(gc_reclaim_leaks(false), base + ARRAY_SIZE(leaks) + 1);
+	CHECK_EQ(leaks_reclaim(false), base + ARRAY_SIZE(leaks) + 1);
 	for (size_t i = 0; i < ARRAY_SIZE(leaks); i++)
 		CHECK_EQ(task_join(leaks[i]), TASK_EXIT_FAULT);
 	task_detach(g_mutex_waiter);
@@ -370,7 +372,7 @@ static __attribute__((noinline)) uintptr_t fresh_tiny_block(void)
 
 static __attribute__((noinline)) int why_hidden(uintptr_t h)
 {
-	return gc_why_alive((const void *)(h ^ 0x5a5a5a5a5a5a5a5aULL));
+	return why_alive((const void *)(h ^ 0x5a5a5a5a5a5a5a5aULL));
 }
 
 static __attribute__((noinline)) bool allocated_hidden(uintptr_t h)
@@ -439,7 +441,7 @@ GC_TEST(diag, why_alive_sizes_its_search_to_the_heap)
 		 need >> 10);
 	CHECK_MSG(need < (24u << 20), "heap too big for this check (%zu bytes)", hs.bytes_in_use);
 	hog_until(need);
-	int depth = gc_why_alive(g_diag_root->next->next);
+	int depth = why_alive(g_diag_root->next->next);
 	give_back();
 	CHECK_EQ(depth, 3);
 	gc_write(&g_diag_root, NULL);
@@ -461,11 +463,11 @@ GC_TEST(diag, why_alive_out_of_memory_releases_everything)
 	size_t before = arch_free_pages();
 	int results[20];
 	for (size_t i = 0; i < ARRAY_SIZE(results); i++)
-		results[i] = gc_why_alive(target);
+		results[i] = why_alive(target);
 	size_t after = arch_free_pages();
 	give_back();
 	for (size_t i = 0; i < ARRAY_SIZE(results); i++)
-		CHECK_EQ(results[i], GC_WHY_NO_MEMORY);
+		CHECK_EQ(results[i], WHY_NO_MEMORY);
 	CHECK_MSG(after >= before, "%zu pages lost over %zu failed searches", before - after,
 		  ARRAY_SIZE(results));
 	*(volatile char *)target = 1;

@@ -4,7 +4,9 @@
  * faulting helpers are noinline and read their inputs through volatiles so
  * the compiler can neither prove the fault nor delete it.
  */
-#include "tests/test.h"
+#include "arch/arch.h"
+#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 /* In the never-mapped first page, but not 0: UBSan reports a store
  * through an actual NULL pointer itself instead of letting it fault. */

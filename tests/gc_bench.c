@@ -24,9 +24,10 @@
  *                       forced cycle, plus .median/.p99/.max of the
  *                       pauses of 30 cycles (fewer under emulation), in ns
  */
+#include "chan/chan.h"
 #include "gc/gc.h"
-#include "kernel/sched.h"
-#include "tests/bench.h"
+#include "lib/lib.h"
+#include "sched/sched.h"
 
 /* Zeroes stack below the caller: the deep recursions that build trees
  * leave node addresses there, and a conservative scan of a later frame

@@ -11,6 +11,7 @@
  * task, so after a cycle the tests wait for them to finish
  * (gc_t_finalizers_drain: an event, never a sleep).
  */
+#include "diag/diag.h"
 #include "tests/gc_test_util.h"
 
 #define FIN_MAGIC 0xf1a1f1a1f1a1f1a1ULL
@@ -125,7 +126,7 @@ static __attribute__((noinline)) void check_all_finalized(const uintptr_t *hidde
 		if (g_fin.runs[first_id + i])
 			continue;
 		test_log("object %zu was not finalized; what keeps it:", i);
-		gc_why_alive((void *)hidden[i]);
+		why_alive((void *)hidden[i]);
 		CHECK_MSG(false, "%llu of %zu unreachable finalizable objects finalized",
 			  (unsigned long long)g_fin.total, n);
 	}
@@ -145,7 +146,7 @@ static __attribute__((noinline)) size_t fobjs_alive(const uintptr_t *hidden, siz
 		if (alive++ == 0) {
 			test_log("fobj %zu of %zu (id %llu) survived; what keeps it:", i, n,
 				 (unsigned long long)o->id);
-			gc_why_alive(o);
+			why_alive(o);
 		}
 	}
 	return alive;

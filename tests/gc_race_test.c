@@ -25,6 +25,7 @@
  * the deletion half only, the insertion half only, and no allocate-black
  * each fail here (and in gc_pacer_test.c's live-list check).
  */
+#include "diag/diag.h"
 #include "tests/gc_test_util.h"
 
 typedef struct word {
@@ -552,7 +553,7 @@ static __attribute__((noinline)) size_t count_black_born(const struct black_rec 
 		if (alive++ == 0) {
 			test_log("object %zu (%u bytes at %p) outlived the next cycle; "
 				 "what keeps it:", i, recs[i].size, (void *)recs[i].addr);
-			gc_why_alive((void *)recs[i].addr);
+			why_alive((void *)recs[i].addr);
 		}
 	}
 	return alive;

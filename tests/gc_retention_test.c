@@ -10,6 +10,7 @@
  * frees it. The tests' own stale words are out of the way: addresses are
  * kept XORed and the stacks scrubbed before collecting.
  */
+#include "diag/diag.h"
 #include "tests/gc_test_util.h"
 
 typedef struct robj {
@@ -43,7 +44,7 @@ static __attribute__((noinline)) bool freed_or_explain(uintptr_t h)
 {
 	if (!gc_t_allocated(gc_t_unhide(h)))
 		return true;
-	gc_why_alive(gc_t_unhide(h));
+	why_alive(gc_t_unhide(h));
 	return false;
 }
 

@@ -32,10 +32,11 @@
  */
 #pragma once
 
+#include "diag/diag.h"
 #include "gc/gc.h"
-#include "kernel/sched.h"
+#include "lib/lib.h"
+#include "sched/sched.h"
 #include "tests/mm_test_util.h"
-#include "tests/test.h"
 
 #define GC_T_HIDE 0x5aa5c33c0ff0e11eULL
 #define GC_T_MS (1000ULL * 1000ULL)
@@ -183,7 +184,7 @@ static __attribute__((noinline, unused)) bool gc_t_freed_or_explain(uintptr_t pl
 {
 	if (!gc_t_allocated((void *)plain))
 		return true;
-	gc_why_alive((void *)plain);
+	why_alive((void *)plain);
 	return false;
 }
 
@@ -199,7 +200,7 @@ gc_t_count_allocated_explain(const uintptr_t *hidden, size_t n)
 		if (alive++ == 0) {
 			test_log("object %zu of %zu (%p) survived; what keeps it:", i, n,
 				 (void *)hidden[i]);
-			gc_why_alive((void *)hidden[i]);
+			why_alive((void *)hidden[i]);
 		}
 	}
 	return alive;
@@ -262,7 +263,7 @@ static __attribute__((noinline, unused)) void gc_t_drain_failed(uintptr_t h, con
 {
 	/* What holds it: the finalizer queue (the finalizers before it did
 	 * not finish) or a real reference (it was never found unreachable). */
-	int why = gc_why_alive(gc_t_unhide(h));
+	int why = why_alive(gc_t_unhide(h));
 	test_fail(__FILE__, __LINE__,
 		  "finalizer drain: %s within %ld yields after a cycle (the sentinel: "
 		  "why-alive %d, path above; %llu finalizers run in all)",

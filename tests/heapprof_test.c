@@ -5,6 +5,7 @@
  * objects too); rate 0 records nothing; the sampling weight's fixed-point
  * math; and at a coarse rate the estimate lands in a wide, safe range.
  */
+#include "diag/diag.h"
 #include "tests/gc_test_util.h"
 
 typedef struct hp_node {

@@ -6,7 +6,7 @@
  * casts to the C types (int is 32 bits, long and long long 64 on x86-64):
  * the kernel build has no <limits.h>.
  */
-#include "tests/test.h"
+#include "lib/lib.h"
 
 /* Formats into a fresh buffer and compares; also checks the return value. */
 #define CHECK_FORMAT(expected, ...)                                  \

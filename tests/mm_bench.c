@@ -6,7 +6,7 @@
  * of the workload.
  */
 #include "gc/gc.h"
-#include "tests/bench.h"
+#include "lib/lib.h"
 #include "tests/mm_bench.h"
 
 static void *bench_objs[BENCH_ALLOC_MAX_OPS];

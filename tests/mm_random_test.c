@@ -8,7 +8,7 @@
  * the test also frees objects the collector has queued; the last test here
  * drives that case deterministically.
  */
-#include "kernel/sched.h"
+#include "sched/sched.h"
 #include "tests/mm_test_util.h"
 
 static int64_t mm_random_ops = 1000000;

@@ -9,7 +9,7 @@
  * address is derived from the stacks the test allocates; nothing depends on
  * timing.
  */
-#include "kernel/sched.h"
+#include "sched/sched.h"
 #include "tests/mm_test_util.h"
 #include "tests/task_test_util.h"
 

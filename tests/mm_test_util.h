@@ -7,7 +7,7 @@
 
 #include "gc/gc.h"
 #include "mm/mm.h"
-#include "tests/test.h"
+#include "lib/lib.h"
 
 /* xorshift64*: deterministic, seedable, good enough for test mixes. */
 static inline uint64_t mm_test_rand(uint64_t *state)

@@ -22,6 +22,7 @@
  * test restores what it changed and leaves the heap valid, even when it
  * fails (the body runs under its own arch_try).
  */
+#include "diag/diag.h"
 #include "tests/gc_test_util.h"
 
 /* Page-source memory the hosted tests may fill. */

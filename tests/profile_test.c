@@ -5,10 +5,11 @@
  * counts and its maximum; memstats numbers agree with their sources.
  * Orderings are forced with "yield until blocked" loops, never with time.
  */
+#include "diag/diag.h"
 #include "gc/gc.h"
-#include "kernel/sched.h"
+#include "lib/lib.h"
+#include "sched/sched.h"
 #include "tests/task_test_util.h"
-#include "tests/test.h"
 
 enum { GROUP_A = 7, GROUP_B = 3 };
 

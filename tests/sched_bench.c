@@ -5,8 +5,9 @@
  * with 10 and with 1,000 other tasks alive (ns per pair). Partner tasks
  * are started before bench_start so their first switch is not timed.
  */
-#include "kernel/sched.h"
-#include "tests/bench.h"
+#include "chan/chan.h"
+#include "lib/lib.h"
+#include "sched/sched.h"
 
 #define BENCH_SWITCH_ROUNDS 20000
 #define BENCH_CHAN_ROUNDS 20000

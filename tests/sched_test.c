@@ -10,9 +10,9 @@
  * (the first tick past its deadline must wake it), with time used only for
  * lower bounds (a sleep never ends early).
  */
-#include "kernel/sched.h"
+#include "sched/sched.h"
 #include "tests/task_test_util.h"
-#include "tests/test.h"
+#include "lib/lib.h"
 
 static void set_flag(void *arg)
 {

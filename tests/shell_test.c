@@ -6,9 +6,11 @@
  * and bad arguments. The interactive loop over a real serial line is
  * driven by tests/host/shell.sh.
  */
+#include "diag/diag.h"
 #include "gc/gc.h"
-#include "kernel/sched.h"
-#include "tests/test.h"
+#include "kernel/kernel.h"
+#include "lib/lib.h"
+#include "sched/sched.h"
 
 /* What the editor echoed, for the checks. */
 static char echoed[512];

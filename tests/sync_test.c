@@ -6,9 +6,10 @@
  * reasons, and tasks_dump. Orderings are forced with yields and "wait
  * until that task is blocked" loops, never with sleeps or timing.
  */
-#include "kernel/sched.h"
+#include "diag/diag.h"
+#include "lib/lib.h"
+#include "sched/sched.h"
 #include "tests/task_test_util.h"
-#include "tests/test.h"
 
 /* Spawns n tasks running fn(arg) with preemption off, so that all of them
  * are runnable before any runs: the tests below count on meeting each

@@ -8,8 +8,8 @@
  */
 #pragma once
 
-#include "kernel/sched.h"
-#include "tests/test.h"
+#include "sched/sched.h"
+#include "lib/lib.h"
 
 /* How long a test waits for another task before it fails. Not a timing
  * expectation: far beyond anything a loaded machine takes (waits here are

@@ -11,7 +11,7 @@
 
 #include "arch/hosted/hosted_internal.h"
 #include "arch/x86_64/switch.h"
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>

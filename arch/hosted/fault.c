@@ -14,7 +14,7 @@
 #include <ucontext.h>
 
 #include "arch/hosted/hosted_internal.h"
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 /* The alternate signal stack: room for the handler and a panic report. */
 #define HOSTED_SIGNAL_STACK (64 * 1024)

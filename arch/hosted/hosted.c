@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "arch/hosted/hosted_internal.h"
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 /* How long the cycle counter is measured against CLOCK_MONOTONIC. */
 #define HOSTED_CALIBRATION_NS (50 * 1000 * 1000)
@@ -44,6 +44,13 @@ static volatile uint64_t hosted_tick_count;
 
 static uint64_t hosted_boot_ns; /* CLOCK_MONOTONIC at calibration */
 static uint64_t hosted_cycles_hz; /* calibrated cycle counter rate */
+
+/* The base library's machine hooks, before main() (and before libFuzzer's
+ * main in the fuzz build): the first report may come from anywhere. */
+__attribute__((constructor)) static void hosted_register_machine(void)
+{
+	lib_set_machine(&arch_machine);
+}
 
 void arch_console_write(const char *buf, size_t len)
 {

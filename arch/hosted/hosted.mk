@@ -21,7 +21,7 @@ HOSTED_OUT ?= build/hosted
 # Every C file of the shared layers, found anew on each run; tests/x86/ is
 # not matched (wildcard does not recurse). The context switch is the same
 # assembly as on bare metal.
-HOSTED_SRCS := $(wildcard arch/hosted/*.c kernel/*.c mm/*.c gc/*.c tests/*.c) \
+HOSTED_SRCS := $(wildcard arch/*.c arch/hosted/*.c lib/*.c mm/*.c sched/*.c gc/*.c chan/*.c diag/*.c demo/*.c kernel/*.c tests/*.c tests/hosted/*.c) \
 	arch/x86_64/switch.S
 
 # Stack-clash probes as in the kernel (a frame larger than a page touches

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 #include "arch/hosted/hosted_internal.h"
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 /* argv[1..] joined with spaces, the way a boot loader passes the line. */
 static char *hosted_join_args(int argc, char **argv)

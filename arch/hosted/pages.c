@@ -15,7 +15,8 @@
 #define _GNU_SOURCE
 #include <sys/mman.h>
 
-#include "kernel/kernel.h"
+#include "arch/arch.h"
+#include "lib/lib.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>

@@ -24,7 +24,7 @@
 
 #include "arch/hosted/hosted_internal.h"
 #include "arch/x86_64/switch.h"
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 /* The executable's function symbols; count 0 when unavailable. */
 static const Elf64_Sym *hosted_syms;

@@ -1,7 +1,8 @@
 /*
  * start.c - kmain, where boot/boot.S lands in the higher half: brings the
  * machine up in dependency order and hands over to the portable
- * kernel_main(). Order matters: the console first (to report anything), the
+ * kernel_main(). Order matters: the base library's machine hooks first,
+ * the console next (to report anything), the
  * boot information next (the command line and memory map live there), the
  * command line before anything it configures, GDT/IDT before the first
  * fault can happen on purpose, pmm before vmm (page tables need frames),
@@ -20,6 +21,7 @@ static bool vga_text_mode(void)
 
 void kmain(uint32_t magic, uint32_t info_phys)
 {
+	lib_set_machine(&arch_machine);
 	serial_init();
 	/* tools/qemu-run.sh takes a line starting "tricolor: " as the sign
 	 * that GRUB started the kernel. */

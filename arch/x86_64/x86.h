@@ -16,7 +16,7 @@
 #pragma once
 
 #include "arch/arch.h"
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 #define KERNEL_VMA 0xffffffff80000000UL
 #define HHDM_BASE 0xffff800000000000UL

@@ -3,7 +3,8 @@
  * links this file into the image; the kernel calls experiment() after boot
  * and QEMU exits with its result as the status (here 7).
  */
-#include "kernel/kernel.h"
+#include "arch/arch.h"
+#include "lib/lib.h"
 
 int experiment(void)
 {

@@ -3,7 +3,7 @@
  * kernel must print the vector, the decoded error code, every register and a
  * symbolized backtrace, then panic. tests/host/harness.sh checks all that.
  */
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 /* noipa: no clone with the address folded in. Not a leaf, so it has a
  * frame of its own and the backtrace shows its caller. */

@@ -7,7 +7,7 @@
  * stack.frame_larger_than_the_gap_spares_the_neighbour). Returns 0 when the
  * task died of it.
  */
-#include "kernel/sched.h"
+#include "sched/sched.h"
 #include "mm/mm.h"
 
 static int (*volatile deep)(size_t);

@@ -4,7 +4,7 @@
  * CPU raises a double fault, which runs on its own IST stack and reports the
  * overflow instead of triple-faulting.
  */
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 static int recurse(volatile char *prev, int depth);
 /* Called through a variable so the compiler does not reject the obviously

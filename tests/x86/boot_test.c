@@ -4,7 +4,7 @@
  * the collector will scan (data and bss bounds), and symbolized addresses.
  */
 #include "arch/x86_64/x86.h"
-#include "tests/test.h"
+#include "lib/lib.h"
 
 TEST(boot, loader_and_cmdline)
 {

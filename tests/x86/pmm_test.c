@@ -4,7 +4,7 @@
  * and misuse (double free, foreign frames) reported without freeing anything.
  */
 #include "arch/x86_64/x86.h"
-#include "tests/test.h"
+#include "lib/lib.h"
 
 static bool frame_is_forbidden(uint64_t phys)
 {

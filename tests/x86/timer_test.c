@@ -18,7 +18,7 @@
  * hangs).
  */
 #include "arch/x86_64/x86.h"
-#include "tests/test.h"
+#include "lib/lib.h"
 
 /* Any interval worth checking against is narrower than this. The
  * calibration keeps the narrowest of up to 8 windows; a window is this

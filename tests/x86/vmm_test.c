@@ -8,7 +8,7 @@
  */
 #include "arch/x86_64/x86.h"
 #include "mm/mm.h"
-#include "tests/test.h"
+#include "lib/lib.h"
 
 #define PF_PRESENT 0x1
 #define PF_WRITE 0x2

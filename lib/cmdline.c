@@ -1,5 +1,5 @@
 /*
- * kernel/cmdline.c - the kernel command-line registry. Options are
+ * lib/cmdline.c - the kernel command-line registry. Options are
  * cmdline_option records that CMDLINE_INT/BOOL/STRING place in the linker
  * section "cmdline_opts"; this file walks that array, it never keeps a list.
  *
@@ -26,7 +26,7 @@
  * the first line was parsed, recorded then. Keys starting with
  * CMDLINE_TEST_PREFIX belong to the parser's own tests and are not listed.
  */
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 /* Longest command line cmdline_parse() accepts, including the NUL. */
 #define CMDLINE_MAX 4096

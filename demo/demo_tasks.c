@@ -4,9 +4,11 @@
  * version with cancellation) and `switches` (one scenario per reason a task
  * gives up the CPU, with the counters). See kernel/demo.c for the registry.
  */
-#include "kernel/demo.h"
-
+#include "chan/chan.h"
+#include "demo/demo.h"
+#include "diag/diag.h"
 #include "gc/gc.h"
+
 
 /* ---- taskleak ----------------------------------------------------------- */
 
@@ -90,7 +92,7 @@ int demo_taskleak(void)
 	task_profile_print();
 	kprintf("the leak detector:\n");
 	scrub_stack();
-	size_t n = gc_find_leaks(g_leak_found_ids, ARRAY_SIZE(g_leak_found_ids), true);
+	size_t n = leaks_find(g_leak_found_ids, ARRAY_SIZE(g_leak_found_ids), true);
 	size_t ours = 0;
 	for (size_t i = 0; i < n && i < ARRAY_SIZE(g_leak_found_ids); i++)
 		for (int k = 0; k < LEAK_TASKS; k++)

@@ -17,7 +17,7 @@
  * holding the cond's lock) -> sched_lock. No other primitive here takes a
  * second object's lock.
  */
-#include "kernel/sched.h"
+#include "sched/sched.h"
 
 /* ---- mutex ------------------------------------------------------------- */
 

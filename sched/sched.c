@@ -41,7 +41,7 @@
  * Invariant: a task is on the run queue iff RUNNABLE; exactly one task per
  * CPU is RUNNING, and it is cpu->current.
  */
-#include "kernel/sched.h"
+#include "sched/sched.h"
 
 /* ---- the task record --------------------------------------------------- */
 struct task {

@@ -1,13 +1,14 @@
 /*
- * gc/heapprof.c - the heap profile (Go's runtime.MemProfile): allocations
+ * diag/heapprof.c - the heap profile (Go's runtime.MemProfile): allocations
  * sampled by call site, with total and in-use objects and bytes per site.
  * Owns the sampling countdown, the site table and the table of sampled
  * objects believed still allocated; both tables live in fixalloc memory,
  * which the collector never scans, so a sample never keeps its object alive.
  *
- * Sampling (as Go's mallocgc/profilealloc). Every gc_alloc* ends in
- * heapprof_note() (gc/gc.h): it subtracts the size from heapprof_countdown,
- * and only when that reaches zero does heapprof_sample() run. The next
+ * Sampling (as Go's mallocgc/profilealloc). Every gc_alloc* subtracts the
+ * size from gc_sample_countdown (gc/gc.h), and only when that reaches zero
+ * does the collector call heapprof_sample(), the sampler registered by
+ * heapprof_init(). The next
  * distance is drawn from an exponential distribution with mean
  * `heapprof_rate=` (so periodic allocation patterns cannot alias with the
  * sampler); rate 1 samples every allocation, 0 none. A sample of size s
@@ -41,7 +42,7 @@
  * Locking: hp_lock (a spinlock: interrupts off) guards everything here but
  * the countdown; it is a leaf except for the heap's own locks (fixalloc).
  */
-#include "gc/gc_internal.h"
+#include "diag/diag.h"
 
 #define HP_MAX_SITES 512          /* power of two: open addressing */
 #define HP_BUCKETS 4096           /* power of two: record hash buckets */
@@ -53,8 +54,6 @@ static int64_t heapprof_opt_rate = HEAPPROF_DEFAULT_RATE;
 CMDLINE_INT(heapprof_opt_rate, "heapprof_rate", 0, HP_RATE_MAX,
 	    "heap profile: sample one allocation per N bytes on average (0 off, 1 all)");
 
-/* Starts at 0: the first allocation takes the slow path and initializes. */
-int64_t heapprof_countdown;
 
 typedef struct hp_site {
 	uintptr_t pc;
@@ -86,7 +85,7 @@ static hp_site *hp_sites;     /* HP_MAX_SITES entries */
 static hp_site hp_other;      /* sites that did not fit */
 static size_t hp_nsites, hp_nrecords;
 static uint64_t hp_untracked; /* samples not tracked for in-use: table full */
-static uint64_t hp_pruned_cycle; /* gc.cycle at the last prune */
+static uint64_t hp_pruned_cycle; /* gc_cycle() at the last prune */
 static bool hp_pruned_swept = true; /* ... and the sweep was over then */
 static uint64_t hp_pruned_ns;     /* arch_nanotime() then */
 
@@ -234,8 +233,8 @@ static bool hp_record_live(const hp_record *r)
 static void hp_prune_locked(void)
 {
 	ASSERT_HELD(&hp_lock);
-	hp_pruned_cycle = gc.cycle;
-	hp_pruned_swept = heap_sweep_done() && gc.phase == GC_PHASE_OFF;
+	hp_pruned_cycle = gc_cycle();
+	hp_pruned_swept = heap_sweep_done() && gc_get_phase() == GC_PHASE_OFF;
 	hp_pruned_ns = arch_nanotime();
 	if (!hp_ready)
 		return;
@@ -251,17 +250,22 @@ static void hp_prune_locked(void)
 }
 
 /* ---- sampling ---------------------------------------------------------------- */
+void heapprof_init(void)
+{
+	gc_set_sampler(heapprof_sample);
+}
+
 void heapprof_sample(void *obj, size_t size, uintptr_t site)
 {
 	spin_lock(&hp_lock);
 	int64_t rate = heapprof_opt_rate;
-	heapprof_countdown = hp_next_interval(rate);
+	gc_sample_countdown = hp_next_interval(rate);
 	if (!obj || rate <= 0 || !hp_init_locked()) {
 		spin_unlock(&hp_lock);
 		return;
 	}
 	bool table_full = hp_nrecords >= HP_MAX_RECORDS;
-	if (gc.cycle != hp_pruned_cycle ||
+	if (gc_cycle() != hp_pruned_cycle ||
 	    ((!hp_pruned_swept || table_full) &&
 	     arch_nanotime() - hp_pruned_ns >= HP_PRUNE_INTERVAL_NS))
 		hp_prune_locked();
@@ -316,7 +320,7 @@ int64_t heapprof_set_rate(int64_t rate)
 	spin_lock(&hp_lock);
 	int64_t old = heapprof_opt_rate;
 	heapprof_opt_rate = rate;
-	heapprof_countdown = hp_next_interval(rate);
+	gc_sample_countdown = hp_next_interval(rate);
 	spin_unlock(&hp_lock);
 	return old;
 }

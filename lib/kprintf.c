@@ -1,12 +1,12 @@
 /*
- * kernel/kprintf.c - formatted output: one formatting engine feeding two
+ * lib/kprintf.c - formatted output: one formatting engine feeding two
  * sinks, a caller's buffer (ksnprintf) or the console (kprintf). The console
  * sink formats into a small buffer on the caller's stack and flushes it when
  * full, so kprintf takes no lock and never allocates: it is safe from
  * interrupt handlers and from panic. Concurrent callers may interleave their
  * chunks, which is the price of never blocking.
  */
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 /* Bytes formatted on the stack between two console writes. */
 #define KPRINTF_CHUNK 256
@@ -30,7 +30,7 @@ static void kprintf_putc(kprintf_sink *sink, char c)
 {
 	if (sink->console) {
 		if (sink->pos == sink->cap) {
-			arch_console_write(sink->buf, sink->pos);
+			lib_console_write(sink->buf, sink->pos);
 			sink->pos = 0;
 		}
 		sink->buf[sink->pos++] = c;
@@ -248,7 +248,7 @@ int kvprintf(const char *fmt, va_list ap)
 
 	kprintf_format(&sink, fmt, ap);
 	if (sink.pos > 0)
-		arch_console_write(chunk, sink.pos);
+		lib_console_write(chunk, sink.pos);
 	return (int)sink.total;
 }
 

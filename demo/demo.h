@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include "kernel/sched.h"
+#include "sched/sched.h"
 
 /* Key numbers of the last demo run; only the part of that demo is set. */
 typedef struct demo_result {
@@ -16,7 +16,7 @@ typedef struct demo_result {
 		int overflow_status; /* join status of the overflowing task */
 		bool kernel_went_on;
 	} stack;
-	struct { /* escape: gc_escape_check reports with the pointer minus without */
+	struct { /* escape: escape_check reports with the pointer minus without */
 		size_t local_kept, dangling;      /* a task's local kept in a heap object */
 		size_t stored_local, stored_heap; /* obj.p = &x, x a local / gc_alloc'ed */
 		size_t boxed_local, boxed_heap;   /* iface.data */
@@ -33,7 +33,7 @@ typedef struct demo_result {
 		bool in_data, in_bss, heap_in_heap, stack_in_stack;
 		bool survived;  /* the global-only object lived through gc_collect */
 		bool unreferenced_freed; /* and the unreferenced one did not */
-		int path_len;   /* gc_why_alive */
+		int path_len;   /* why_alive */
 	} globals;
 	struct { /* heapobjects */
 		size_t cases, sites_found;
@@ -49,7 +49,7 @@ typedef struct demo_result {
 		uint64_t pauses, pause_ns;
 	} gcphases;
 	struct { /* memleak */
-		int path_list, path_chan, path_cycle; /* gc_why_alive results */
+		int path_list, path_chan, path_cycle; /* why_alive results */
 		bool finalizer_ran;
 		bool buffer_kept, cycle_kept;  /* allocated after two collections */
 		bool payload_freed, buffer_freed, cycle_freed; /* after the fixes */

@@ -5,9 +5,11 @@
  * by phase with the colour census) and `memleak` (three ways memory stays
  * reachable, with why-alive paths). See kernel/demo.c for the registry.
  */
-#include "kernel/demo.h"
-
+#include "chan/chan.h"
+#include "demo/demo.h"
+#include "diag/diag.h"
 #include "gc/gc.h"
+
 
 typedef struct dnode {
 	struct dnode *next;
@@ -110,10 +112,10 @@ int demo_globals(void)
 		(unsigned long long)b->tag, c_alive ? "is still allocated" : "was freed");
 	if (c_alive) {
 		kprintf("  why is c alive?\n");
-		gc_why_alive(unhide(dropped));
+		why_alive(unhide(dropped));
 	}
 	kprintf("  why is b alive?\n");
-	int path = gc_why_alive(b);
+	int path = why_alive(b);
 	demo_last.globals.survived = survived;
 	demo_last.globals.unreferenced_freed = !c_alive;
 	demo_last.globals.path_len = path;
@@ -411,11 +413,11 @@ static void why_alive_task(void *unused)
 	g_leak_objs.payload = hide(e->data);
 	g_leak_objs.cycle_b = hide(((dnode *)unhide(g_leak_objs.cycle_a))->next);
 	kprintf("why is the 3rd list entry's payload alive?\n");
-	g_leak_objs.path_list = gc_why_alive(e->data);
+	g_leak_objs.path_list = why_alive(e->data);
 	kprintf("why is the blocked task's buffer alive?\n");
-	g_leak_objs.path_chan = gc_why_alive(unhide(g_leak_objs.buffer));
+	g_leak_objs.path_chan = why_alive(unhide(g_leak_objs.buffer));
 	kprintf("why is the finalizer cycle alive?\n");
-	g_leak_objs.path_cycle = gc_why_alive(unhide(g_leak_objs.cycle_a));
+	g_leak_objs.path_cycle = why_alive(unhide(g_leak_objs.cycle_a));
 }
 
 static bool still_allocated(uintptr_t hidden)

@@ -1,5 +1,5 @@
 /*
- * tests/runner.c - selects and runs the test cases that TEST() places in the
+ * kernel/tests.c - selects and runs the test cases that TEST() places in the
  * linker section "test_cases", ordered by suite, file and line (the section
  * order depends on link order and on how the compiler emits statics; GCC
  * reverses them), so runs are comparable across builds. Each test runs under
@@ -8,8 +8,8 @@
  * line per test and a final "P passed, F failed" line, the format the host
  * scripts read. Each test starts on zeroed dead stack (tests_scrub_stack).
  */
-#include "kernel/sched.h"
-#include "tests/test.h"
+#include "kernel/kernel.h"
+#include "sched/sched.h"
 
 /* Longest failure reason kept; longer ones are cut. */
 #define TESTS_REASON_MAX 256
@@ -19,55 +19,6 @@ extern const test_case __start_test_cases[], __stop_test_cases[];
 const char *tests_selection;
 CMDLINE_STRING(tests_selection, "tests",
 	       "run self-tests: all, list, or comma-separated SUITE / SUITE.NAME");
-
-uintptr_t test_expected_addr;
-
-/* The test being run; tests_run_one() nests, so this is a stack. */
-typedef struct tests_state {
-	const test_case *tc;
-	bool failed;  /* test_fail() was called; reason holds its message */
-	char *reason; /* the caller's buffer */
-	size_t reason_len;
-	struct tests_state *outer; /* the test that ran tests_run_one() */
-} tests_state;
-
-static tests_state *tests_current;
-
-_Noreturn void test_fail(const char *file, int line, const char *fmt, ...)
-{
-	tests_state *state = tests_current;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (!state) {
-		/* A CHECK outside any test: nothing can record it. */
-		char msg[TESTS_REASON_MAX];
-		kvsnprintf(msg, sizeof msg, fmt, ap);
-		panic("test_fail outside a test at %s:%d: %s", file, line, msg);
-	}
-	/* Keep the first failure: later ones are usually its consequences. */
-	if (!state->failed) {
-		int len = ksnprintf(state->reason, state->reason_len, "%s:%d: ",
-				    file, line);
-		if ((size_t)len < state->reason_len)
-			kvsnprintf(state->reason + len,
-				   state->reason_len - (size_t)len, fmt, ap);
-		state->failed = true;
-	}
-	va_end(ap);
-	arch_try_abort();
-}
-
-void test_log(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	kprintf("# ");
-	kvprintf(fmt, ap);
-	kprintf("\n");
-	va_end(ap);
-}
 
 static void tests_call(void *arg)
 {
@@ -97,7 +48,7 @@ static void tests_describe_fault(char *buf, size_t len, const char *what,
 }
 
 /* Judges a finished test: true if it passed, else the reason in state. */
-static bool tests_verdict(tests_state *state, bool returned,
+static bool tests_verdict(test_record *state, bool returned,
 			  const arch_fault *fault)
 {
 	const test_case *tc = state->tc;
@@ -137,9 +88,9 @@ static bool tests_verdict(tests_state *state, bool returned,
 
 bool tests_run_one(const test_case *tc, char *reason, size_t len)
 {
-	tests_state state = {
+	test_record state = {
 		.tc = tc, .reason = reason, .reason_len = len,
-		.outer = tests_current,
+		.abort = arch_try_abort, .outer = test_current,
 	};
 	uintptr_t outer_expected_addr = test_expected_addr;
 	bool irq_was_enabled = arch_irq_enabled();
@@ -147,7 +98,7 @@ bool tests_run_one(const test_case *tc, char *reason, size_t len)
 
 	if (len > 0)
 		reason[0] = '\0';
-	tests_current = &state;
+	test_current = &state;
 	test_expected_addr = 0;
 	bool returned = arch_try(tests_call, (void *)tc, &fault);
 	bool passed = tests_verdict(&state, returned, &fault);
@@ -160,7 +111,7 @@ bool tests_run_one(const test_case *tc, char *reason, size_t len)
 			arch_irq_disable();
 	}
 	test_expected_addr = outer_expected_addr;
-	tests_current = state.outer;
+	test_current = state.outer;
 	return passed;
 }
 

@@ -1,9 +1,11 @@
 /*
- * kernel/sched.h - goroutine-like tasks: spawning, joining, the run queue,
- * timer preemption, sleeping, stop-the-world, and the blocking primitives
- * built on them (spinlocks, mutex, rwmutex, cond, waitgroup, semaphore,
- * once, channels and select). The overview of the scheduler is at the top
- * of kernel/sched.c.
+ * sched/sched.h - the task layer: goroutine-like tasks (spawning, joining,
+ * the run queue, timer preemption, sleeping), stop-the-world, and the
+ * blocking primitives of Go's sync package built on them (mutex, rwmutex,
+ * cond, waitgroup, semaphore, once). The overview of the scheduler is at
+ * the top of sched/sched.c. Above mm/ (task stacks come from mm/stack.c);
+ * below the collector, which stops the world and scans stacks through the
+ * queries here.
  *
  * Lock order (outermost first): channel locks in address order (select) ->
  * sync-object locks -> the scheduler lock (sched_lock) -> heap locks. With
@@ -12,7 +14,8 @@
  */
 #pragma once
 
-#include "kernel/kernel.h"
+#include "arch/arch.h"
+#include "lib/lib.h"
 #include "mm/mm.h"
 
 /* ---- spinlocks --------------------------------------------------------- */
@@ -150,9 +153,6 @@ const arch_context *task_context(const task *t);
 void *task_start_arg(const task *t);
 /* Switches since boot by reason, all tasks together. */
 void sched_switch_counts(uint64_t out[SWITCH_REASON_COUNT]);
-/* Prints every task: id, name, state, wait reason and for how long,
- * switches, CPU time, stack use, backtrace. */
-void tasks_dump(void);
 
 /* ---- preemption and stop-the-world ------------------------------------ */
 /* Nesting critical sections during which the timer does not preempt. */
@@ -175,7 +175,7 @@ uint64_t stw_last_pause_ns(void);
  * task and the preemption tick are set up. Called once by kernel_main. */
 void sched_init(void);
 
-/* ---- building blocks for blocking primitives (kernel/sched.c) --------- */
+/* ---- building blocks for blocking primitives (sched/sched.c) ---------- */
 /*
  * A wait queue of tasks, FIFO. Guarded by the lock of the object that
  * embeds it. A task is on at most one wait queue (select uses sudogs).
@@ -208,10 +208,10 @@ void task_set_wait_data(task *t, void *data);
 /* A 64-bit xorshift generator (per CPU), for select's fair choice. */
 uint64_t sched_random(void);
 
-/* ======================================================================== */
-/* ---- sync primitives and channels (kernel/sync.c, kernel/chan.c) ------ */
+/* ---- sync primitives (sched/sync.c) ----------------------------------- */
 /*
- * Go's sync package and channels, built on sched_block_on / sched_wake.
+ * Go's sync package, built on sched_block_on / sched_wake (channels, in
+ * chan/, are built the same way).
  * Every object embeds its own spinlock; the fields under it are listed as
  * "guarded by lock". Each blocking call records Go's wait reason and the
  * object as the task's wait object, and counts the switch under its
@@ -351,181 +351,3 @@ typedef struct once {
 
 #define ONCE_INIT { .lock = SPINLOCK_INIT("once") }
 void once_do(once *o, void (*fn)(void *), void *arg);
-
-/* ---- channels (kernel/chan.c; overview there) -------------------------- */
-typedef struct chan chan;
-
-/* Largest element; Go's limit too. */
-#define CHAN_MAX_ELEM_SIZE (64 * 1024)
-/* Most cases one chan_select takes. */
-#define CHAN_SELECT_MAX_CASES 128
-
-/* A channel of cap elements of elem_size bytes (cap 0: unbuffered). The
- * header is a typed heap object; the buffer is scanned conservatively, so
- * elements may hold pointers. NULL with heap_last_error() when out of
- * memory or elem_size > CHAN_MAX_ELEM_SIZE or the buffer size overflows. */
-chan *chan_make(size_t elem_size, size_t cap);
-/* Same, elements of type elem_type: the buffer is scanned precisely (or
- * not at all if the type has no pointers). */
-chan *chan_make_typed(const struct gc_type *elem_type, size_t cap);
-
-/* Blocks until a receiver takes *elem or it is buffered ("chan send",
- * SWITCH_CHAN_SEND). Closed channel: the caller dies ("send on closed
- * channel"), also when the close comes while it waits. NULL channel:
- * blocks forever ("chan send (nil chan)"). */
-void chan_send(chan *c, const void *elem);
-/* Blocks until a value arrives ("chan receive", SWITCH_CHAN_RECV) and
- * stores it in *elem (elem may be NULL: value dropped). Returns false when
- * the channel is closed and drained; *elem is then zeroed. NULL channel:
- * blocks forever ("chan receive (nil chan)"). */
-bool chan_recv(chan *c, void *elem);
-/* Non-blocking forms: false when the operation would block (always for a
- * NULL channel). try_recv returns true if it received or found the channel
- * closed and drained, with *ok (may be NULL) false in the second case. */
-bool chan_try_send(chan *c, const void *elem);
-bool chan_try_recv(chan *c, void *elem, bool *ok);
-/* Wakes every receiver (zero value, !ok) and every sender (they die).
- * NULL: "close of nil channel"; closed: "close of closed channel". */
-void chan_close(chan *c);
-size_t chan_len(chan *c);  /* buffered elements; 0 for NULL */
-size_t chan_cap(chan *c);  /* 0 for NULL and unbuffered */
-bool chan_closed(chan *c); /* false for NULL */
-/* Checks the channel's invariants (kernel/chan.c, next to struct chan)
- * under its lock; false with the first violation in why. */
-bool chan_validate(chan *c, char *why, size_t n);
-
-typedef enum select_dir { SELECT_SEND, SELECT_RECV } select_dir;
-typedef struct select_case {
-	chan *c;        /* NULL: the case is never ready */
-	select_dir dir;
-	void *elem;     /* send: the value; receive: where it goes (or NULL) */
-	bool *ok;       /* receive: false if closed and drained (may be NULL) */
-} select_case;
-
-/*
- * Go's select: among the cases ready now, picks one uniformly at random
- * and does it; if none is ready returns -1 when has_default, else blocks
- * ("select", SWITCH_SELECT; the wait object is the cases array) until one
- * channel operation completes and returns that case's index. A send case
- * whose channel is closed kills the caller, as chan_send does. n == 0 without default blocks forever
- * ("select (no cases)"). At most CHAN_SELECT_MAX_CASES cases.
- */
-int chan_select(select_case *cases, size_t n, bool has_default);
-/* The channels a blocked task waits on (its send, receive or select
- * cases); 0 if it is not blocked in a channel operation. World stopped. */
-size_t chan_waited_channels(const task *t, const chan **out, size_t max);
-
-/* ======================================================================== */
-/* ---- diagnostics: task profile, task-count trend, memstats, shell ------
- * Section owned by the diagnostics work (issue 6). */
-
-/* ---- task profile (kernel/profile.c) ----------------------------------- */
-/* Go's goroutine profile (debug=1): live tasks grouped by identical state,
- * wait reason, creation site and backtrace, biggest group first. */
-#define TASK_PROFILE_DEPTH 16      /* backtrace frames kept per group */
-#define TASK_PROFILE_MAX_GROUPS 64 /* groups printed by task_profile_print */
-typedef struct task_profile_group {
-	size_t count;            /* tasks in the group */
-	task_state state;
-	const char *wait_reason; /* NULL unless blocked */
-	uintptr_t create_pc;     /* caller of task_spawn (0: boot) */
-	size_t depth;
-	uintptr_t pcs[TASK_PROFILE_DEPTH]; /* innermost first */
-	uint64_t first_id;       /* lowest task id in the group */
-	uint64_t max_wait_ns;    /* longest a member has been blocked */
-} task_profile_group;
-/* Snapshot of every live task (dead ones awaiting a join are left out)
- * into at most max groups, sorted by count (ties: lowest first_id). Tasks
- * that fit no group once max groups exist are counted in *overflow (may
- * be NULL); *ntasks (may be NULL) is every task seen. Returns the groups. */
-size_t task_profile_collect(task_profile_group *out, size_t max, size_t *ntasks,
-			    size_t *overflow);
-void task_profile_print(void);
-
-/* ---- task-count trend (kernel/profile.c) -------------------------------- */
-/* task_count() sampled every TASK_TREND_PERIOD_MS into a ring of
- * TASK_TREND_SAMPLES by a sampler task (runtime.NumGoroutine over time). */
-#define TASK_TREND_SAMPLES 600
-#define TASK_TREND_PERIOD_MS 100
-/* Starts the sampler task if it is not running (the shell does); false if
- * it cannot be spawned. */
-bool task_trend_start(void);
-/* Stops the sampler and waits for it to end. */
-void task_trend_stop(void);
-bool task_trend_running(void);
-/* Records task_count() now, as the sampler does each period. */
-void task_trend_sample(void);
-/* Forgets the samples and the maximum. */
-void task_trend_reset(void);
-/* Copies up to max samples, oldest first; *peak (may be NULL) gets the
- * largest sample since the last reset. Returns how many it copied. */
-size_t task_trend_read(uint32_t *out, size_t max, uint32_t *peak);
-/* A small text chart of the trend, with its max and the current count. */
-void task_trend_print(void);
-
-/* ---- memstats (kernel/memstats.c) ----------------------------------------- */
-#define MEMSTATS_PAUSES 5 /* most recent pauses reported */
-typedef struct memstats {
-	uint64_t heap_in_use, heap_live, heap_goal, heap_trigger; /* bytes */
-	uint64_t heap_alloc_total, heap_freed_total;              /* bytes, cumulative */
-	uint64_t spans_in_use, span_bytes, tail_waste;
-	uint64_t heap_pages_in_use, heap_pages_free_committed, heap_pages_free_uncommitted;
-	uint64_t frames_free;   /* page source: free 4 KiB frames (arch_free_pages) */
-	uint64_t meta_bytes;    /* heap metadata (tables, spans, bitmaps) */
-	uint64_t persistent_bytes; /* fixalloc's persistent memory committed */
-	uint64_t stacks, stack_bytes; /* task stacks allocated now */
-	uint64_t gc_cycles, gc_pause_total_ns, gc_pause_max_ns;
-	uint64_t gc_pauses_ns[MEMSTATS_PAUSES]; /* newest first */
-	size_t gc_npauses;      /* valid entries of gc_pauses_ns */
-	unsigned gc_cpu_permille;
-	uint64_t gc_freed_objects, finalizers_run;
-	int64_t gogc;
-	size_t tasks;           /* live tasks (task_count) */
-	uint64_t uptime_ns;
-} memstats;
-void memstats_read(memstats *out);
-/* Prints the `memstats` view. */
-void memstats_print(void);
-
-/* ---- serial shell (kernel/shell.c) ---------------------------------------- */
-/* True when `shell=1` is on the command line (`make run` passes it when
- * its stdin is a terminal). */
-bool shell_requested(void);
-/* The interactive shell on the console; returns the exit status once the
- * user types `halt`. */
-int shell_run(void);
-
-#define SHELL_LINE_MAX 120 /* characters in one command line */
-/* The line editor, fed one input byte at a time. */
-typedef struct shell_line {
-	char buf[SHELL_LINE_MAX + 1];
-	size_t len;
-	bool too_long;  /* a character did not fit: the line will be rejected */
-	bool after_cr;  /* last byte was CR: an LF right after it ends nothing */
-	bool complete;  /* buf holds the line just returned; cleared on the next byte */
-	uint8_t escape; /* 0; 1 after ESC; 2 inside ESC [ ...; 3 after ESC O */
-} shell_line;
-typedef enum shell_feed {
-	SHELL_FEED_MORE,     /* keep feeding */
-	SHELL_FEED_LINE,     /* buf holds a complete line (NUL-terminated) */
-	SHELL_FEED_TOO_LONG, /* a line ended that did not fit: rejected */
-	SHELL_FEED_CANCEL,   /* Ctrl-C: the line was dropped */
-} shell_feed;
-void shell_line_init(shell_line *l);
-/* Handles byte c: printable characters are added (and echoed), backspace
- * (0x08) and DEL (0x7f) erase one ("\b \b"), CR or LF ends the line (CR LF
- * counts once), Ctrl-C cancels, escape sequences (arrow keys) and other
- * control bytes are ignored. After LINE / TOO_LONG / CANCEL the editor is
- * ready for the next line. echo (may be NULL) gets what a terminal should
- * show. */
-shell_feed shell_line_feed(shell_line *l, int c, void (*echo)(const char *s, size_t n));
-
-typedef enum shell_status {
-	SHELL_OK,      /* the command ran */
-	SHELL_UNKNOWN, /* no such command */
-	SHELL_USAGE,   /* bad or missing arguments (usage printed) */
-	SHELL_FAILED,  /* it ran and failed (e.g. a test failed) */
-	SHELL_HALT,    /* `halt`: the caller should leave */
-} shell_status;
-/* Runs one command line (split in place); prints errors. */
-shell_status shell_exec(char *line);

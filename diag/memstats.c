@@ -6,8 +6,9 @@
  * source is read once; the numbers of different sources may be a few
  * allocations apart.
  */
+#include "diag/diag.h"
 #include "gc/gc.h"
-#include "kernel/sched.h"
+#include "sched/sched.h"
 
 #define NS_PER_US 1000ULL
 #define NS_PER_MS (1000 * 1000ULL)

@@ -10,7 +10,8 @@
  * Two tasks land in one group only if every field of the key is equal, so
  * each group has one creation site and one stack to show.
  */
-#include "kernel/sched.h"
+#include "diag/diag.h"
+#include "sched/sched.h"
 
 #define NS_PER_MS (1000 * 1000ULL)
 

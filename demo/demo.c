@@ -4,7 +4,7 @@
  * demo once. The demos themselves live in kernel/demo_*.c; each fills its
  * part of demo_last for tests/demo_test.c.
  */
-#include "kernel/demo.h"
+#include "demo/demo.h"
 
 #include "gc/gc.h"
 

@@ -47,8 +47,9 @@
  * barrier, gc_copy (Go: typedmemmove / sendDirect). The header's own
  * pointer (buf) is stored once, before the channel is published.
  */
+#include "chan/chan.h"
 #include "gc/gc.h"
-#include "kernel/sched.h"
+#include "sched/sched.h"
 
 /* ---- sudogs ------------------------------------------------------------- */
 

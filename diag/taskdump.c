@@ -10,7 +10,8 @@
  * work) and dead tasks nobody has joined yet; the closing line counts
  * each kind, from the same snapshot.
  */
-#include "kernel/sched.h"
+#include "diag/diag.h"
+#include "sched/sched.h"
 
 #define TASKDUMP_BACKTRACE_MAX 24
 #define NS_PER_US 1000ULL

@@ -8,9 +8,10 @@
  * prints a conclusion only when its numbers support it. See kernel/demo.c
  * for the registry.
  */
-#include "kernel/demo.h"
-
+#include "demo/demo.h"
+#include "diag/diag.h"
 #include "gc/gc.h"
+
 
 /* ---- stack --------------------------------------------------------------- */
 
@@ -124,7 +125,7 @@ int demo_stack(void)
  * only at run time. C has no such analysis: the programmer chooses a local
  * or gc_alloc, and a local whose address outlives its frame is a bug the
  * compiler lets through. This kernel finds that bug at run time: the escape
- * checker (gc_escape_check, escapecheck=1) reports globals and heap objects
+ * checker (escape_check, escapecheck=1) reports globals and heap objects
  * holding a pointer into a task's stack. Each case below stores the C
  * version that keeps the value on the stack (flagged) and the one that
  * allocates it with gc_alloc (not flagged) into a heap object, and counts
@@ -238,9 +239,9 @@ static const char *where(const void *p)
 static size_t escape_reports_for(void **slot, const void *p, bool print)
 {
 	gc_write(slot, NULL);
-	size_t without = gc_escape_check(false);
+	size_t without = escape_check(false);
 	gc_write(slot, p);
-	size_t with = gc_escape_check(print);
+	size_t with = escape_check(print);
 	gc_write(slot, NULL);
 	return with > without ? with - without : 0;
 }
@@ -257,7 +258,7 @@ int demo_escape(void)
 	kprintf("Go's compiler puts a variable on the heap when its address may outlive the "
 		"function\n(escape analysis, go build -gcflags=-m); C has no escape analysis: the "
 		"programmer\nchooses a local or gc_alloc, and nothing moves. What this kernel checks "
-		"is the\nresult: the escape checker (gc_escape_check, escapecheck=1) reports heap "
+		"is the\nresult: the escape checker (escape_check, escapecheck=1) reports heap "
 		"objects and\nglobals that point into a task's stack. Counts below: its reports with "
 		"the pointer\nstored minus without it.\n");
 	/* No cycle running: the collector's own state stays still between

@@ -14,6 +14,8 @@
  * being inspected), is sized to the heap and the task count, and is
  * returned on every path.
  */
+#include "chan/chan.h"
+#include "diag/diag.h"
 #include "gc/gc_internal.h"
 
 /* ---- shared scaffolding ------------------------------------------------- */
@@ -286,20 +288,20 @@ static void find_leaks_spilled(void *arg)
 	q->result = leaked;
 }
 
-size_t gc_find_leaks(uint64_t *ids, size_t max_ids, bool print)
+size_t leaks_find(uint64_t *ids, size_t max_ids, bool print)
 {
 	struct leak_query q = { ids, ids ? max_ids : 0, 0, print };
 	arch_run_spilled(find_leaks_spilled, &q);
 	return q.result;
 }
 
-size_t gc_reclaim_leaks(bool print)
+size_t leaks_reclaim(bool print)
 {
 	/* Zeroed: this frame is scanned as part of the asking task's stack,
 	 * and stale words in an uninitialised array would look like
 	 * references. */
 	uint64_t ids[256] = { 0 };
-	size_t n = gc_find_leaks(ids, ARRAY_SIZE(ids), print), done = 0;
+	size_t n = leaks_find(ids, ARRAY_SIZE(ids), print), done = 0;
 	for (size_t i = 0; i < MIN(n, ARRAY_SIZE(ids)); i++)
 		done += task_reclaim(ids[i]);
 	/* Let them run (and die) before we return. */
@@ -568,7 +570,7 @@ static void why_alive_spilled(void *arg)
 	struct why_query *q = arg;
 	snapshot sn;
 	gc_object target;
-	q->result = GC_WHY_NO_MEMORY;
+	q->result = WHY_NO_MEMORY;
 	if (!snapshot_alloc(&sn, "why"))
 		return;
 	quiet_heap_stop("why-alive");
@@ -576,7 +578,7 @@ static void why_alive_spilled(void *arg)
 	struct bfs b = { .sn = &sn };
 	if (!gc_find_object(q->p, &target)) {
 		kprintf("why: %p is not an allocated heap object\n", q->p);
-		q->result = GC_WHY_NOT_OBJECT;
+		q->result = WHY_NOT_OBJECT;
 	} else if (bfs_alloc(&b, "why")) {
 		snapshot_take(&sn);
 		b.target = (uintptr_t)target.base;
@@ -608,7 +610,7 @@ static void why_alive_spilled(void *arg)
 	snapshot_free(&sn);
 }
 
-int gc_why_alive(const void *p)
+int why_alive(const void *p)
 {
 	struct why_query q = { .p = p };
 	arch_run_spilled(why_alive_spilled, &q);
@@ -621,7 +623,7 @@ static void why_task_spilled(void *arg)
 {
 	struct why_query *q = arg;
 	snapshot sn;
-	q->result = GC_WHY_NO_MEMORY;
+	q->result = WHY_NO_MEMORY;
 	if (!snapshot_alloc(&sn, "why task"))
 		return;
 	quiet_heap_stop("why-alive (task)");
@@ -635,7 +637,7 @@ static void why_task_spilled(void *arg)
 	struct bfs b = { .sn = &sn, .leak_roots = true };
 	if (!s) {
 		kprintf("why task: no live task %llu\n", (unsigned long long)q->task_id);
-		q->result = GC_WHY_NOT_OBJECT;
+		q->result = WHY_NOT_OBJECT;
 	} else if (s->leaked) {
 		kprintf("task %llu '%s' is leaked: it waits (%s) on what no task that can run "
 			"reaches\n", (unsigned long long)s->info.id, s->info.name,
@@ -683,7 +685,7 @@ static void why_task_spilled(void *arg)
 	snapshot_free(&sn);
 }
 
-int gc_why_task(uint64_t id)
+int why_task(uint64_t id)
 {
 	struct why_query q = { .task_id = id };
 	arch_run_spilled(why_task_spilled, &q);
@@ -691,8 +693,8 @@ int gc_why_task(uint64_t id)
 }
 
 /* ---- the escape checker ------------------------------------------------------ */
-bool gc_opt_escapecheck;
-CMDLINE_BOOL(gc_opt_escapecheck, "escapecheck",
+static bool escape_opt_at_termination;
+CMDLINE_BOOL(escape_opt_at_termination, "escapecheck",
 	     "at each mark termination, report heap objects and globals holding "
 	     "pointers into task stacks");
 
@@ -763,7 +765,7 @@ static void escape_span(mspan *s, void *arg)
 	}
 }
 
-size_t gc_escape_check(bool print)
+size_t escape_check(bool print)
 {
 	snapshot sn;
 	if (!snapshot_alloc(&sn, "escape check"))
@@ -832,4 +834,17 @@ void gc_color_census(gc_colors *out)
 		out->marked = out->black = out->grey = 0;
 	}
 	start_the_world();
+}
+
+/* ---- start-up ------------------------------------------------------------------ */
+static void escape_check_at_termination(void)
+{
+	escape_check(true);
+}
+
+void diag_init(void)
+{
+	heapprof_init();
+	if (escape_opt_at_termination)
+		gc_set_termination_hook(escape_check_at_termination);
 }

@@ -1,11 +1,11 @@
 /*
- * kernel/string.c - the freestanding mem* and str* functions. The compiler
+ * lib/string.c - the freestanding mem* and str* functions. The compiler
  * emits calls to memset/memcpy/memmove/memcmp on its own (struct copies,
  * zeroing), so these must exist and must not call themselves: loops that
  * look like memset are turned into memset calls unless loop distribution
  * is off. The hosted build uses libc's versions and compiles none of this.
  */
-#include "kernel/kernel.h"
+#include "lib/lib.h"
 
 #ifndef TRICOLOR_HOSTED
 
