@@ -1,5 +1,5 @@
 /*
- * kernel/chan.c - Go's channels and select, after runtime/chan.go and
+ * chan/chan.c - Go's channels and select, after runtime/chan.go and
  * runtime/select.go.
  *
  * Overview. A channel is a heap object (typed: the collector follows its

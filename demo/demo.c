@@ -1,7 +1,7 @@
 /*
- * kernel/demo.c - the demo registry: `demo=NAME` on the command line,
+ * demo/demo.c - the demo registry: `demo=NAME` on the command line,
  * demo_run for the shell and kernel_main, and the boot tour that runs every
- * demo once. The demos themselves live in kernel/demo_*.c; each fills its
+ * demo once. The demos themselves live in demo/demo_*.c; each fills its
  * part of demo_last for tests/demo_test.c.
  */
 #include "demo/demo.h"

@@ -1,5 +1,5 @@
 /*
- * kernel/demo.h - the demos (one per topic of the study material), run by
+ * demo/demo.h - the demos (one per topic of the study material), run by
  * `demo=NAME` on the command line, `make run DEMO=NAME`, the shell's `demo
  * NAME` and, all of them, by the boot tour. Each demo prints what it shows
  * and the numbers it measured, and leaves the numbers behind its conclusions in
@@ -84,7 +84,7 @@ void demo_list(void);
 /* The `demo=` option: NULL unless given. */
 extern const char *demo_selection;
 
-/* The demos (kernel/demo_*.c). */
+/* The demos (demo/demo_*.c). */
 int demo_stack(void);
 int demo_escape(void);
 int demo_smallobjects(void);
@@ -96,7 +96,7 @@ int demo_memleak(void);
 int demo_taskleak(void);
 int demo_switches(void);
 
-/* Helpers shared by the demos (kernel/demo.c). */
+/* Helpers shared by the demos (demo/demo.c). */
 uint64_t demo_cycles_to_ns(uint64_t cycles);
 /* Waits until t is blocked (or dead), yielding/sleeping 1 ms at a time. */
 void demo_wait_blocked(task *t);

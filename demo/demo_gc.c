@@ -1,9 +1,9 @@
 /*
- * kernel/demo_gc.c - the collector demos: `globals` (where data, heap and
+ * demo/demo_gc.c - the collector demos: `globals` (where data, heap and
  * stacks live; an object kept only by a global), `heapobjects` (what forces
  * a heap allocation, seen in the heap profile), `gcphases` (one cycle phase
  * by phase with the colour census) and `memleak` (three ways memory stays
- * reachable, with why-alive paths). See kernel/demo.c for the registry.
+ * reachable, with why-alive paths). See demo/demo.c for the registry.
  */
 #include "chan/chan.h"
 #include "demo/demo.h"

@@ -1,11 +1,11 @@
 /*
- * kernel/demo_mem.c - the allocation demos: `stack` (stack vs heap cost;
+ * demo/demo_mem.c - the allocation demos: `stack` (stack vs heap cost;
  * fixed-size stacks, an overflow caught by the guard region), `escape`
  * (what Go's escape analysis decides, what C does, what the escape checker
  * flags), `smallobjects` (one object per item vs a GC-cleared pool vs one
  * array, with the kept records' fragmentation) and `heapreuse` (swept
  * spans' pages reused, pages scavenged, one word pinning a list). Each
- * prints a conclusion only when its numbers support it. See kernel/demo.c
+ * prints a conclusion only when its numbers support it. See demo/demo.c
  * for the registry.
  */
 #include "demo/demo.h"

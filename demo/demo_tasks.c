@@ -1,8 +1,8 @@
 /*
- * kernel/demo_tasks.c - the task demos: `taskleak` (tasks blocked forever,
+ * demo/demo_tasks.c - the task demos: `taskleak` (tasks blocked forever,
  * seen in the count, the profile and the leak detector, then the fixed
  * version with cancellation) and `switches` (one scenario per reason a task
- * gives up the CPU, with the counters). See kernel/demo.c for the registry.
+ * gives up the CPU, with the counters). See demo/demo.c for the registry.
  */
 #include "chan/chan.h"
 #include "demo/demo.h"

@@ -1,5 +1,5 @@
 /*
- * gc/diag.c - diagnostics that reuse the collector's marking: the task-leak
+ * diag/diag.c - diagnostics that reuse the collector's marking: the task-leak
  * detector, why-alive paths, the escape checker and the colour census.
  * Each runs with the world stopped on a quiet heap (no cycle marking, sweep
  * finished, so every mark bit is clear), uses the mark bits as its own

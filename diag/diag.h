@@ -92,8 +92,8 @@ void memstats_read(memstats *out);
 /* Prints the `memstats` view. */
 void memstats_print(void);
 
-/* ---- heap profile (gc/heapprof.c; overview there) ----------------------
- * Section owned by the diagnostics work (issue 6): Go's heap profile.
+/* ---- heap profile (diag/heapprof.c; overview there) --------------------
+ * Go's heap profile.
  * About one allocation every `heapprof_rate=` bytes (default 512 KiB, 0 =
  * off, 1 = every allocation) is sampled with its call site; the profile
  * gives per site the sampled and estimated objects and bytes allocated in

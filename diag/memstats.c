@@ -1,5 +1,5 @@
 /*
- * kernel/memstats.c - the `memstats` view (Go's runtime.MemStats in one
+ * diag/memstats.c - the `memstats` view (Go's runtime.MemStats in one
  * screen): the heap (in use, live, goal, spans, pages), the page source,
  * metadata, task stacks, the collector (cycles, pauses, CPU fraction) and
  * the task count, gathered from the subsystems' own snapshot calls. Each

@@ -1,5 +1,5 @@
 /*
- * kernel/profile.c - the task profile (Go's goroutine profile, debug=1):
+ * diag/profile.c - the task profile (Go's goroutine profile, debug=1):
  * live tasks grouped by identical (state, wait reason, creation site,
  * backtrace), biggest group first; and the task-count trend, task_count()
  * sampled every TASK_TREND_PERIOD_MS into a ring, with its maximum.

@@ -1,5 +1,5 @@
 /*
- * kernel/taskdump.c - tasks_dump(): every task with its state, what it
+ * diag/taskdump.c - tasks_dump(): every task with its state, what it
  * waits on and for how long, its switches by reason, CPU time, stack use,
  * creation site and backtrace (Go: the goroutine dump of a crash or
  * SIGQUIT). Reads the tasks through sched_for_each_task, so sched_lock is

@@ -1,9 +1,12 @@
 /*
- * gc/gc.h - the collector's public interface. Today: the typed allocation
- * API the collector will scan by, and object queries. A gc_type names a
- * struct, its size and which of its words hold pointers; every scan object
- * carries one per slot (mm/ keeps it), so the collector can scan heap
- * objects precisely. The heap underneath is mm/ (see mm/malloc.c).
+ * gc/gc.h - the collector's public interface: the typed allocation API
+ * (gc_alloc ...), object queries, the collector itself (cycles, the write
+ * barrier, finalizers, stop-the-world mode, statistics) and the hooks the
+ * diagnostics above it register. A gc_type names a struct, its size and
+ * which of its words hold pointers; mm/ records it per slot, so the
+ * collector scans heap objects precisely (stacks and globals are scanned
+ * conservatively). The heap underneath is mm/ (see mm/malloc.c); how a
+ * cycle runs is told at the top of gc/gc.c.
  *
  *   typedef struct node { int key; struct node *left, *right; } node;
  *   static GC_TYPE_DEFINE(node_type, node, left, right);
@@ -11,6 +14,7 @@
  *   node **v = gc_alloc_array(&ptr_type, 100);
  *   char *buf = gc_alloc_noscan(4096);       never scanned
  *   void *blob = gc_alloc_conservative(256); every word treated as a pointer
+ *   gc_write(&n->left, m);                   every pointer store into the heap
  */
 #pragma once
 

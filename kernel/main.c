@@ -1,5 +1,5 @@
 /*
- * main.c - kernel_main, the portable half of start-up that every arch calls
+ * kernel/main.c - kernel_main, the portable half of start-up that every arch calls
  * once its machine is up: runs the self-tests (`tests=`), the benchmarks
  * (`bench=`), an experiment (`make run EXP=file.c`), one demo (`demo=`),
  * the shell, or else the tour of every demo (demo/demo.c), then

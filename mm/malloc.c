@@ -78,19 +78,19 @@
  *      collector collect; the attempt is repeated while that may help.
  *      Then heap_alloc returns NULL with heap_last_error() saying why.
  *
- * Freeing (until the collector's sweep does it) is heap_free_for_test():
- * find the span through spans[], the slot through the span's division
- * magic, check that the slot is allocated and p is its start, clear the bit
- * under the mcentral lock, and move the span between lists: full ->
- * partial, and an emptied span that no CPU caches goes back to the mheap.
+ * Freeing is the collector's sweep (mm/sweep.c): at mark termination the
+ * heap's sweepgen advances, and each span, when it is next swept (by the
+ * background sweeper, by an allocation that needs it, or lazily by its
+ * mcentral), makes its mark bits the new alloc bits (Go's gcmarkBits ->
+ * allocBits); a span left empty goes back to the mheap. While a cycle
+ * marks, step 6 also sets the new slot's mark bit (allocate-black), so an
+ * object allocated during marking survives the cycle. Tests and benchmarks
+ * can also free one object at once with heap_free_for_test(): find the span
+ * through spans[], the slot through the span's division magic, check that
+ * the slot is allocated and p is its start, clear the bit under the
+ * mcentral lock, and move the span between lists.
  *
- * Locks, outer first: mcentral, mheap, persistent (see mm/mm_internal.h).
- *
- * Room for the collector: mark_bits beside alloc_bits (sweep makes the mark
- * bits the new alloc bits, Go's gcmarkBits -> allocBits); sweepgen on every
- * span and swept / unswept halves in each mcentral; a per-slot type for
- * precise scanning; allocate-black will set the new slot's mark bit in
- * step 6 while a cycle is marking.
+ * Locks: the one lock-order table is next to the spinlock type (arch/).
  */
 #include "mm/mm_internal.h"
 

@@ -116,13 +116,13 @@ enum mspan_state {
 
 /*
  * sweepgen of an IN_USE small span relative to the heap's sweepgen h (Go's
- * table; the collector advances h by 2 each cycle):
- *   h - 2  needs sweeping          (collector; none yet)
- *   h - 1  being swept             (collector; none yet)
+ * table; the flip at mark termination, mm/sweep.c, advances h by 2 each
+ * cycle):
+ *   h - 2  needs sweeping
+ *   h - 1  being swept
  *   h      swept, in an mcentral list, ready to use
- *   h + 1  cached before sweep began, still cached (collector; none yet)
+ *   h + 1  cached before sweep began, still cached
  *   h + 3  swept and then cached by an mcache, still cached
- * Until the collector lands h never moves and only h and h + 3 occur.
  */
 #define MSPAN_SWEEPGEN_CACHED 3
 
@@ -150,7 +150,8 @@ struct mspan_list;
  *            alloc_bits and mark_bits have no bit at or above nelems
  *            alloc_cache & alloc_bits[cache_word] == 0
  *            alloc_cache != 0  =>  sweepgen == h + 3 (cached)
- *            mark_bits all clear (no collector yet)
+ *            mark_bits all clear, except while the collector marks
+ *            and on spans waiting to be swept (sweepgen == h - 2)
  *            scan span: types != NULL; small span: allocated slot i has
  *            types[i] != NULL
  *            tiny span: tiny_starts[i] == 0 for every free slot i
@@ -231,8 +232,8 @@ enum {
 void *heap_alloc(size_t size, const struct gc_type *type, unsigned flags);
 
 /*
- * Frees one object, for tests and benchmarks until the collector frees
- * memory. p must be an object's base address as returned by heap_alloc.
+ * Frees one object at once, for tests and benchmarks that need a slot back
+ * without a collection (the collector's sweep frees everything else). p must be an object's base address as returned by heap_alloc.
  * Returns false, prints a report and sets heap_last_error() when p is not
  * an allocated object (double free, interior pointer, outside the heap).
  * Single CPU (or world stopped) only: it may touch another CPU's cache.

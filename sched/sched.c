@@ -1,5 +1,5 @@
 /*
- * kernel/sched.c - tasks and the scheduler.
+ * sched/sched.c - tasks and the scheduler.
  *
  * Overview. A task is a record (fixalloc'd, never scanned by the collector)
  * plus a stack from mm/stack.c with an unmapped gap below it, and an

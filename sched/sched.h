@@ -121,7 +121,7 @@ typedef struct task_info {
 	int exit_status;
 } task_info;
 void task_get_info(const task *t, task_info *out);
-/* For diagnostics that walk every task (kernel/taskdump.c): calls fn for
+/* For diagnostics that walk every task (diag/taskdump.c): calls fn for
  * each task record not yet freed (dead ones awaiting a join included) with
  * sched_lock held and interrupts off. fn must not block or take sched_lock;
  * it reads tasks with the _locked queries below. */
@@ -224,7 +224,7 @@ uint64_t sched_random(void);
  *
  * Lock order (outermost first), refining the one at the top of this file:
  *   channel locks, in address order (select)
- *     -> select state lock (kernel/chan.c) -> sudog pool lock
+ *     -> select state lock (chan/chan.c) -> sudog pool lock
  *   cond lock -> mutex lock
  *   any of these -> sched_lock -> heap locks
  */

@@ -1,8 +1,8 @@
 /*
- * kernel/sync.c - Go's sync package for tasks: mutex, rwmutex, cond,
+ * sched/sync.c - Go's sync package for tasks: mutex, rwmutex, cond,
  * waitgroup, counting semaphore and once, each a spinlock plus FIFO wait
  * queues on top of sched_block_on / sched_wake. The invariants are written
- * next to the structs in kernel/sched.h.
+ * next to the structs in sched/sched.h.
  *
  * Blocking, for every primitive the same way: take the object's lock, and
  * if the operation cannot proceed call sched_block_on(), which queues the

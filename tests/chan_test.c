@@ -1,5 +1,5 @@
 /*
- * chan_test.c - kernel/chan.c: unbuffered rendezvous, buffered FIFO order
+ * chan_test.c - chan/chan.c: unbuffered rendezvous, buffered FIFO order
  * (also through a full buffer with a sender waiting), close waking every
  * receiver, draining after close, misuse killing only the offender, nil
  * channels blocking forever, and select: default, blocking until ready,

@@ -1,5 +1,5 @@
 /*
- * heapprof_test.c - gc/heapprof.c: with heapprof_rate=1 every allocation is
+ * heapprof_test.c - diag/heapprof.c: with heapprof_rate=1 every allocation is
  * attributed to its exact call site, totals and in-use counts match what
  * was allocated and what is still allocated after a collection (tiny
  * objects too); rate 0 records nothing; the sampling weight's fixed-point

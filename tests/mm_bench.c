@@ -1,7 +1,7 @@
 /*
  * tests/mm_bench.c - allocator benchmarks on the heap (workloads described
  * in tests/mm_bench.h; glibc malloc runs the same ones in the hosted build,
- * arch/hosted/bench_malloc.c). Objects are freed with heap_free_for_test
+ * tests/hosted/malloc_bench.c). Objects are freed with heap_free_for_test
  * outside the timed part, except in churn and large, where freeing is part
  * of the workload.
  */

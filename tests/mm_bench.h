@@ -1,7 +1,7 @@
 /*
  * tests/mm_bench.h - the allocator benchmark workloads, shared by the heap's
- * benchmarks (tests/mm_bench.c) and glibc malloc's (arch/hosted/
- * bench_malloc.c), so both measure exactly the same thing.
+ * benchmarks (tests/mm_bench.c) and glibc malloc's
+ * (tests/hosted/malloc_bench.c), so both measure exactly the same thing.
  *
  *   alloc_N      N-byte allocations in a row, pointers kept; freed after
  *                the clock stops (the allocation path alone, refills and

@@ -1,5 +1,5 @@
 /*
- * profile_test.c - kernel/profile.c and kernel/memstats.c: the task profile
+ * profile_test.c - diag/profile.c and diag/memstats.c: the task profile
  * groups identical blocked tasks into one group with the right count, wait
  * reason and creation site, biggest first; the task-count trend records
  * counts and its maximum; memstats numbers agree with their sources.

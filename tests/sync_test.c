@@ -1,5 +1,5 @@
 /*
- * sync_test.c - kernel/sync.c: mutex exclusion under preemption (and a
+ * sync_test.c - sched/sync.c: mutex exclusion under preemption (and a
  * control showing the test would catch a broken lock), starvation handoff,
  * rwmutex reader concurrency and writer preference, cond, waitgroup,
  * semaphore, once, misuse killing only the offender, wait reasons, switch

@@ -1,4 +1,4 @@
-# tools/compare/compare.mk - `make compare` and `make plots` (issue 7),
+# tools/compare/compare.mk - `make compare` and `make plots`,
 # included by the top Makefile. From the repository root:
 #
 #   make compare               tricolor vs Go (GOMAXPROCS=1 and default),

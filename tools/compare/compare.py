@@ -539,7 +539,7 @@ def render(res):
           f"| {fmt_us(s['stw_p99_ns'])} | {fmt_us(s['stw_p50_ns'])} | {pol} | {polm} "
           f"| {s['gc_cpu_pct']} | {s['ns_per_item']:.0f} |")
     w("")
-    w("## Targets (issue 7)\n")
+    w("## Targets\n")
     w("| target | measured | met |")
     w("|---|---|---|")
     for target, measured, ok in targets(res):
