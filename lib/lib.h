@@ -38,10 +38,10 @@ typedef struct lib_machine {
 	const char *(*symbolize)(uintptr_t pc, uintptr_t *offset);
 	/* Interrupts off on this CPU, for good (the start of a panic). */
 	void (*irq_disable)(void);
-	/* Ends the machine with an EXIT_* status. */
-	__attribute__((noreturn)) void (*exit)(int status);
-	/* Stops this CPU for good (a panic while panicking). */
-	__attribute__((noreturn)) void (*halt)(void);
+	/* Ends the machine with an EXIT_* status; never returns. */
+	void (*exit)(int status);
+	/* Stops this CPU for good (a panic while panicking); never returns. */
+	void (*halt)(void);
 } lib_machine;
 void lib_set_machine(const lib_machine *m);
 /* Writes raw bytes through the registered console (dropped before one). */
@@ -209,8 +209,9 @@ typedef struct test_record {
 	bool failed;       /* test_fail() was called; reason holds its message */
 	char *reason;      /* the runner's buffer */
 	size_t reason_len;
-	/* Ends the test (the runner runs it under arch_try: arch_try_abort). */
-	__attribute__((noreturn)) void (*abort)(void);
+	/* Ends the test, never returning (the runner runs it under arch_try:
+	 * arch_try_abort). */
+	void (*abort)(void);
 	struct test_record *outer; /* the test that ran tests_run_one() */
 } test_record;
 extern test_record *test_current;

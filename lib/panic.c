@@ -75,6 +75,7 @@ _Noreturn void panic(const char *fmt, ...)
 		static const char recursive[] = "PANIC: panic while panicking, halting\n";
 		machine->console_write(recursive, sizeof recursive - 1);
 		machine->halt();
+		panic_stop(); /* not reached: halt does not return */
 	}
 
 	va_list ap;
@@ -85,4 +86,5 @@ _Noreturn void panic(const char *fmt, ...)
 	va_end(ap);
 	print_backtrace();
 	machine->exit(EXIT_PANIC);
+	panic_stop(); /* not reached: exit does not return */
 }
