@@ -29,9 +29,8 @@ KERNEL_LDFLAGS := -nostdlib -static -no-pie -T linker.ld \
 	-Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -Wl,-z,noexecstack \
 	-Wl,--no-warn-rwx-segments
 
-# Portable code (also built by the hosted build) + this arch + x86-only tests.
-KERNEL_SRCS := boot/boot.S $(wildcard arch/x86_64/*.c arch/x86_64/*.S) \
-	$(wildcard arch/*.c lib/*.c mm/*.c sched/*.c gc/*.c chan/*.c diag/*.c demo/*.c kernel/*.c tests/*.c tests/x86/*.c)
+# KERNEL_SRCS: boot/, arch/x86_64/, every room, tests/ and tests/x86/.
+include sources.mk
 
 ifneq ($(EXP),)
 # Each experiment gets its own build directory: the same objects plus one.
@@ -177,7 +176,7 @@ hosted-test-debug:
 	@$(MAKE) --no-print-directory hosted-test DEBUG=1 HOSTED_OUT=$(BUILD)/hosted-debug
 
 fuzz-short: deps
-	@$(MAKE) --no-print-directory -f mm/mm.mk fuzz FUZZ_TIME=20
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz FUZZ_TIME=20
 
 # The serial shell driven by a script, in QEMU and natively (shell.sh
 # builds the hosted binary itself; it does not need the hosted suites run).
@@ -225,7 +224,8 @@ test: $(TEST_STAGE_TARGETS)
 clean:
 	rm -rf $(BUILD)
 
--include arch/hosted/hosted.mk
--include mm/mm.mk
--include tools/compare/compare.mk
+include arch/hosted/hosted.mk
+include mm/mm.mk
+include tests/fuzz/fuzz.mk
+include tools/compare/compare.mk
 -include $(KERNEL_OBJS:.o=.d) $(KBUILD)/ksyms.S.d
