@@ -3,7 +3,7 @@
 #
 #   make -f mm/mm.mk sizeclasses           # regenerate mm/sizeclasses.inc
 #
-# (The heap fuzzer's rules sit next to it, in tests/fuzz/fuzz.mk.)
+# (The heap fuzzer's rules are next to the fuzzer, in tests/fuzz/fuzz.mk.)
 
 mm_saved_default_goal := $(.DEFAULT_GOAL)
 
