@@ -29,9 +29,8 @@ KERNEL_LDFLAGS := -nostdlib -static -no-pie -T linker.ld \
 	-Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -Wl,-z,noexecstack \
 	-Wl,--no-warn-rwx-segments
 
-# Portable code (also built by the hosted build) + this arch + x86-only tests.
-KERNEL_SRCS := boot/boot.S $(wildcard arch/x86_64/*.c arch/x86_64/*.S) \
-	$(wildcard arch/*.c lib/*.c mm/*.c sched/*.c gc/*.c chan/*.c diag/*.c demo/*.c kernel/*.c tests/*.c tests/x86/*.c)
+# KERNEL_SRCS: boot/, arch/x86_64/, every room, tests/ and tests/x86/.
+include sources.mk
 
 ifneq ($(EXP),)
 # Each experiment gets its own build directory: the same objects plus one.
@@ -44,7 +43,8 @@ endif
 KERNEL_OBJS := $(patsubst %,$(KBUILD)/%.o,$(KERNEL_SRCS))
 KERNEL_ELF := $(KBUILD)/tricolor.elf
 
-.PHONY: all deps iso run test test-build test-qemu test-matrix test-harness test-shell hosted-test-debug fuzz-short bench debug clean help FORCE
+.PHONY: all deps iso run test test-build test-qemu test-matrix test-harness test-shell \
+	hosted-test-debug fuzz-short check-layers bench debug clean help FORCE
 
 # A make value as one shell word: single-quoted, with each ' as '\''. With
 # $(value VAR) it reaches the command exactly as typed: make expands
@@ -54,17 +54,40 @@ comma := ,
 
 all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
 
+# Every target of every fragment (tests/host/harness.sh checks that each
+# .PHONY target is here).
 help:
-	@echo "make            build the kernel ELF, symbols, disassembly and build/tricolor.iso"
-	@echo "make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c, DEMO=name)"
-	@echo "make test       every stage below (each runs even if another failed), then one summary"
-	@echo "make test-qemu  the QEMU self-tests only (TESTS=suite,suite.name to select)"
-	@echo "make test-matrix  boot the platform suites on pc/q35 with 128M and 4G"
-	@echo "make test-harness  host-side checks: command lines through GRUB, faults, experiments"
-	@echo "make hosted-test  the suites natively under ASan+UBSan"
-	@echo "make bench      benchmarks: native (hosted, the honest numbers), then QEMU (emulated)"
-	@echo "make debug      QEMU waiting for gdb (prints how to attach)"
-	@echo "make deps       install missing host packages"
+	@echo "Build (installs nothing; a missing tool is named, with its package):"
+	@echo "  make all        (or just make) the kernel ELF, symbols, disassembly and build/tricolor.iso"
+	@echo "  make iso        build/tricolor.iso only"
+	@echo "  make hosted-bench  the hosted -O2 binary, no sanitizers (build/hosted/tricolor-bench)"
+	@echo "  make sizeclasses   regenerate mm/sizeclasses.inc (tools/mksizeclasses.py)"
+	@echo "Run (run, debug and bench install missing host packages first: make deps):"
+	@echo "  make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c, DEMO=name)"
+	@echo "  make debug      QEMU waiting for gdb (prints how to attach)"
+	@echo "  make hosted-run EXP=file.c [CMDLINE=...]  an experiment in the hosted build"
+	@echo "  make bench      benchmarks: native (hosted, the honest numbers), then QEMU (emulated)"
+	@echo "  make compare [QUICK=1]  tricolor vs Go, Boehm and malloc (installs its extras: make compare-deps)"
+	@echo "  make plots      PNG plots under build/plots/ from the compare trace run"
+	@echo "Test:"
+	@echo "  make test       every stage below (each runs even if another failed), then one summary"
+	@echo "  make test-build      the kernel and the hosted test binary, once, for all stages"
+	@echo "  make check-layers    every #include follows the layers (tools/check-layers.py)"
+	@echo "  make test-qemu       the QEMU self-tests only (TESTS=suite,suite.name to select)"
+	@echo "  make test-matrix     boot the platform suites on pc/q35 with 128M and 4G"
+	@echo "  make test-harness    host-side checks: command lines through GRUB, faults, experiments, build files"
+	@echo "  make test-shell      the serial shell driven by a script, in QEMU and natively"
+	@echo "  make hosted-test     the suites natively under ASan+UBSan"
+	@echo "  make hosted-test-debug  the same with DEBUG=1 (heap poisoning, DASSERTs)"
+	@echo "  make fuzz-short      20 s of the heap fuzzer"
+	@echo "  make test-stage-NAME one stage as make test runs it; NAME: $(TEST_STAGES)"
+	@echo "  make fuzz [FUZZ_TIME=60]  libFuzzer on the heap against a shadow model"
+	@echo "  make fuzz-check-runtime   clang links a fuzz target, or the packages are named"
+	@echo "Host packages and the rest:"
+	@echo "  make deps       install missing host packages (tools/deps.sh)"
+	@echo "  make compare-deps  install what make compare and make plots need (tools/deps.sh compare)"
+	@echo "  make clean      remove $(BUILD)/"
+	@echo "  make help       this list"
 
 deps:
 	@tools/deps.sh
@@ -101,7 +124,8 @@ $(KERNEL_ELF): $(KBUILD)/tricolor.pass1.elf $(KBUILD)/ksyms.S.o
 $(KBUILD)/ksyms.S.o: $(KBUILD)/ksyms.S
 	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
 
-$(BUILD)/tricolor.iso: $(KERNEL_ELF) boot/grub.cfg tools/mkiso.sh | deps
+# Installs nothing: tools/mkiso.sh names what is missing (`make deps`).
+$(BUILD)/tricolor.iso: $(KERNEL_ELF) boot/grub.cfg tools/mkiso.sh
 	tools/mkiso.sh $(KERNEL_ELF) $@
 
 iso: $(BUILD)/tricolor.iso
@@ -177,7 +201,12 @@ hosted-test-debug:
 	@$(MAKE) --no-print-directory hosted-test DEBUG=1 HOSTED_OUT=$(BUILD)/hosted-debug
 
 fuzz-short: deps
-	@$(MAKE) --no-print-directory -f mm/mm.mk fuzz FUZZ_TIME=20
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz FUZZ_TIME=20
+
+# No #include goes up a layer, reaches into a lower room's internals, forms
+# a cycle between folders or brings libc into the kernel image.
+check-layers:
+	@python3 tools/check-layers.py
 
 # The serial shell driven by a script, in QEMU and natively (shell.sh
 # builds the hosted binary itself; it does not need the hosted suites run).
@@ -192,11 +221,11 @@ test-shell: deps $(KERNEL_ELF)
 # $(TEST_STATUS)/NAME. What several stages need (the kernel, the hosted test
 # binary) is built first, once, by test-build (a stage of its own), so that
 # under make -j no two stages compile the same objects at the same time.
-TEST_STAGES := test-qemu test-matrix test-harness test-shell hosted-test \
-	hosted-test-debug fuzz-short
+TEST_STAGES := check-layers test-qemu test-matrix test-harness test-shell \
+	hosted-test hosted-test-debug fuzz-short
 TEST_STATUS := $(BUILD)/test-status
 # The logs whose last "N passed, N failed" line counts for each stage; a
-# stage with none (fuzz-short) counts only if it fails.
+# stage with none (check-layers, fuzz-short) counts only if it fails.
 test_logs.test-qemu = $(KBUILD)/test-$(TESTS_NAME).log
 test_logs.test-matrix = $(MATRIX_LOGS)
 test_logs.test-harness = $(BUILD)/harness.log
@@ -225,7 +254,8 @@ test: $(TEST_STAGE_TARGETS)
 clean:
 	rm -rf $(BUILD)
 
--include arch/hosted/hosted.mk
--include mm/mm.mk
--include tools/compare/compare.mk
+include arch/hosted/hosted.mk
+include mm/mm.mk
+include tests/fuzz/fuzz.mk
+include tools/compare/compare.mk
 -include $(KERNEL_OBJS:.o=.d) $(KBUILD)/ksyms.S.d

@@ -76,6 +76,10 @@ case $cfg in
 *) die "$template has no @CMDLINE@ to replace" ;;
 esac
 
+# GRUB, xorriso and mtools: named if missing, never installed here
+# (`make deps` installs them).
+"$root/tools/deps.sh" --check iso || die "cannot build $out without them"
+
 dir=$(mktemp -d)
 trap 'rm -rf "$dir" "$dir.log"' EXIT
 mkdir -p "$dir/boot/grub"

@@ -1,6 +1,6 @@
-# arch/hosted/hosted.mk - the hosted build: kernel/, mm/, gc/ and tests/ over
-# arch/hosted as a Linux process. Included by the top Makefile; also works
-# alone from the repository root:
+# arch/hosted/hosted.mk - the hosted build: every room and tests/ over
+# arch/hosted as a Linux process (HOSTED_SRCS, sources.mk). Included by the
+# top Makefile; also works alone from the repository root:
 #
 #   make -f arch/hosted/hosted.mk hosted-test     # ASan+UBSan, tests=all
 #   make -f arch/hosted/hosted.mk hosted-bench    # -O2 build, no sanitizers
@@ -18,11 +18,9 @@
 HOSTED_CC ?= cc
 HOSTED_OUT ?= build/hosted
 
-# Every C file of the shared layers, found anew on each run; tests/x86/ is
-# not matched (wildcard does not recurse). The context switch is the same
-# assembly as on bare metal.
-HOSTED_SRCS := $(wildcard arch/*.c arch/hosted/*.c lib/*.c mm/*.c sched/*.c gc/*.c chan/*.c diag/*.c demo/*.c kernel/*.c tests/*.c tests/hosted/*.c) \
-	arch/x86_64/switch.S
+# HOSTED_SRCS: arch/hosted/, every room, tests/ and tests/hosted/, with the
+# context switch of arch/x86_64/ (the same assembly as on bare metal).
+include sources.mk
 
 # Stack-clash probes as in the kernel (a frame larger than a page touches
 # every page on its way down, so it faults in the gap below its stack rather
@@ -49,7 +47,6 @@ hosted_saved_default_goal := $(.DEFAULT_GOAL)
 
 hosted-test: $(HOSTED_TEST_BIN)
 	@bash -o pipefail -c '$(HOSTED_TEST_BIN) tests=all | tee $(HOSTED_OUT)/test.log'
-
 
 hosted-bench: $(HOSTED_BENCH_BIN)
 

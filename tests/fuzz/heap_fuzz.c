@@ -4,9 +4,9 @@
  * a shadow model (address, size, fill byte of every live object, kept
  * outside the heap). New objects must be zeroed and disjoint, freed ones
  * must still hold their fill, bad frees must be refused, and
- * mheap_validate() must pass after every input. Built by `make -f mm/mm.mk
- * fuzz` with clang -fsanitize=fuzzer,address,undefined over the hosted
- * arch; a host program, so it may use libc.
+ * mheap_validate() must pass after every input. Built by `make fuzz`
+ * (tests/fuzz/fuzz.mk) with clang -fsanitize=fuzzer,address,undefined over
+ * the hosted arch; a host program, so it may use libc.
  *
  * Input format, a stream of 4-byte instructions [op, a, b, c]:
  *   op % 8 in 0..3   allocate: kind a % 4 (noscan, typed array, conservative,

@@ -217,5 +217,141 @@ report summary.count_is_the_last_line \
 check summary.all_passed 0 '^stage a +ok' '^stage d +ok' '^3 passed, 0 failed$' \
 	-- tools/test-summary.sh "$sdir/status" a="$sdir/a.log" d
 
+# ---- Build files: make help, who installs packages, tools/check-layers.py ----
+# Every .PHONY target of every makefile fragment is in `make help`
+# (test-stage-NAME once, with the stage names).
+db=$(make -rpq nosuch-target 2>/dev/null)
+help=$(make -s help 2>&1)
+listed=$(awk '$1 == "make" { print $2 }' <<<"$help")
+phony=$(sed -n 's/^\.PHONY: //p' <<<"$db" | tr ' ' '\n' | sort -u)
+why=""
+[ -n "$phony" ] || why="no .PHONY targets found in make's database"
+for t in $phony; do
+	case $t in
+	FORCE) ;;
+	test-stage-*)
+		grep -qE -- "test-stage-NAME .* ${t#test-stage-}( |$)" <<<"$help" ||
+			why="${why:+$why; }$t: its stage is not named on the test-stage-NAME line" ;;
+	*) grep -qx -- "$t" <<<"$listed" || why="${why:+$why; }$t is not listed" ;;
+	esac
+done
+report build.help_lists_every_target "$why" "$help"
+
+# `make` and `make iso` install nothing; run, debug, bench and every test
+# stage that needs QEMU or clang install first (deps), compare and plots
+# install their extras (compare-deps). Read from make's database and a dry
+# run (-n -B: every command make would run, none run).
+why=""
+out=$(make -nB all iso 2>&1)
+grep -q 'tools/mkiso.sh' <<<"$out" || why="make -nB all iso does not build the ISO"
+grep -qE 'deps\.sh|apt-get' <<<"$out" && why="${why:+$why; }make all iso would install packages"
+prereqs() { sed -n "s|^$1:\(.*\)|\1|p" <<<"$db" | head -1; }
+for t in run debug bench test-build test-qemu test-matrix test-harness test-shell fuzz-short; do
+	grep -qw deps <<<"$(prereqs "$t")" || why="${why:+$why; }$t does not depend on deps"
+done
+for t in compare plots; do
+	grep -qw compare-deps <<<"$(prereqs "$t")" || why="${why:+$why; }$t does not depend on compare-deps"
+done
+report build.only_deps_installs "$why" "$out"
+
+# Without GRUB, xorriso, mtools or clang (a PATH without them, and a clang
+# of another version that cannot link a fuzzer): mkiso names the packages
+# and writes no ISO; deps.sh --check names the runtime of that clang's
+# version; neither runs apt-get.
+fakebin=$work/fakebin
+rm -rf "$fakebin" && mkdir -p "$fakebin"
+for f in /usr/local/bin/* /usr/bin/* /bin/*; do
+	b=${f##*/}
+	case $b in grub-* | xorriso | mformat | clang* | apt-get) continue ;; esac
+	[ -e "$fakebin/$b" ] || ln -s "$f" "$fakebin/$b"
+done
+printf '%s\n' '#!/bin/sh' 'echo "apt-get must not run" >&2; exit 99' >"$fakebin/apt-get"
+printf '%s\n' '#!/bin/sh' \
+	'case $1 in --version) echo "Debian clang version 77.0.1" ;; *) echo "no fuzzer runtime" >&2; exit 1 ;; esac' \
+	>"$fakebin/clang"
+chmod +x "$fakebin/apt-get" "$fakebin/clang"
+rm -f "$work/nogrub.iso"
+check build.mkiso_names_missing_packages 1 "missing host packages: grub-common (grub-pc-bin )?mtools xorriso$" \
+	"make deps" "cannot build" \
+	-- env PATH="$fakebin" tools/mkiso.sh "$KERNEL" "$work/nogrub.iso" help=1
+report build.mkiso_wrote_no_iso "$([ ! -e "$work/nogrub.iso" ] || echo "an ISO was written")" ""
+check build.fuzz_runtime_looked_up 1 "missing host packages: libclang-rt-77-dev$" \
+	-- env PATH="$fakebin" tools/deps.sh --check fuzz
+rm -f "$fakebin/clang"
+check build.fuzz_without_clang 1 "missing host packages: clang libclang-rt-dev$" \
+	-- env PATH="$fakebin" tools/deps.sh --check fuzz
+rm -rf "$fakebin"
+
+# tools/check-layers.py over small trees of its own: a clean one passes;
+# each broken copy fails naming the file, the line and the reason.
+layers=$work/layers
+rm -rf "$layers"
+put() { # put TREE FILE LINE...: TREE/FILE holds the LINEs
+	local f=$1/$2
+	shift 2
+	mkdir -p "$(dirname "$f")"
+	printf '%s\n' "$@" >"$f"
+}
+clean=$layers/clean
+put "$clean" lib/lib.h '#pragma once' '#include <stdarg.h>' '#include <stdint.h>'
+put "$clean" lib/string.c '#include "lib/lib.h"'
+put "$clean" arch/arch.h '#include "lib/lib.h"'
+put "$clean" arch/x86_64/switch.h '#include <stddef.h>'
+put "$clean" arch/x86_64/x86.h '#include "arch/arch.h"' '#include "arch/x86_64/switch.h"'
+put "$clean" arch/hosted/hosted.h '#include "arch/arch.h"'
+put "$clean" arch/hosted/hosted.c '#include <stdio.h>' '#include "arch/x86_64/switch.h"' '#include "hosted.h"'
+put "$clean" boot/boot.S '#include "arch/x86_64/x86.h"'
+put "$clean" mm/mm.h '#include "arch/arch.h"'
+put "$clean" mm/mm_internal.h '#include "mm/mm.h"' '#include "lib/lib.h"'
+put "$clean" mm/heap.c '#include "mm_internal.h"'
+put "$clean" gc/gc.h '#include "mm/mm.h"'
+put "$clean" gc/gc.c '#include "gc/gc.h"' '#include "arch/arch.h"'
+put "$clean" kernel/main.c '#include "gc/gc.h"' '#include "lib/lib.h"'
+put "$clean" tests/util.h '#include "mm/mm_internal.h"'
+put "$clean" tests/gc_test.c '#include "tests/util.h"' '#include "kernel/main.c"'
+put "$clean" tests/x86/pmm_test.c '#include "arch/x86_64/x86.h"' '#include "tests/util.h"'
+put "$clean" tests/hosted/bench.c '#include <stdlib.h>' '#include "arch/hosted/hosted.h"'
+put "$clean" tests/fuzz/fuzz.c '#include <stdio.h>' '#include "arch/hosted/hosted.h"'
+put "$clean" tools/prog.c '#include <stdio.h>'
+put "$clean" build/kernel/junk.c '#include "kernel/main.c"' '#include <stdio.h>'
+check layers.clean_tree_passes 0 "^check-layers: 20 files, 0 violations$" \
+	-- tools/check-layers.py "$clean"
+broken() { # broken NAME FILE LINE...: a copy of the clean tree with FILE replaced
+	local t=$layers/$1
+	cp -r "$clean" "$t"
+	shift
+	put "$t" "$@"
+}
+broken up mm/heap.c '#include "mm_internal.h"' '#include "gc/gc.h"'
+check layers.upward_include_fails 1 \
+	'^mm/heap.c:2: includes "gc/gc.h": goes up a layer: gc/ is above mm/' \
+	'^cycle between folders gc/ -> mm/ -> gc/: gc/gc.h:1 -> mm/mm.h; mm/heap.c:2 -> gc/gc.h$' \
+	'2 violations$' \
+	-- tools/check-layers.py "$layers/up"
+broken into_tests lib/string.c '#include "lib/lib.h"' '#include "tests/util.h"'
+check layers.include_of_tests_fails 1 \
+	'^lib/string.c:2: includes "tests/util.h": tests/ is above every room' \
+	-- tools/check-layers.py "$layers/into_tests"
+broken internal gc/gc.c '#include "gc/gc.h"' '#include "mm/mm_internal.h"'
+check layers.lower_internal_header_fails 1 \
+	'^gc/gc.c:2: includes "mm/mm_internal.h": mm/mm_internal.h is internal to mm/: from gc/ only mm/mm.h' \
+	'1 violation$' \
+	-- tools/check-layers.py "$layers/internal"
+broken cycle arch/x86_64/switch.h '#include <stddef.h>' '#include "arch/hosted/hosted.h"'
+check layers.folder_cycle_fails 1 \
+	'^cycle between folders arch/hosted/ -> arch/x86_64/ -> arch/hosted/: arch/hosted/hosted.c:2 -> arch/x86_64/switch.h; arch/x86_64/switch.h:2 -> arch/hosted/hosted.h$' \
+	'1 violation$' \
+	-- tools/check-layers.py "$layers/cycle"
+broken libc mm/heap.c '#include "mm_internal.h"' '#include <stdio.h>'
+put "$layers/libc" tests/x86/pmm_test.c '#include <string.h>'
+check layers.system_header_fails 1 \
+	'^mm/heap.c:2: includes <stdio.h>: <stdio.h> is not a freestanding header' \
+	'^tests/x86/pmm_test.c:1: includes <string.h>' '2 violations$' \
+	-- tools/check-layers.py "$layers/libc"
+broken missing kernel/main.c '#include "gc/nosuch.h"'
+check layers.missing_file_fails 1 '^kernel/main.c:1: includes "gc/nosuch.h": no such file' \
+	-- tools/check-layers.py "$layers/missing"
+rm -rf "$layers"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

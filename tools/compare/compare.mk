@@ -1,5 +1,5 @@
-# tools/compare/compare.mk - `make compare` and `make plots`,
-# included by the top Makefile. From the repository root:
+# tools/compare/compare.mk - `make compare` and `make plots`, included by
+# the top Makefile. From the repository root:
 #
 #   make compare               tricolor vs Go (GOMAXPROCS=1 and default),
 #                              Boehm and glibc malloc on the same workloads,
@@ -11,7 +11,7 @@
 #                              (reuses build/compare/trace/ if it is newer
 #                              than the tricolor binary, else runs it)
 #
-# Both first install what they need (tools/compare/deps.sh: golang-go,
+# Both first install what they need (`tools/deps.sh compare`: golang-go,
 # libgc-dev, gnuplot-nox) and fail if they cannot. The tricolor side is the
 # hosted -O2 build (hosted-bench, arch/hosted/hosted.mk).
 
@@ -32,7 +32,7 @@ compare_saved_default_goal := $(.DEFAULT_GOAL)
 .PHONY: compare plots compare-deps
 
 compare-deps:
-	@tools/compare/deps.sh
+	@tools/deps.sh compare
 
 # Go: no modules to download (GOPROXY=off proves it); the build cache
 # stays under build/.
