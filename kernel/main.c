@@ -10,8 +10,6 @@
 #include "gc/gc.h"
 #include "kernel/kernel.h"
 #include "sched/sched.h"
-#include "lib/lib.h"
-#include "lib/lib.h"
 
 /* `make run EXP=file.c` links one extra file that defines this. */
 int experiment(void) __attribute__((weak));
