@@ -60,7 +60,6 @@ struct task {
 	uintptr_t create_pc;
 	int exit_status;
 	bool detached;             /* free the record at death */
-	bool killed;               /* died by a fault or panic */
 	bool reclaim;              /* leaked: dies when next switched to */
 	waitq joiners;             /* guarded by sched_lock */
 	uint64_t switches[SWITCH_REASON_COUNT];
@@ -412,7 +411,6 @@ static _Noreturn void kill_current(const char *why)
 	kprintf("task %llu '%s' killed: %s\n", (unsigned long long)self->id, self->name, why);
 	arch_irq_disable();
 	spin_lock(&sched_lock);
-	self->killed = true;
 	die_locked(TASK_EXIT_FAULT);
 }
 
@@ -599,7 +597,6 @@ void sched_block_on(waitq *q, spinlock *lock, switch_reason why, wait_reason wai
 		 * unreachable, so leaving it untouched is safe. */
 		kprintf("task %llu '%s' reclaimed: it could never wake (%s)\n",
 			(unsigned long long)self->id, self->name, wait_reason_name(wait));
-		self->killed = true;
 		die_locked(TASK_EXIT_FAULT);
 	}
 	spin_unlock(&sched_lock);
@@ -746,7 +743,7 @@ void preempt_enable(void)
 
 /* ---- stop the world ------------------------------------------------------- */
 static bool world_is_stopped;
-static uint64_t stw_started, stw_last, stw_max;
+static uint64_t stw_started, stw_last;
 
 void stop_the_world(const char *reason)
 {
@@ -766,8 +763,6 @@ void start_the_world(void)
 	ASSERT(world_is_stopped);
 	world_is_stopped = false;
 	stw_last = arch_nanotime() - stw_started;
-	if (stw_last > stw_max)
-		stw_max = stw_last;
 	preempt_enable();
 }
 

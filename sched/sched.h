@@ -212,7 +212,8 @@ bool world_stopped(void);
  * idle task, interrupts and preemption on, the world running. */
 bool sched_may_block(void);
 #define ASSERT_WORLD_STOPPED() ASSERT(world_stopped())
-/* The last and the longest stop_the_world pause, in ns. */
+/* The last stop_the_world pause, in ns (the collector keeps its own
+ * pauses' history and maximum: gc_read_stats). */
 uint64_t stw_last_pause_ns(void);
 
 /* Starts the scheduler: the boot context becomes task 1 "main", an idle
