@@ -100,6 +100,7 @@ typedef enum wait_reason {
 
 /* Go's text for r ("" for WAIT_REASON_NONE, "?" out of range). */
 const char *wait_reason_name(wait_reason r);
+
 const char *task_state_name(task_state s);
 
 typedef struct task task;
