@@ -382,10 +382,10 @@ static bool chan_try_recv_locked(chan *c, void *elem, bool *ok)
 /* ---- send, receive, close ------------------------------------------------ */
 
 /* A nil channel (or an empty select): nobody can ever wake us. */
-static _Noreturn void chan_block_forever(switch_reason why, const char *wait_reason)
+static _Noreturn void chan_block_forever(switch_reason why, wait_reason wait)
 {
 	for (;;)
-		sched_block_on(NULL, NULL, why, wait_reason, NULL);
+		sched_block_on(NULL, NULL, why, wait, NULL);
 }
 
 static _Noreturn void chan_panic_out_of_memory(void)
@@ -396,7 +396,7 @@ static _Noreturn void chan_panic_out_of_memory(void)
 /* Blocks on q with a sudog for elem; returns its success flag. Called with
  * c->lock held, returns without it. */
 static bool chan_wait_locked(chan *c, sudog_queue *q, void *elem, switch_reason why,
-			     const char *wait_reason)
+			     wait_reason wait)
 {
 	ASSERT_HELD(&c->lock);
 	task *self = task_self();
@@ -411,7 +411,7 @@ static bool chan_wait_locked(chan *c, sudog_queue *q, void *elem, switch_reason 
 	sg->c = c;
 	sudog_enqueue(q, sg);
 	task_set_wait_data(self, sg); /* for diagnostics: what we wait in */
-	sched_block_on(NULL, &c->lock, why, wait_reason, c);
+	sched_block_on(NULL, &c->lock, why, wait, c);
 	/* Dequeued and woken by the completer or by close. */
 	bool success = sg->success;
 	task_set_wait_data(self, NULL);
@@ -424,7 +424,7 @@ static bool chan_send_internal(chan *c, const void *elem, bool block)
 	if (!c) {
 		if (!block)
 			return false;
-		chan_block_forever(SWITCH_CHAN_SEND, "chan send (nil chan)");
+		chan_block_forever(SWITCH_CHAN_SEND, WAIT_REASON_CHAN_SEND_NIL_CHAN);
 	}
 	ASSERT(elem || c->elem_size == 0);
 	spin_lock(&c->lock);
@@ -441,7 +441,7 @@ static bool chan_send_internal(chan *c, const void *elem, bool block)
 		return false;
 	}
 	/* The sudog only reads through elem. */
-	if (!chan_wait_locked(c, &c->sendq, (void *)elem, SWITCH_CHAN_SEND, "chan send"))
+	if (!chan_wait_locked(c, &c->sendq, (void *)elem, SWITCH_CHAN_SEND, WAIT_REASON_CHAN_SEND))
 		task_panic("send on closed channel");
 	return true;
 }
@@ -462,7 +462,7 @@ static bool chan_recv_internal(chan *c, void *elem, bool block, bool *ok)
 	if (!c) {
 		if (!block)
 			return false;
-		chan_block_forever(SWITCH_CHAN_RECV, "chan receive (nil chan)");
+		chan_block_forever(SWITCH_CHAN_RECV, WAIT_REASON_CHAN_RECEIVE_NIL_CHAN);
 	}
 	spin_lock(&c->lock);
 	if (chan_try_recv_locked(c, elem, ok)) {
@@ -474,7 +474,7 @@ static bool chan_recv_internal(chan *c, void *elem, bool block, bool *ok)
 		return false;
 	}
 	/* close zeroes *elem when it wakes us with success false. */
-	*ok = chan_wait_locked(c, &c->recvq, elem, SWITCH_CHAN_RECV, "chan receive");
+	*ok = chan_wait_locked(c, &c->recvq, elem, SWITCH_CHAN_RECV, WAIT_REASON_CHAN_RECEIVE);
 	return true;
 }
 
@@ -688,7 +688,8 @@ int chan_select(select_case *cases, size_t n, bool has_default)
 	if (ncases == 0) {
 		if (has_default)
 			return -1;
-		chan_block_forever(SWITCH_SELECT, n == 0 ? "select (no cases)" : "select");
+		chan_block_forever(SWITCH_SELECT,
+				   n == 0 ? WAIT_REASON_SELECT_NO_CASES : WAIT_REASON_SELECT);
 	}
 	/* Lock order: by channel address (insertion sort; n is small). */
 	for (size_t i = 0; i < ncases; i++) {
@@ -752,7 +753,7 @@ int chan_select(select_case *cases, size_t n, bool has_default)
 	/* Blocked before any waker (which takes sel.lock) can wake us. */
 	spin_lock(&sel.lock);
 	select_unlock_all(cases, lockorder, ncases);
-	sched_block_on(NULL, &sel.lock, SWITCH_SELECT, "select", cases);
+	sched_block_on(NULL, &sel.lock, SWITCH_SELECT, WAIT_REASON_SELECT, cases);
 
 	/* Pass 3: the winner was dequeued by whoever completed it; take the
 	 * others off their queues. */

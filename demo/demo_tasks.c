@@ -348,7 +348,8 @@ int demo_switches(void)
 			all = false;
 	}
 	kprintf("  (task: the scenario task's own counter; all: every task during the demo,\n"
-		"   including main's joins and sleeps and the collector's tasks)\n");
+		"   including main's joins and sleeps; the collector's own waits count as\n"
+		"   '%s', not in these rows)\n", switch_reason_name(SWITCH_GC));
 	kprintf("Go also switches when a goroutine makes a blocking system call (its thread "
 		"blocks in\nthe kernel and the P moves on). This kernel has no user mode and no "
 		"system calls: a\ntask waiting for a device blocks on a semaphore (or a channel) "

@@ -153,12 +153,59 @@ static const task_snap *snap_owning(const snapshot *sn, uintptr_t p)
 }
 
 /* ---- the task-leak detector ---------------------------------------------- */
+/* What can wake a task blocked for reason r. No default: a new wait reason
+ * does not compile until it is classified here. */
+typedef enum wake_source {
+	WAKE_BY_TIMER,  /* it can run again by itself: a root */
+	WAKE_BY_OBJECT, /* whoever reaches its wait object (channels, ...) */
+	WAKE_NEVER,     /* nothing: Go's nil channel, empty select */
+} wake_source;
+
+static wake_source wait_wake_source(wait_reason r)
+{
+	switch (r) {
+	case WAIT_REASON_NONE: /* not blocked */
+	case WAIT_REASON_SLEEP:
+	case WAIT_REASON_GC_WORKER_ACTIVE:
+		return WAKE_BY_TIMER;
+	case WAIT_REASON_CHAN_RECEIVE_NIL_CHAN:
+	case WAIT_REASON_CHAN_SEND_NIL_CHAN:
+	case WAIT_REASON_SELECT_NO_CASES:
+		return WAKE_NEVER;
+	case WAIT_REASON_TASK_JOIN:
+	case WAIT_REASON_SYNC_MUTEX_LOCK:
+	case WAIT_REASON_SYNC_RWMUTEX_RLOCK:
+	case WAIT_REASON_SYNC_RWMUTEX_LOCK:
+	case WAIT_REASON_SYNC_COND_WAIT:
+	case WAIT_REASON_SYNC_WAITGROUP_WAIT:
+	case WAIT_REASON_SEMACQUIRE:
+	case WAIT_REASON_CHAN_RECEIVE:
+	case WAIT_REASON_CHAN_SEND:
+	case WAIT_REASON_SELECT:
+	/* the collector's: their wait queues are globals of gc/ */
+	case WAIT_REASON_GC_ASSIST_WAIT:
+	case WAIT_REASON_GARBAGE_COLLECTION:
+	case WAIT_REASON_GC_WORKER_IDLE:
+	case WAIT_REASON_GC_SWEEP_WAIT:
+	case WAIT_REASON_FINALIZER_WAIT:
+	case WAIT_REASON_COUNT:
+		break;
+	}
+	return WAKE_BY_OBJECT;
+}
+
+/* s can run, or will by itself: a root from the start. */
+static bool runs_by_itself(const task_snap *s)
+{
+	return s->info.state != TASK_BLOCKED ||
+	       wait_wake_source(s->info.wait_reason) == WAKE_BY_TIMER;
+}
+
 /* Can something still running reach what s waits on? Unknown objects
  * count as reachable: the detector reports no false positives. */
 static bool can_wake(const task_snap *s, const snapshot *sn)
 {
-	const char *r = s->info.wait_reason;
-	if (r && (strcmp(r, "select (no cases)") == 0 || strstr(r, "(nil chan)")))
+	if (wait_wake_source(s->info.wait_reason) == WAKE_NEVER)
 		return false; /* Go: blocks forever */
 	const chan *chans[CHAN_SELECT_MAX_CASES];
 	size_t nc = chan_waited_channels(s->t, chans, ARRAY_SIZE(chans));
@@ -196,8 +243,7 @@ static void print_leak_groups(task_snap *snaps, size_t n)
 		for (size_t j = i; j < n; j++) {
 			if (!snaps[j].leaked || snaps[j].npcs != snaps[i].npcs ||
 			    memcmp(snaps[j].pcs, snaps[i].pcs, snaps[i].npcs * sizeof(uintptr_t)) ||
-			    strcmp(snaps[j].info.wait_reason ? snaps[j].info.wait_reason : "",
-				   snaps[i].info.wait_reason ? snaps[i].info.wait_reason : ""))
+			    snaps[j].info.wait_reason != snaps[i].info.wait_reason)
 				continue;
 			count++;
 			longest = MAX(longest, snaps[j].info.wait_ns);
@@ -205,7 +251,7 @@ static void print_leak_groups(task_snap *snaps, size_t n)
 				snaps[j].leaked = false; /* printed with this group */
 		}
 		kprintf("%zu leaked task(s) [%s, up to %llu ms], e.g. task %llu '%s':\n", count,
-			snaps[i].info.wait_reason ? snaps[i].info.wait_reason : "?",
+			wait_reason_name(snaps[i].info.wait_reason),
 			(unsigned long long)(longest / 1000000),
 			(unsigned long long)snaps[i].info.id, snaps[i].info.name);
 		print_backtrace_from(snaps[i].pcs, snaps[i].npcs);
@@ -225,8 +271,7 @@ static size_t mark_from_leak_roots(snapshot *sn)
 		task_snap *s = &sn->snaps[i];
 		if (s->info.state == TASK_DEAD)
 			continue;
-		if (s->info.state != TASK_BLOCKED || !s->info.wait_reason ||
-		    strcmp(s->info.wait_reason, "sleep") == 0) {
+		if (runs_by_itself(s)) {
 			s->root = true;
 			gc_scan_task(s->t);
 		}
@@ -641,14 +686,14 @@ static void why_task_spilled(void *arg)
 	} else if (s->leaked) {
 		kprintf("task %llu '%s' is leaked: it waits (%s) on what no task that can run "
 			"reaches\n", (unsigned long long)s->info.id, s->info.name,
-			s->info.wait_reason ? s->info.wait_reason : "?");
+			wait_reason_name(s->info.wait_reason));
 		q->result = 0;
-	} else if (s->info.state != TASK_BLOCKED || !s->info.wait_reason ||
-		   strcmp(s->info.wait_reason, "sleep") == 0) {
+	} else if (runs_by_itself(s)) {
+		bool has_reason = s->info.wait_reason != WAIT_REASON_NONE;
 		kprintf("task %llu '%s' is %s%s%s: it can run, so it is a root\n",
 			(unsigned long long)s->info.id, s->info.name,
-			task_state_name(s->info.state), s->info.wait_reason ? ", " : "",
-			s->info.wait_reason ? s->info.wait_reason : "");
+			task_state_name(s->info.state), has_reason ? ", " : "",
+			wait_reason_name(s->info.wait_reason));
 		q->result = 0;
 	} else if (bfs_alloc(&b, "why task")) {
 		/* What it waits on: its channels, or its wait object. */
@@ -659,7 +704,8 @@ static void why_task_spilled(void *arg)
 			nc = 1;
 		}
 		kprintf("task %llu '%s' waits (%s) on what a task that can run reaches:\n",
-			(unsigned long long)s->info.id, s->info.name, s->info.wait_reason);
+			(unsigned long long)s->info.id, s->info.name,
+			wait_reason_name(s->info.wait_reason));
 		q->result = 0;
 		for (size_t i = 0; i < nc && q->result == 0; i++) {
 			uintptr_t w = (uintptr_t)chans[i];

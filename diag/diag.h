@@ -32,7 +32,7 @@ void tasks_dump(void);
 typedef struct task_profile_group {
 	size_t count;            /* tasks in the group */
 	task_state state;
-	const char *wait_reason; /* NULL unless blocked */
+	wait_reason wait_reason; /* WAIT_REASON_NONE unless blocked */
 	uintptr_t create_pc;     /* caller of task_spawn (0: boot) */
 	size_t depth;
 	uintptr_t pcs[TASK_PROFILE_DEPTH]; /* innermost first */

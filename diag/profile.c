@@ -24,14 +24,8 @@ typedef struct profile_walk {
 static bool profile_same(const task_profile_group *g, const task_info *info,
 			 const uintptr_t *pcs, size_t depth)
 {
-	if (g->state != info->state || g->create_pc != info->create_pc || g->depth != depth)
-		return false;
-	/* Wait reasons are string literals, but two copies of one text are
-	 * the same reason. */
-	if ((g->wait_reason == NULL) != (info->wait_reason == NULL))
-		return false;
-	if (g->wait_reason && g->wait_reason != info->wait_reason &&
-	    strcmp(g->wait_reason, info->wait_reason) != 0)
+	if (g->state != info->state || g->create_pc != info->create_pc ||
+	    g->wait_reason != info->wait_reason || g->depth != depth)
 		return false;
 	return memcmp(g->pcs, pcs, depth * sizeof(uintptr_t)) == 0;
 }
@@ -47,8 +41,6 @@ static void profile_one(task *t, void *arg)
 	w->ntasks++;
 	uintptr_t pcs[TASK_PROFILE_DEPTH];
 	size_t depth = task_backtrace_locked(t, pcs, TASK_PROFILE_DEPTH);
-	const char *reason = info.state == TASK_BLOCKED ? info.wait_reason : NULL;
-	info.wait_reason = reason;
 	uint64_t wait_ns = info.state == TASK_BLOCKED ? info.wait_ns : 0;
 
 	for (size_t i = 0; i < w->n; i++) {
@@ -68,7 +60,7 @@ static void profile_one(task *t, void *arg)
 	}
 	task_profile_group *g = &w->groups[w->n++];
 	*g = (task_profile_group){
-		.count = 1, .state = info.state, .wait_reason = reason,
+		.count = 1, .state = info.state, .wait_reason = info.wait_reason,
 		.create_pc = info.create_pc, .depth = depth, .first_id = info.id,
 		.max_wait_ns = wait_ns,
 	};
@@ -130,8 +122,8 @@ void task_profile_print(void)
 		for (size_t k = 0; k < g->depth; k++)
 			kprintf(" %p", (void *)g->pcs[k]);
 		kprintf("\n# %s", task_state_name(g->state));
-		if (g->wait_reason)
-			kprintf(", %s, longest wait %llu ms", g->wait_reason,
+		if (g->wait_reason != WAIT_REASON_NONE)
+			kprintf(", %s, longest wait %llu ms", wait_reason_name(g->wait_reason),
 				(unsigned long long)(g->max_wait_ns / NS_PER_MS));
 		kprintf(" (e.g. task %llu)\n", (unsigned long long)g->first_id);
 		for (size_t k = 0; k < g->depth; k++) {

@@ -41,8 +41,8 @@ static void taskdump_one(task *t, void *arg)
 
 	kprintf("task %llu '%s': %s", (unsigned long long)info.id, info.name,
 		task_state_name(info.state));
-	if (info.state == TASK_BLOCKED && info.wait_reason) {
-		kprintf(", %s for ", info.wait_reason);
+	if (info.state == TASK_BLOCKED && info.wait_reason != WAIT_REASON_NONE) {
+		kprintf(", %s for ", wait_reason_name(info.wait_reason));
 		taskdump_print_ms(info.wait_ns);
 		if (info.wait_object)
 			kprintf(" on %p", info.wait_object);

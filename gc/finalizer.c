@@ -147,8 +147,8 @@ static void finalizer_main(void *unused)
 	for (;;) {
 		spin_lock(&fin_lock);
 		while (!run_queue) {
-			sched_block_on(&finalizer_wait, &fin_lock, SWITCH_SEMAPHORE,
-				       "finalizer wait", &finalizer_wait);
+			sched_block_on(&finalizer_wait, &fin_lock, SWITCH_GC,
+				       WAIT_REASON_FINALIZER_WAIT, &finalizer_wait);
 			spin_lock(&fin_lock);
 		}
 		finalizer *f = run_queue;

@@ -47,6 +47,16 @@
  * the collector on the system stack: the goroutine that triggered it is
  * then just another stopped goroutine.
  *
+ * Waits. Every switch the collector asks for is counted as SWITCH_GC, not
+ * under the primitive it happens to use, and shows Go's wait reason: the
+ * worker parked outside a mark phase ("GC worker (idle)") or pausing
+ * between slices ("GC worker (active)"), the sweeper with nothing to sweep
+ * ("GC sweep wait") or yielding between batches, the finalizer task
+ * ("finalizer wait", gc/finalizer.c), a task waiting for a cycle to end
+ * ("GC assist wait"; in gc_collect, "garbage collection") or yielding to
+ * the worker in an assist (gc/pacer.c). Timer preemption of these tasks
+ * stays SWITCH_PREEMPTED.
+ *
  * States: phase OFF -> MARK (mark setup) -> MARK_TERM (termination, world
  * stopped) -> OFF. gc.barrier_on == (phase != OFF) at every point where the
  * world runs.
@@ -133,8 +143,8 @@ static void sweeper_main(void *unused)
 	for (;;) {
 		spin_lock(&gc_lock);
 		while (heap_sweep_done() || gc.phase != GC_PHASE_OFF) {
-			sched_block_on(&sweeper_wait, &gc_lock, SWITCH_SEMAPHORE,
-				       "GC sweep wait", &sweeper_wait);
+			sched_block_on(&sweeper_wait, &gc_lock, SWITCH_GC,
+				       WAIT_REASON_GC_SWEEP_WAIT, &sweeper_wait);
 			spin_lock(&gc_lock);
 		}
 		spin_unlock(&gc_lock);
@@ -145,7 +155,7 @@ static void sweeper_main(void *unused)
 		spin_lock(&gc_lock);
 		gc_cpu_ns += dt;
 		spin_unlock(&gc_lock);
-		task_yield();
+		task_yield_reason(SWITCH_GC);
 	}
 }
 
@@ -212,8 +222,8 @@ static void worker_main(void *unused)
 	for (;;) {
 		spin_lock(&gc_lock);
 		while (gc.phase != GC_PHASE_MARK || gc.test_held) {
-			sched_block_on(&worker_wait, &gc_lock, SWITCH_SEMAPHORE,
-				       "GC worker (idle)", &worker_wait);
+			sched_block_on(&worker_wait, &gc_lock, SWITCH_GC,
+				       WAIT_REASON_GC_WORKER_IDLE, &worker_wait);
 			spin_lock(&gc_lock);
 		}
 		spin_unlock(&gc_lock);
@@ -221,7 +231,8 @@ static void worker_main(void *unused)
 		bool more;
 		arch_run_spilled(worker_slice, &more);
 		if (more)
-			task_sleep(WORKER_SLEEP_NS);
+			task_sleep_reason(WORKER_SLEEP_NS, SWITCH_GC,
+					  WAIT_REASON_GC_WORKER_ACTIVE);
 	}
 }
 
@@ -396,7 +407,7 @@ void gc_wait_for_cycle_end(void)
 	spin_lock(&gc_lock);
 	uint64_t target = cycles_done + 1;
 	while (cycles_done < target && gc.phase != GC_PHASE_OFF) {
-		sched_block_on(&cycle_waiters, &gc_lock, SWITCH_SEMAPHORE, "GC assist wait",
+		sched_block_on(&cycle_waiters, &gc_lock, SWITCH_GC, WAIT_REASON_GC_ASSIST_WAIT,
 			       &cycle_waiters);
 		spin_lock(&gc_lock);
 	}
@@ -430,8 +441,8 @@ void gc_collect(void)
 			gc_start("gc_collect");
 		spin_lock(&gc_lock);
 		while (cycles_done < target) {
-			sched_block_on(&cycle_waiters, &gc_lock, SWITCH_SEMAPHORE,
-				       "garbage collection", &cycle_waiters);
+			sched_block_on(&cycle_waiters, &gc_lock, SWITCH_GC,
+				       WAIT_REASON_GARBAGE_COLLECTION, &cycle_waiters);
 			spin_lock(&gc_lock);
 		}
 		spin_unlock(&gc_lock);

@@ -41,7 +41,6 @@ static workbuf *wb_current;   /* this CPU's buffer */
 static workbuf *wb_full;      /* full buffers */
 static workbuf *wb_free;      /* empty buffers */
 static size_t wb_full_count;
-static size_t wb_total = WORKBUF_POOL;
 
 void gc_work_init(void)
 {
@@ -70,7 +69,6 @@ static void work_push(uintptr_t obj)
 			b = fixalloc_persistent(sizeof(workbuf), 64);
 			if (!b)
 				panic("gc: out of memory for mark work buffers");
-			wb_total++;
 		}
 		wb_current->next = wb_full;
 		wb_full = wb_current;

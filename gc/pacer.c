@@ -221,7 +221,7 @@ gc_charge gc_alloc_hook(size_t size)
 		/* Nothing grey left to scan: the worker is busy with roots.
 		 * Give it the CPU instead of allocating further ahead. */
 		assist_debt = 0;
-		task_yield();
+		task_yield_reason(SWITCH_GC);
 	}
 	return charge;
 }

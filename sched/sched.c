@@ -50,7 +50,7 @@ struct task {
 	uint64_t id;
 	char name[32];
 	task_state state;          /* guarded by sched_lock */
-	const char *wait_reason;   /* BLOCKED: Go's waitReason text */
+	wait_reason wait_reason;   /* BLOCKED: why; else WAIT_REASON_NONE */
 	const void *wait_object;   /* BLOCKED: what it waits on */
 	uint64_t blocked_at;       /* BLOCKED: arch_nanotime() */
 	void *wait_data;           /* scratch of the primitive it waits in */
@@ -60,7 +60,6 @@ struct task {
 	uintptr_t create_pc;
 	int exit_status;
 	bool detached;             /* free the record at death */
-	bool killed;               /* died by a fault or panic */
 	bool reclaim;              /* leaked: dies when next switched to */
 	waitq joiners;             /* guarded by sched_lock */
 	uint64_t switches[SWITCH_REASON_COUNT];
@@ -114,11 +113,44 @@ static const char *const reason_names[SWITCH_REASON_COUNT] = {
 	[SWITCH_MUTEX] = "mutex",         [SWITCH_COND] = "cond",
 	[SWITCH_WAITGROUP] = "waitgroup", [SWITCH_SEMAPHORE] = "semaphore",
 	[SWITCH_JOIN] = "join",           [SWITCH_EXIT] = "exit",
+	[SWITCH_GC] = "gc",
 };
 
 const char *switch_reason_name(switch_reason r)
 {
 	return r < SWITCH_REASON_COUNT ? reason_names[r] : "?";
+}
+
+/* Go's texts (runtime2.go's waitReasonStrings); tests, the task dump, the
+ * task profile and the leak report print them. */
+static const char *const wait_reason_names[WAIT_REASON_COUNT] = {
+	[WAIT_REASON_NONE] = "",
+	[WAIT_REASON_SLEEP] = "sleep",
+	[WAIT_REASON_TASK_JOIN] = "task join",
+	[WAIT_REASON_SYNC_MUTEX_LOCK] = "sync.Mutex.Lock",
+	[WAIT_REASON_SYNC_RWMUTEX_RLOCK] = "sync.RWMutex.RLock",
+	[WAIT_REASON_SYNC_RWMUTEX_LOCK] = "sync.RWMutex.Lock",
+	[WAIT_REASON_SYNC_COND_WAIT] = "sync.Cond.Wait",
+	[WAIT_REASON_SYNC_WAITGROUP_WAIT] = "sync.WaitGroup.Wait",
+	[WAIT_REASON_SEMACQUIRE] = "semacquire",
+	[WAIT_REASON_CHAN_RECEIVE] = "chan receive",
+	[WAIT_REASON_CHAN_SEND] = "chan send",
+	[WAIT_REASON_SELECT] = "select",
+	[WAIT_REASON_CHAN_RECEIVE_NIL_CHAN] = "chan receive (nil chan)",
+	[WAIT_REASON_CHAN_SEND_NIL_CHAN] = "chan send (nil chan)",
+	[WAIT_REASON_SELECT_NO_CASES] = "select (no cases)",
+	[WAIT_REASON_GC_ASSIST_WAIT] = "GC assist wait",
+	[WAIT_REASON_GARBAGE_COLLECTION] = "garbage collection",
+	[WAIT_REASON_GC_WORKER_IDLE] = "GC worker (idle)",
+	[WAIT_REASON_GC_WORKER_ACTIVE] = "GC worker (active)",
+	[WAIT_REASON_GC_SWEEP_WAIT] = "GC sweep wait",
+	[WAIT_REASON_FINALIZER_WAIT] = "finalizer wait",
+};
+
+const char *wait_reason_name(wait_reason r)
+{
+	return (unsigned)r < WAIT_REASON_COUNT && wait_reason_names[r] ? wait_reason_names[r]
+								  : "?";
 }
 
 const char *task_state_name(task_state s)
@@ -357,7 +389,7 @@ static _Noreturn void die_locked(int status)
 	task *joiner;
 	while ((joiner = waitq_pop(&self->joiners)) != NULL) {
 		joiner->state = TASK_RUNNABLE;
-		joiner->wait_reason = NULL;
+		joiner->wait_reason = WAIT_REASON_NONE;
 		joiner->wait_object = NULL;
 		runq_push(c, joiner);
 	}
@@ -379,7 +411,6 @@ static _Noreturn void kill_current(const char *why)
 	kprintf("task %llu '%s' killed: %s\n", (unsigned long long)self->id, self->name, why);
 	arch_irq_disable();
 	spin_lock(&sched_lock);
-	self->killed = true;
 	die_locked(TASK_EXIT_FAULT);
 }
 
@@ -427,7 +458,7 @@ int task_join(task *t)
 	while (t->state != TASK_DEAD) {
 		waitq_push(&t->joiners, self);
 		self->state = TASK_BLOCKED;
-		self->wait_reason = "task join";
+		self->wait_reason = WAIT_REASON_TASK_JOIN;
 		self->wait_object = t;
 		self->blocked_at = arch_nanotime();
 		schedule_locked(SWITCH_JOIN);
@@ -489,7 +520,7 @@ void task_get_info_locked(const task *t, task_info *out)
 	*out = (task_info){
 		.id = t->id,
 		.state = t->state,
-		.wait_reason = t->state == TASK_BLOCKED ? t->wait_reason : NULL,
+		.wait_reason = t->state == TASK_BLOCKED ? t->wait_reason : WAIT_REASON_NONE,
 		.wait_object = t->state == TASK_BLOCKED ? t->wait_object : NULL,
 		.wait_ns = t->state == TASK_BLOCKED ? arch_nanotime() - t->blocked_at : 0,
 		.wake_at = t->state == TASK_BLOCKED ? t->wake_at : 0,
@@ -526,15 +557,20 @@ size_t task_backtrace_locked(const task *t, uintptr_t *pcs, size_t max)
 }
 
 /* ---- yielding, blocking, waking ------------------------------------------ */
-void task_yield(void)
+void task_yield_reason(switch_reason why)
 {
 	spin_lock(&sched_lock);
 	this_cpu()->current->state = TASK_RUNNABLE;
-	schedule_locked(SWITCH_YIELD);
+	schedule_locked(why);
 	spin_unlock(&sched_lock);
 }
 
-void sched_block_on(waitq *q, spinlock *lock, switch_reason why, const char *wait_reason,
+void task_yield(void)
+{
+	task_yield_reason(SWITCH_YIELD);
+}
+
+void sched_block_on(waitq *q, spinlock *lock, switch_reason why, wait_reason wait,
 		    const void *wait_object)
 {
 	task *self = task_self();
@@ -549,7 +585,7 @@ void sched_block_on(waitq *q, spinlock *lock, switch_reason why, const char *wai
 	if (q)
 		waitq_push(q, self);
 	self->state = TASK_BLOCKED;
-	self->wait_reason = wait_reason;
+	self->wait_reason = wait;
 	self->wait_object = wait_object;
 	self->blocked_at = arch_nanotime();
 	if (lock)
@@ -560,8 +596,7 @@ void sched_block_on(waitq *q, spinlock *lock, switch_reason why, const char *wai
 		 * asked to reclaim leaked tasks. What we waited on is
 		 * unreachable, so leaving it untouched is safe. */
 		kprintf("task %llu '%s' reclaimed: it could never wake (%s)\n",
-			(unsigned long long)self->id, self->name, wait_reason);
-		self->killed = true;
+			(unsigned long long)self->id, self->name, wait_reason_name(wait));
 		die_locked(TASK_EXIT_FAULT);
 	}
 	spin_unlock(&sched_lock);
@@ -590,7 +625,7 @@ void sched_wake(task *t)
 	spin_lock(&sched_lock);
 	if (t->state == TASK_BLOCKED) {
 		t->state = TASK_RUNNABLE;
-		t->wait_reason = NULL;
+		t->wait_reason = WAIT_REASON_NONE;
 		t->wait_object = NULL;
 		runq_push(this_cpu(), t);
 	}
@@ -630,8 +665,13 @@ void task_scrub_stack(size_t max_bytes)
 /* ---- sleeping and the tick ----------------------------------------------- */
 void task_sleep(uint64_t ns)
 {
+	task_sleep_reason(ns, SWITCH_SLEEP, WAIT_REASON_SLEEP);
+}
+
+void task_sleep_reason(uint64_t ns, switch_reason why, wait_reason wait)
+{
 	if (ns == 0) {
-		task_yield();
+		task_yield_reason(why == SWITCH_SLEEP ? SWITCH_YIELD : why);
 		return;
 	}
 	task *self = task_self();
@@ -643,10 +683,10 @@ void task_sleep(uint64_t ns)
 	self->sleep_next = *pp;
 	*pp = self;
 	self->state = TASK_BLOCKED;
-	self->wait_reason = "sleep";
+	self->wait_reason = wait;
 	self->wait_object = NULL;
 	self->blocked_at = arch_nanotime();
-	schedule_locked(SWITCH_SLEEP);
+	schedule_locked(why);
 	spin_unlock(&sched_lock);
 }
 
@@ -664,7 +704,7 @@ static void sched_tick(void)
 		t->sleep_next = NULL;
 		t->wake_at = 0;
 		t->state = TASK_RUNNABLE;
-		t->wait_reason = NULL;
+		t->wait_reason = WAIT_REASON_NONE;
 		runq_push(c, t);
 	}
 	if (c->ticks_left > 0)
@@ -703,7 +743,7 @@ void preempt_enable(void)
 
 /* ---- stop the world ------------------------------------------------------- */
 static bool world_is_stopped;
-static uint64_t stw_started, stw_last, stw_max;
+static uint64_t stw_started, stw_last;
 
 void stop_the_world(const char *reason)
 {
@@ -723,8 +763,6 @@ void start_the_world(void)
 	ASSERT(world_is_stopped);
 	world_is_stopped = false;
 	stw_last = arch_nanotime() - stw_started;
-	if (stw_last > stw_max)
-		stw_max = stw_last;
 	preempt_enable();
 }
 

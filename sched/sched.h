@@ -57,10 +57,50 @@ typedef enum switch_reason {
 	SWITCH_SEMAPHORE,
 	SWITCH_JOIN,
 	SWITCH_EXIT,
+	SWITCH_GC,       /* asked for by the collector: its tasks parking,
+			  * sleeping, yielding; a task waiting for a cycle */
 	SWITCH_REASON_COUNT,
 } switch_reason;
 
 const char *switch_reason_name(switch_reason r);
+
+/*
+ * Why a blocked task waits: Go's waitReason (runtime2.go), with Go's text
+ * for each in wait_reason_name()'s table (sched/sched.c); "task join" is
+ * ours (Go has no join). A closed set: code that decides by the reason
+ * (the leak detector, the task profile's grouping) compares these, never
+ * the text.
+ */
+typedef enum wait_reason {
+	WAIT_REASON_NONE,                /* "": not blocked */
+	WAIT_REASON_SLEEP,               /* "sleep" (a timer wakes it) */
+	WAIT_REASON_TASK_JOIN,           /* "task join" */
+	WAIT_REASON_SYNC_MUTEX_LOCK,     /* "sync.Mutex.Lock" (also once_do) */
+	WAIT_REASON_SYNC_RWMUTEX_RLOCK,  /* "sync.RWMutex.RLock" */
+	WAIT_REASON_SYNC_RWMUTEX_LOCK,   /* "sync.RWMutex.Lock" */
+	WAIT_REASON_SYNC_COND_WAIT,      /* "sync.Cond.Wait" */
+	WAIT_REASON_SYNC_WAITGROUP_WAIT, /* "sync.WaitGroup.Wait" */
+	WAIT_REASON_SEMACQUIRE,          /* "semacquire" */
+	WAIT_REASON_CHAN_RECEIVE,        /* "chan receive" */
+	WAIT_REASON_CHAN_SEND,           /* "chan send" */
+	WAIT_REASON_SELECT,              /* "select" */
+	WAIT_REASON_CHAN_RECEIVE_NIL_CHAN, /* "chan receive (nil chan)": forever */
+	WAIT_REASON_CHAN_SEND_NIL_CHAN,  /* "chan send (nil chan)": forever */
+	WAIT_REASON_SELECT_NO_CASES,     /* "select (no cases)": forever */
+	/* the collector's waits (all counted as SWITCH_GC) */
+	WAIT_REASON_GC_ASSIST_WAIT,      /* "GC assist wait": for the cycle's end */
+	WAIT_REASON_GARBAGE_COLLECTION,  /* "garbage collection": in gc_collect */
+	WAIT_REASON_GC_WORKER_IDLE,      /* "GC worker (idle)": no mark phase */
+	WAIT_REASON_GC_WORKER_ACTIVE,    /* "GC worker (active)": between mark
+					  * slices (a timer wakes it) */
+	WAIT_REASON_GC_SWEEP_WAIT,       /* "GC sweep wait": nothing to sweep */
+	WAIT_REASON_FINALIZER_WAIT,      /* "finalizer wait": no finalizer due */
+	WAIT_REASON_COUNT,
+} wait_reason;
+
+/* Go's text for r ("" for WAIT_REASON_NONE, "?" out of range). */
+const char *wait_reason_name(wait_reason r);
+
 const char *task_state_name(task_state s);
 
 typedef struct task task;
@@ -93,8 +133,13 @@ bool task_is_idle(const task *t); /* a CPU's idle task (not counted above) */
 
 /* Gives up the CPU to the next runnable task, if any. */
 void task_yield(void);
-/* Blocks for at least ns nanoseconds; wakes within one tick after. */
+/* Blocks for at least ns nanoseconds; wakes within one tick after.
+ * ("sleep", SWITCH_SLEEP) */
 void task_sleep(uint64_t ns);
+/* task_yield and task_sleep for the runtime's own waits, counted under
+ * `why` and shown as `wait` (the collector: SWITCH_GC). */
+void task_yield_reason(switch_reason why);
+void task_sleep_reason(uint64_t ns, switch_reason why, wait_reason wait);
 
 /* Zeroes the dead part of the running task's stack below the caller's
  * frame, about max_bytes of it (SIZE_MAX: all; paint is left alone, so
@@ -110,7 +155,7 @@ typedef struct task_info {
 	uint64_t id;
 	char name[32];
 	task_state state;
-	const char *wait_reason; /* Go's waitReason text; NULL if not blocked */
+	wait_reason wait_reason; /* WAIT_REASON_NONE unless blocked */
 	const void *wait_object; /* the channel, mutex, ... waited on */
 	uint64_t wait_ns;        /* how long it has been blocked */
 	uint64_t wake_at;        /* sleeping: the arch_nanotime() it is due; else 0 */
@@ -168,7 +213,8 @@ bool world_stopped(void);
  * idle task, interrupts and preemption on, the world running. */
 bool sched_may_block(void);
 #define ASSERT_WORLD_STOPPED() ASSERT(world_stopped())
-/* The last and the longest stop_the_world pause, in ns. */
+/* The last stop_the_world pause, in ns (the collector keeps its own
+ * pauses' history and maximum: gc_read_stats). */
 uint64_t stw_last_pause_ns(void);
 
 /* Starts the scheduler: the boot context becomes task 1 "main", an idle
@@ -188,7 +234,7 @@ typedef struct waitq {
  * reason and object, releases `lock` (which the caller holds) and switches
  * away. Returns after a wake, with `lock` NOT held. */
 void sched_block_on(waitq *q, spinlock *lock, switch_reason why,
-		    const char *wait_reason, const void *wait_object);
+		    wait_reason wait, const void *wait_object);
 /* Wakes the first / every task on q (the caller holds q's lock). Returns
  * the task woken, NULL if q was empty. */
 task *waitq_wake_one(waitq *q);

@@ -59,7 +59,7 @@ void mutex_lock(mutex *m)
 		} else if (now - wait_start > MUTEX_STARVATION_NS) {
 			m->starving = true;
 		}
-		sched_block_on(&m->waiters, &m->lock, SWITCH_MUTEX, "sync.Mutex.Lock", m);
+		sched_block_on(&m->waiters, &m->lock, SWITCH_MUTEX, WAIT_REASON_SYNC_MUTEX_LOCK, m);
 		spin_lock(&m->lock);
 		if (task_wait_data(self) == m) {
 			/* Starvation mode: mutex_release_locked made us the
@@ -138,7 +138,7 @@ void rwmutex_rlock(rwmutex *rw)
 		spin_unlock(&rw->lock);
 		return;
 	}
-	sched_block_on(&rw->readq, &rw->lock, SWITCH_MUTEX, "sync.RWMutex.RLock", rw);
+	sched_block_on(&rw->readq, &rw->lock, SWITCH_MUTEX, WAIT_REASON_SYNC_RWMUTEX_RLOCK, rw);
 	/* rwmutex_unlock counted us in readers before waking us. */
 }
 
@@ -166,7 +166,7 @@ void rwmutex_lock(rwmutex *rw)
 		spin_unlock(&rw->lock);
 		return;
 	}
-	sched_block_on(&rw->writeq, &rw->lock, SWITCH_MUTEX, "sync.RWMutex.Lock", rw);
+	sched_block_on(&rw->writeq, &rw->lock, SWITCH_MUTEX, WAIT_REASON_SYNC_RWMUTEX_LOCK, rw);
 	/* The last reader or the previous writer set rw->writer for us. */
 }
 
@@ -207,7 +207,7 @@ void cond_wait(cond *c)
 		spin_unlock(&c->lock);
 		task_panic("sync: unlock of unlocked mutex");
 	}
-	sched_block_on(&c->waiters, &c->lock, SWITCH_COND, "sync.Cond.Wait", c);
+	sched_block_on(&c->waiters, &c->lock, SWITCH_COND, WAIT_REASON_SYNC_COND_WAIT, c);
 	mutex_lock(c->m);
 }
 
@@ -258,7 +258,8 @@ void waitgroup_wait(waitgroup *wg)
 		spin_unlock(&wg->lock);
 		return;
 	}
-	sched_block_on(&wg->waiters, &wg->lock, SWITCH_WAITGROUP, "sync.WaitGroup.Wait", wg);
+	sched_block_on(&wg->waiters, &wg->lock, SWITCH_WAITGROUP, WAIT_REASON_SYNC_WAITGROUP_WAIT,
+		       wg);
 }
 
 /* ---- semaphore --------------------------------------------------------- */
@@ -276,7 +277,7 @@ void semaphore_acquire(semaphore *s)
 		spin_unlock(&s->lock);
 		return;
 	}
-	sched_block_on(&s->waiters, &s->lock, SWITCH_SEMAPHORE, "semacquire", s);
+	sched_block_on(&s->waiters, &s->lock, SWITCH_SEMAPHORE, WAIT_REASON_SEMACQUIRE, s);
 	/* semaphore_release handed us its unit (count was not raised). */
 }
 
@@ -319,7 +320,7 @@ void once_do(once *o, void (*fn)(void *), void *arg)
 			spin_unlock(&o->lock);
 			task_panic("sync: once_do called from its own function");
 		}
-		sched_block_on(&o->waiters, &o->lock, SWITCH_MUTEX, "sync.Mutex.Lock", o);
+		sched_block_on(&o->waiters, &o->lock, SWITCH_MUTEX, WAIT_REASON_SYNC_MUTEX_LOCK, o);
 		spin_lock(&o->lock);
 	}
 	if (o->state == ONCE_DONE) {

@@ -79,7 +79,7 @@ TEST(chan, unbuffered_rendezvous)
 	r = (struct op){ .c = c, .value = -1 };
 	task *rt = task_spawn(recv_one, &r, "receiver");
 	yield_until_blocked(rt);
-	check_blocked_on(rt, "chan receive", c);
+	check_blocked_on(rt, WAIT_REASON_CHAN_RECEIVE, c);
 	int v = 42;
 	CHECK(!chan_try_recv(c, &v, NULL));
 	chan_send(c, &v);
@@ -91,7 +91,7 @@ TEST(chan, unbuffered_rendezvous)
 	s = (struct op){ .c = c, .value = 7 };
 	task *st = task_spawn(send_one, &s, "sender");
 	yield_until_blocked(st);
-	check_blocked_on(st, "chan send", c);
+	check_blocked_on(st, WAIT_REASON_CHAN_SEND, c);
 	CHECK_EQ(chan_len(c), 0);
 	CHECK(!chan_try_send(c, &v)); /* no receiver waiting */
 	v = 0;
@@ -159,7 +159,7 @@ TEST(chan, buffered_fifo)
 	s = (struct op){ .c = c, .value = 100 };
 	task *st = task_spawn(send_one, &s, "sender");
 	yield_until_blocked(st);
-	check_blocked_on(st, "chan send", c);
+	check_blocked_on(st, WAIT_REASON_CHAN_SEND, c);
 	check_valid(c);
 	CHECK(chan_recv(c, &v));
 	CHECK_EQ(v, 0);
@@ -327,9 +327,9 @@ TEST(chan, nil_channel_blocks_forever)
 	yield_until_blocked(e);
 	for (int i = 0; i < 10; i++)
 		task_yield(); /* they had the CPU again: still blocked */
-	check_blocked_on(r, "chan receive (nil chan)", NULL);
-	check_blocked_on(s, "chan send (nil chan)", NULL);
-	check_blocked_on(e, "select (no cases)", NULL);
+	check_blocked_on(r, WAIT_REASON_CHAN_RECEIVE_NIL_CHAN, NULL);
+	check_blocked_on(s, WAIT_REASON_CHAN_SEND_NIL_CHAN, NULL);
+	check_blocked_on(e, WAIT_REASON_SELECT_NO_CASES, NULL);
 	int v = 0;
 	CHECK(!chan_try_send(NULL, &v));
 	CHECK(!chan_try_recv(NULL, &v, NULL));
@@ -417,8 +417,7 @@ TEST(chan, select_blocks_until_ready)
 	CHECK(ok);
 	CHECK_EQ(va, -1);
 	CHECK_EQ(task_join(t), 0);
-	CHECK(h.seen.wait_reason);
-	CHECK_STREQ(h.seen.wait_reason, "select");
+	CHECK_WAIT_REASON(h.seen, WAIT_REASON_SELECT);
 	CHECK(h.seen.wait_object == cases);
 	/* The sudog left on a was taken off: nobody receives there now. */
 	int x = 1;
@@ -509,7 +508,7 @@ TEST(chan, select_with_a_closed_channel)
 	CHECK(!ok);
 	CHECK_EQ(v, 0);
 	CHECK_EQ(task_join(t), 0);
-	CHECK_STREQ(h.seen.wait_reason, "select");
+	CHECK_WAIT_REASON(h.seen, WAIT_REASON_SELECT);
 	check_valid(a);
 	check_valid(d);
 
@@ -521,7 +520,7 @@ TEST(chan, select_with_a_closed_channel)
 	yield_until_blocked(t);
 	task_info info;
 	task_get_info(t, &info);
-	CHECK_STREQ(info.wait_reason, "select"); /* object: its cases array */
+	CHECK_WAIT_REASON(info, WAIT_REASON_SELECT); /* object: its cases array */
 	chan_close(e);
 	CHECK_EQ(task_join(t), TASK_EXIT_FAULT);
 	CHECK_EQ(task_join(task_spawn(select_send_forever, e, "late select sender")),

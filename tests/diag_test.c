@@ -12,6 +12,7 @@
 #include "chan/chan.h"
 #include "diag/diag.h"
 #include "tests/gc_test_util.h"
+#include "tests/task_test_util.h"
 
 #define MAX_LEAKS 256
 
@@ -352,6 +353,300 @@ GC_TEST(diag, leak_detector_finds_every_kind_of_leak_and_nothing_else)
 	for (size_t i = 0; i < ARRAY_SIZE(leaks); i++)
 		CHECK_EQ(task_join(leaks[i]), TASK_EXIT_FAULT);
 	task_detach(g_mutex_waiter);
+}
+
+/* ---- the leak detector's verdict for every wait reason, exactly ----------- */
+/*
+ * The detector decides by the wait reason: a timed wait can run again by
+ * itself (live), a nil channel or an empty select never wakes (leaked),
+ * anything else wakes if a task that can run reaches its wait object. For
+ * every reason, one task blocks with it on a wait object only its own stack
+ * reaches and one on a global: the verdicts below, and nothing else. Then
+ * the real waits that are not in the scenario above: nil channels, an
+ * empty select, a private rwmutex and semaphore, a global semaphore, a
+ * join, and the collector's own tasks at rest.
+ */
+typedef enum wake_class { WAKES_BY_TIMER = 1, WAKES_BY_OBJECT, WAKES_NEVER } wake_class;
+
+static const wake_class g_wake_class[WAIT_REASON_COUNT] = {
+	[WAIT_REASON_SLEEP] = WAKES_BY_TIMER,
+	[WAIT_REASON_TASK_JOIN] = WAKES_BY_OBJECT,
+	[WAIT_REASON_SYNC_MUTEX_LOCK] = WAKES_BY_OBJECT,
+	[WAIT_REASON_SYNC_RWMUTEX_RLOCK] = WAKES_BY_OBJECT,
+	[WAIT_REASON_SYNC_RWMUTEX_LOCK] = WAKES_BY_OBJECT,
+	[WAIT_REASON_SYNC_COND_WAIT] = WAKES_BY_OBJECT,
+	[WAIT_REASON_SYNC_WAITGROUP_WAIT] = WAKES_BY_OBJECT,
+	[WAIT_REASON_SEMACQUIRE] = WAKES_BY_OBJECT,
+	[WAIT_REASON_CHAN_RECEIVE] = WAKES_BY_OBJECT,
+	[WAIT_REASON_CHAN_SEND] = WAKES_BY_OBJECT,
+	[WAIT_REASON_SELECT] = WAKES_BY_OBJECT,
+	[WAIT_REASON_CHAN_RECEIVE_NIL_CHAN] = WAKES_NEVER,
+	[WAIT_REASON_CHAN_SEND_NIL_CHAN] = WAKES_NEVER,
+	[WAIT_REASON_SELECT_NO_CASES] = WAKES_NEVER,
+	[WAIT_REASON_GC_ASSIST_WAIT] = WAKES_BY_OBJECT,
+	[WAIT_REASON_GARBAGE_COLLECTION] = WAKES_BY_OBJECT,
+	[WAIT_REASON_GC_WORKER_IDLE] = WAKES_BY_OBJECT,
+	[WAIT_REASON_GC_WORKER_ACTIVE] = WAKES_BY_TIMER,
+	[WAIT_REASON_GC_SWEEP_WAIT] = WAKES_BY_OBJECT,
+	[WAIT_REASON_FINALIZER_WAIT] = WAKES_BY_OBJECT,
+};
+
+/* What a waiter of the first kind blocks on: a wait queue and its lock. */
+typedef struct wait_box {
+	spinlock lock;
+	waitq q;
+	bool open; /* guarded by lock: the waiter may go */
+} wait_box;
+static GC_TYPE_DEFINE_NOPTRS(wait_box_type, wait_box);
+
+static wait_box g_wait_box = { .lock = SPINLOCK_INIT("diag test") };
+
+typedef struct reason_waiter {
+	wait_reason reason;
+	bool private_box;     /* else g_wait_box */
+	uintptr_t hidden_box; /* out: the private box, XORed (no reference) */
+	task *t;
+} reason_waiter;
+
+static void block_for_reason(void *arg)
+{
+	reason_waiter *w = arg;
+	wait_box *b = &g_wait_box;
+	if (w->private_box) {
+		b = gc_alloc(&wait_box_type);
+		CHECK(b);
+		*b = (wait_box){ .lock = SPINLOCK_INIT("diag test") };
+		w->hidden_box = gc_t_hide(b);
+	}
+	spin_lock(&b->lock);
+	while (!b->open) {
+		sched_block_on(&b->q, &b->lock, SWITCH_YIELD, w->reason, b);
+		spin_lock(&b->lock);
+	}
+	spin_unlock(&b->lock);
+}
+
+static void open_box(wait_box *b)
+{
+	spin_lock(&b->lock);
+	b->open = true;
+	waitq_wake_all(&b->q);
+	spin_unlock(&b->lock);
+}
+
+typedef struct sync_box {
+	rwmutex rw;
+	semaphore sem;
+} sync_box;
+static GC_TYPE_DEFINE_NOPTRS(sync_box_type, sync_box);
+
+static task *volatile g_rlock_waiter, *volatile g_lock_waiter;
+
+static void rlock_shared(void *arg)
+{
+	rwmutex_rlock(&((sync_box *)arg)->rw);
+}
+
+static void lock_exclusive(void *arg)
+{
+	rwmutex_lock(&((sync_box *)arg)->rw);
+}
+
+/* Write-locks a private rwmutex, starts a reader and a writer that wait for
+ * it, then blocks forever itself: all three can never wake. */
+static void hold_rwmutex_and_leak(void *unused)
+{
+	(void)unused;
+	sync_box *box = gc_alloc(&sync_box_type);
+	CHECK(box);
+	rwmutex_lock(&box->rw);
+	g_rlock_waiter = task_spawn(rlock_shared, box, "leak-rlock");
+	g_lock_waiter = task_spawn(lock_exclusive, box, "leak-lock");
+	CHECK(g_rlock_waiter && g_lock_waiter);
+	chan *c = chan_make(sizeof(int), 0);
+	chan_recv(c, NULL);
+}
+
+static void acquire_private_semaphore(void *unused)
+{
+	(void)unused;
+	sync_box *box = gc_alloc(&sync_box_type);
+	CHECK(box);
+	semaphore_acquire(&box->sem);
+}
+
+static semaphore g_diag_sem = SEMAPHORE_INIT(0);
+static void acquire_global_semaphore(void *unused)
+{
+	(void)unused;
+	semaphore_acquire(&g_diag_sem);
+}
+
+static void recv_nil(void *unused)
+{
+	(void)unused;
+	chan_recv(NULL, NULL);
+}
+
+static void send_nil(void *unused)
+{
+	(void)unused;
+	int v = 1;
+	chan_send(NULL, &v);
+}
+
+static void select_nothing(void *unused)
+{
+	(void)unused;
+	chan_select(NULL, 0, false);
+}
+
+static void join_task(void *arg)
+{
+	CHECK_EQ(task_join(arg), 0);
+}
+
+struct named_task {
+	const char *name;
+	task *t;
+};
+
+static void find_named(task *t, void *arg)
+{
+	struct named_task *f = arg;
+	if (!f->t && strcmp(task_name(t), f->name) == 0)
+		f->t = t;
+}
+
+/* t blocks, and for `reason`; then stays so. */
+static void wait_blocked_for_reason(task *t, wait_reason reason)
+{
+	task_info info;
+	for (long i = 0;; i++) {
+		task_get_info(t, &info);
+		if (info.state == TASK_BLOCKED && info.wait_reason == reason)
+			return;
+		CHECK_MSG(i < GC_T_WAIT_YIELDS, "task '%s' not blocked for \"%s\" (%s, \"%s\")",
+			  info.name, wait_reason_name(reason), task_state_name(info.state),
+			  wait_reason_name(info.wait_reason));
+		task_yield();
+	}
+}
+
+#define NREASON_WAITERS (2 * (WAIT_REASON_COUNT - 1))
+static reason_waiter g_reason_waiters[NREASON_WAITERS];
+
+GC_TEST(diag, leak_verdict_for_every_wait_reason)
+{
+	for (int r = 1; r < WAIT_REASON_COUNT; r++)
+		CHECK_MSG(g_wake_class[r], "wait reason \"%s\" has no verdict in this test",
+			  wait_reason_name((wait_reason)r));
+	size_t base = leaks_find(g_base_ids, MAX_LEAKS, false);
+	CHECK_LE(base, MAX_LEAKS - NREASON_WAITERS - 16);
+	gc_write(&g_diag_chan, chan_make(sizeof(int), 0));
+	g_wait_box.open = false;
+	g_rlock_waiter = g_lock_waiter = NULL;
+
+	/* One waiter per reason on a private box, one on the global box. */
+	size_t expect_leaked = 0;
+	for (int r = 1; r < WAIT_REASON_COUNT; r++) {
+		for (int priv = 0; priv < 2; priv++) {
+			reason_waiter *w = &g_reason_waiters[2 * (r - 1) + priv];
+			*w = (reason_waiter){ .reason = (wait_reason)r, .private_box = priv };
+			w->t = task_spawn(block_for_reason, w, wait_reason_name((wait_reason)r));
+			CHECK(w->t);
+		}
+	}
+	/* The real waits. */
+	task *chan_target = task_spawn(wait_on_chan, g_diag_chan, "on-global-chan");
+	CHECK(chan_target);
+	struct { task *t; wait_reason reason; bool leaked; } real[] = {
+		{ task_spawn(recv_nil, NULL, "nil-recv"), WAIT_REASON_CHAN_RECEIVE_NIL_CHAN, true },
+		{ task_spawn(send_nil, NULL, "nil-send"), WAIT_REASON_CHAN_SEND_NIL_CHAN, true },
+		{ task_spawn(select_nothing, NULL, "empty-select"), WAIT_REASON_SELECT_NO_CASES,
+		  true },
+		{ task_spawn(hold_rwmutex_and_leak, NULL, "leak-rw-holder"),
+		  WAIT_REASON_CHAN_RECEIVE, true },
+		{ task_spawn(acquire_private_semaphore, NULL, "leak-sem"), WAIT_REASON_SEMACQUIRE,
+		  true },
+		{ task_spawn(acquire_global_semaphore, NULL, "on-global-sem"),
+		  WAIT_REASON_SEMACQUIRE, false },
+		{ task_spawn(join_task, chan_target, "joiner"), WAIT_REASON_TASK_JOIN, false },
+		{ chan_target, WAIT_REASON_CHAN_RECEIVE, false },
+		{ NULL, WAIT_REASON_SYNC_RWMUTEX_RLOCK, true }, /* started by the holder */
+		{ NULL, WAIT_REASON_SYNC_RWMUTEX_LOCK, true },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(real); i++) {
+		if (!real[i].t && real[i].reason == WAIT_REASON_SYNC_RWMUTEX_RLOCK) {
+			YIELD_UNTIL(g_rlock_waiter && g_lock_waiter);
+			real[i].t = g_rlock_waiter;
+			real[i + 1].t = g_lock_waiter;
+		}
+		CHECK(real[i].t);
+		wait_blocked_for_reason(real[i].t, real[i].reason);
+		expect_leaked += real[i].leaked;
+	}
+	for (size_t i = 0; i < NREASON_WAITERS; i++) {
+		reason_waiter *w = &g_reason_waiters[i];
+		wait_blocked_for_reason(w->t, w->reason);
+		wake_class c = g_wake_class[w->reason];
+		expect_leaked += w->private_box ? c != WAKES_BY_TIMER : c == WAKES_NEVER;
+	}
+	/* The collector's own tasks, at rest. */
+	const char *const runtime_names[] = { "gc worker", "gc sweeper", "gc finalizer" };
+	const wait_reason runtime_reasons[] = { WAIT_REASON_GC_WORKER_IDLE,
+						WAIT_REASON_GC_SWEEP_WAIT,
+						WAIT_REASON_FINALIZER_WAIT };
+	task *runtime[ARRAY_SIZE(runtime_names)];
+	for (size_t i = 0; i < ARRAY_SIZE(runtime_names); i++) {
+		struct named_task f = { runtime_names[i], NULL };
+		sched_for_each_task(find_named, &f);
+		CHECK_MSG(f.t, "no task '%s'", runtime_names[i]);
+		runtime[i] = f.t;
+		wait_blocked_for_reason(runtime[i], runtime_reasons[i]);
+	}
+
+	size_t n = leaks_find(g_leak_ids, MAX_LEAKS, false);
+	check_leaks_are(g_leak_ids, n, g_base_ids, base, expect_leaked);
+	for (size_t i = 0; i < NREASON_WAITERS; i++) {
+		const reason_waiter *w = &g_reason_waiters[i];
+		wake_class c = g_wake_class[w->reason];
+		bool want = w->private_box ? c != WAKES_BY_TIMER : c == WAKES_NEVER;
+		CHECK_MSG(has_id(g_leak_ids, n, task_id(w->t)) == want,
+			  "\"%s\" on a %s object: %s, expected %s", wait_reason_name(w->reason),
+			  w->private_box ? "private" : "global", want ? "not leaked" : "leaked",
+			  want ? "leaked" : "not leaked");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(real); i++)
+		CHECK_MSG(has_id(g_leak_ids, n, task_id(real[i].t)) == real[i].leaked,
+			  "task '%s' (\"%s\"): expected %s", task_name(real[i].t),
+			  wait_reason_name(real[i].reason), real[i].leaked ? "leaked" : "not leaked");
+	for (size_t i = 0; i < ARRAY_SIZE(runtime); i++)
+		CHECK_MSG(!has_id(g_leak_ids, n, task_id(runtime[i])), "'%s' reported leaked",
+			  runtime_names[i]);
+
+	/* Every waiter of the first kind goes; the live real ones end; the
+	 * leaked real ones are reclaimed. */
+	for (size_t i = 0; i < NREASON_WAITERS; i++)
+		if (g_reason_waiters[i].private_box)
+			open_box(gc_t_unhide(g_reason_waiters[i].hidden_box));
+	open_box(&g_wait_box);
+	for (size_t i = 0; i < NREASON_WAITERS; i++)
+		CHECK_EQ(task_join(g_reason_waiters[i].t), 0);
+	chan_close(g_diag_chan);
+	semaphore_release(&g_diag_sem);
+	size_t real_leaked = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(real); i++) {
+		if (real[i].leaked)
+			real_leaked++;
+		else if (real[i].t != chan_target) /* the joiner joins it */
+			CHECK_EQ(task_join(real[i].t), 0);
+	}
+	gc_write(&g_diag_chan, NULL);
+	CHECK_EQ(leaks_reclaim(false), base + real_leaked);
+	for (size_t i = 0; i < ARRAY_SIZE(real); i++)
+		if (real[i].leaked)
+			CHECK_EQ(task_join(real[i].t), TASK_EXIT_FAULT);
 }
 
 /* ---- why-alive: the collector's roots, and its memory --------------------- */

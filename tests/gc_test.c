@@ -5,12 +5,15 @@
  * only by a stack, a register, a global, an interior pointer, a blocked
  * task, an added root), unreachable ones are freed (plain, cyclic, large:
  * pages come back), typed objects are scanned precisely and noscan ones
- * not at all, and the stats move as documented. Concurrency, barriers and
- * pacing are in gc_race_test.c and gc_pacer_test.c, finalizers in
- * gc_final_test.c. How the tests keep addresses away from the conservative
- * scanner is explained in tests/gc_test_util.h.
+ * not at all, the stats move as documented, and the collector's waits
+ * count as its own (SWITCH_GC, each with its wait reason). Concurrency,
+ * barriers and pacing are in gc_race_test.c and gc_pacer_test.c,
+ * finalizers in gc_final_test.c. How the tests keep addresses away from the
+ * conservative scanner is explained in tests/gc_test_util.h.
  */
+#include "gc/gc_internal.h" /* gc_wait_for_cycle_end */
 #include "tests/gc_test_util.h"
+#include "tests/task_test_util.h"
 
 /* ---- types ------------------------------------------------------------- */
 
@@ -1122,4 +1125,124 @@ GC_TEST(gc, survives_in_callee_saved_register_of_collecting_task)
 		}
 	}
 	gc_set_stop_the_world(old);
+}
+
+/* ---- the collector's waits: SWITCH_GC, each with its own wait reason ------ */
+
+struct found_task {
+	const char *name;
+	task *t;
+};
+
+static void find_task_named(task *t, void *arg)
+{
+	struct found_task *f = arg;
+	if (!f->t && strcmp(task_name(t), f->name) == 0)
+		f->t = t;
+}
+
+/* One of the collector's own tasks (they never end). */
+static task *collector_task(const char *name)
+{
+	struct found_task f = { name, NULL };
+	sched_for_each_task(find_task_named, &f);
+	CHECK_MSG(f.t, "no task '%s'", name);
+	return f.t;
+}
+
+/* Yields until t is seen blocked for `reason` (an event: the collector's
+ * tasks come to rest there once nothing is left to do). */
+static void wait_blocked_for(task *t, wait_reason reason)
+{
+	task_info info;
+	for (long i = 0;; i++) {
+		task_get_info(t, &info);
+		if (info.state == TASK_BLOCKED && info.wait_reason == reason)
+			return;
+		CHECK_MSG(i < GC_T_WAIT_YIELDS, "task '%s' not blocked for \"%s\" (%s, \"%s\")",
+			  info.name, wait_reason_name(reason), task_state_name(info.state),
+			  wait_reason_name(info.wait_reason));
+		task_yield();
+	}
+}
+
+/* Every switch t made on its own (not preempted, not its exit) was the
+ * collector's: none under a primitive it happens to use. */
+static void check_only_gc_switches(const task *t, uint64_t exact_gc)
+{
+	task_info info;
+	task_get_info(t, &info);
+	for (int r = 0; r < SWITCH_REASON_COUNT; r++) {
+		if (r == SWITCH_GC || r == SWITCH_PREEMPTED || r == SWITCH_EXIT)
+			continue;
+		CHECK_MSG(info.switches[r] == 0, "task '%s': %llu switches for %s", info.name,
+			  (unsigned long long)info.switches[r], switch_reason_name((switch_reason)r));
+	}
+	if (exact_gc)
+		CHECK_EQ(info.switches[SWITCH_GC], exact_gc);
+	else
+		CHECK_GE(info.switches[SWITCH_GC], 1);
+}
+
+static void wait_for_cycle_end(void *unused)
+{
+	(void)unused;
+	gc_wait_for_cycle_end();
+}
+
+static void collect_once(void *unused)
+{
+	(void)unused;
+	gc_collect();
+}
+
+GC_TEST(gc, waits_are_counted_as_gc_with_their_own_reasons)
+{
+	task *worker = collector_task("gc worker"), *sweeper = collector_task("gc sweeper");
+	task *finalizer = collector_task("gc finalizer");
+	/* After a cycle the collector's tasks rest in their own waits, and
+	 * every switch they asked for since boot was counted as SWITCH_GC
+	 * (the sweeper's parking and yields, the worker's parking and its
+	 * pauses between slices, the finalizer task's parking). */
+	gc_t_collect();
+	wait_blocked_for(sweeper, WAIT_REASON_GC_SWEEP_WAIT);
+	wait_blocked_for(worker, WAIT_REASON_GC_WORKER_IDLE);
+	wait_blocked_for(finalizer, WAIT_REASON_FINALIZER_WAIT);
+	check_only_gc_switches(sweeper, 0);
+	check_only_gc_switches(worker, 0);
+	/* The finalizer task also runs finalizers, which may block on
+	 * anything: only its own parking is checked. */
+	task_info fi;
+	task_get_info(finalizer, &fi);
+	CHECK_EQ(fi.switches[SWITCH_SEMAPHORE], 0);
+	CHECK_GE(fi.switches[SWITCH_GC], 1);
+
+	/* Tasks waiting for a cycle (held by this test, so it cannot end
+	 * before they are seen): one in gc_wait_for_cycle_end ("GC assist
+	 * wait", the pacer's wait at the goal), one in gc_collect. */
+	uint64_t before[SWITCH_REASON_COUNT], after[SWITCH_REASON_COUNT];
+	sched_switch_counts(before);
+	gc_test_cycle_begin(false);
+	task *waiter = task_spawn_stack(wait_for_cycle_end, NULL, "cycle-waiter", GC_T_STACK);
+	task *collector = task_spawn_stack(collect_once, NULL, "collector", GC_T_STACK);
+	CHECK(waiter && collector);
+	gc_t_wait_blocked(waiter);
+	gc_t_wait_blocked(collector);
+	task_info wi, ci;
+	task_get_info(waiter, &wi);
+	task_get_info(collector, &ci);
+	wait_blocked_for(worker, WAIT_REASON_GC_WORKER_IDLE); /* the test holds the cycle */
+	gc_test_cycle_end(NULL, NULL, 0);
+	CHECK_EQ(wi.state, TASK_BLOCKED);
+	CHECK_WAIT_REASON(wi, WAIT_REASON_GC_ASSIST_WAIT);
+	CHECK_EQ(ci.state, TASK_BLOCKED);
+	CHECK_WAIT_REASON(ci, WAIT_REASON_GARBAGE_COLLECTION);
+	yield_until_dead(waiter);
+	yield_until_dead(collector);
+	check_only_gc_switches(waiter, 1); /* blocked once, woken at the end */
+	check_only_gc_switches(collector, 0); /* and maybe again for its own cycle */
+	CHECK_EQ(task_join(waiter), 0);
+	CHECK_EQ(task_join(collector), 0);
+	sched_switch_counts(after);
+	CHECK_GE(after[SWITCH_GC] - before[SWITCH_GC], 2);
 }

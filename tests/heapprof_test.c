@@ -95,9 +95,11 @@ TEST(heapprof, every_allocation_at_its_call_site)
 	CHECK_EQ(k.alloc_objects, KEPT); /* rate 1: each sample is one object */
 	CHECK_EQ(k.alloc_bytes, KEPT * sizeof(hp_node));
 	CHECK_EQ(k.inuse_samples, KEPT);
+	CHECK_EQ(k.inuse_sample_bytes, KEPT * sizeof(hp_node));
 	CHECK_EQ(k.inuse_bytes, KEPT * sizeof(hp_node));
 	CHECK_EQ(d.alloc_samples, DROPPED);
 	CHECK_EQ(d.inuse_samples, DROPPED);
+	CHECK_EQ(d.inuse_sample_bytes, DROPPED * sizeof(hp_leaf));
 	CHECK_EQ(d.alloc_bytes, DROPPED * sizeof(hp_leaf));
 	/* heapprof_find_site agrees with the listing. */
 	heapprof_site again;
@@ -117,6 +119,7 @@ TEST(heapprof, every_allocation_at_its_call_site)
 	size_t still = gc_t_count_allocated(hidden, DROPPED);
 	CHECK_LE(still, DROPPED / 4); /* stale stack words may keep a few */
 	CHECK_EQ(d.inuse_samples, still);
+	CHECK_EQ(d.inuse_sample_bytes, still * sizeof(hp_leaf));
 	CHECK_EQ(d.inuse_bytes, still * sizeof(hp_leaf));
 	CHECK_EQ(d.alloc_samples, DROPPED); /* totals never go down */
 	heapprof_print(5);
@@ -155,9 +158,11 @@ TEST(heapprof, free_drops_in_use)
 	heapprof_site d;
 	CHECK(site_in("alloc_dropped", &d));
 	CHECK_EQ(d.inuse_samples, 1);
+	CHECK_EQ(d.inuse_sample_bytes, sizeof(hp_leaf));
 	CHECK(heap_free_for_test(l));
 	CHECK(site_in("alloc_dropped", &d));
 	CHECK_EQ(d.inuse_samples, 0);
+	CHECK_EQ(d.inuse_sample_bytes, 0);
 	CHECK_EQ(d.alloc_samples, 1);
 	heapprof_reset();
 }

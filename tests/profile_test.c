@@ -99,8 +99,7 @@ TEST(profile, groups_identical_blocked_tasks)
 	CHECK_EQ(ga->count, GROUP_A);
 	CHECK_EQ(gb->count, GROUP_B);
 	CHECK_EQ(ga->state, TASK_BLOCKED);
-	CHECK(ga->wait_reason);
-	CHECK_STREQ(ga->wait_reason, "semacquire");
+	CHECK_EQ(ga->wait_reason, WAIT_REASON_SEMACQUIRE);
 	CHECK_EQ(ga->first_id, task_id(a[0]));
 	CHECK(pc_in(ga->create_pc, "spawn_a"));
 	/* No other task waits in wait_on_a: exactly one such group. */

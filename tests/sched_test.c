@@ -416,6 +416,139 @@ TEST(sched, switch_reasons_counted)
 	CHECK_GE(after[SWITCH_EXIT] - before[SWITCH_EXIT], 3);
 }
 
+/* Go's texts, exactly (runtime2.go's waitReasonStrings; "task join" is
+ * ours): the task dump, the task profile and the leak report print them,
+ * and people compare them with Go's. Every reason has one. */
+TEST(sched, wait_reason_names)
+{
+	static const char *const want[WAIT_REASON_COUNT] = {
+		[WAIT_REASON_NONE] = "",
+		[WAIT_REASON_SLEEP] = "sleep",
+		[WAIT_REASON_TASK_JOIN] = "task join",
+		[WAIT_REASON_SYNC_MUTEX_LOCK] = "sync.Mutex.Lock",
+		[WAIT_REASON_SYNC_RWMUTEX_RLOCK] = "sync.RWMutex.RLock",
+		[WAIT_REASON_SYNC_RWMUTEX_LOCK] = "sync.RWMutex.Lock",
+		[WAIT_REASON_SYNC_COND_WAIT] = "sync.Cond.Wait",
+		[WAIT_REASON_SYNC_WAITGROUP_WAIT] = "sync.WaitGroup.Wait",
+		[WAIT_REASON_SEMACQUIRE] = "semacquire",
+		[WAIT_REASON_CHAN_RECEIVE] = "chan receive",
+		[WAIT_REASON_CHAN_SEND] = "chan send",
+		[WAIT_REASON_SELECT] = "select",
+		[WAIT_REASON_CHAN_RECEIVE_NIL_CHAN] = "chan receive (nil chan)",
+		[WAIT_REASON_CHAN_SEND_NIL_CHAN] = "chan send (nil chan)",
+		[WAIT_REASON_SELECT_NO_CASES] = "select (no cases)",
+		[WAIT_REASON_GC_ASSIST_WAIT] = "GC assist wait",
+		[WAIT_REASON_GARBAGE_COLLECTION] = "garbage collection",
+		[WAIT_REASON_GC_WORKER_IDLE] = "GC worker (idle)",
+		[WAIT_REASON_GC_WORKER_ACTIVE] = "GC worker (active)",
+		[WAIT_REASON_GC_SWEEP_WAIT] = "GC sweep wait",
+		[WAIT_REASON_FINALIZER_WAIT] = "finalizer wait",
+	};
+	for (int r = 0; r < WAIT_REASON_COUNT; r++) {
+		CHECK_MSG(want[r], "wait reason %d: no expected text in this test", r);
+		CHECK_STREQ(wait_reason_name((wait_reason)r), want[r]);
+	}
+	CHECK_STREQ(wait_reason_name(WAIT_REASON_COUNT), "?");
+	for (int r = 0; r < SWITCH_REASON_COUNT; r++)
+		CHECK_MSG(strcmp(switch_reason_name((switch_reason)r), "?") != 0,
+			  "switch reason %d has no name", r);
+	CHECK_STREQ(switch_reason_name(SWITCH_GC), "gc");
+}
+
+/* A task joining another shows "task join", on the task it joins. */
+static void join_arg(void *arg)
+{
+	CHECK_EQ(task_join(arg), 0);
+}
+
+static void spin_flag(void *arg)
+{
+	volatile int *stop = arg;
+	while (!*stop)
+		task_yield();
+}
+
+TEST(sched, join_wait_reason)
+{
+	volatile int stop = 0;
+	task *target = task_spawn(spin_flag, (void *)&stop, "join-target");
+	CHECK(target);
+	task *joiner = task_spawn(join_arg, target, "joiner");
+	CHECK(joiner);
+	yield_until_blocked(joiner);
+	check_blocked_on(joiner, WAIT_REASON_TASK_JOIN, target);
+	stop = 1;
+	CHECK_EQ(task_join(joiner), 0);
+}
+
+/* The runtime's own waits (the collector's): task_sleep_reason and
+ * task_yield_reason count the switch under the reason asked for, never as
+ * SWITCH_SLEEP or SWITCH_YIELD, and show the wait reason asked for. */
+struct runtime_sleeper {
+	volatile int *stop;
+	int sleeps; /* out: how many times it slept */
+};
+
+static void sleep_as_gc_worker(void *arg)
+{
+	struct runtime_sleeper *s = arg;
+	while (!*s->stop) {
+		task_sleep_reason(1000 * 1000, SWITCH_GC, WAIT_REASON_GC_WORKER_ACTIVE);
+		s->sleeps++;
+	}
+}
+
+static void yield_as_gc(void *arg)
+{
+	struct script *s = arg;
+	for (int i = 0; i < s->n; i++)
+		task_yield_reason(SWITCH_GC);
+	*s->stop = 1;
+}
+
+TEST(sched, runtime_waits_counted_as_asked)
+{
+	/* A yielder next to an always runnable spinner: every yield switches. */
+	volatile int stop = 0;
+	struct script y = { &stop, 4 };
+	task *spinner = task_spawn(spin_until, (void *)&stop, "spinner");
+	task *yielder = task_spawn(yield_as_gc, &y, "gc-yielder");
+	CHECK(spinner && yielder);
+	yield_until_dead(yielder);
+	task_info yi;
+	task_get_info(yielder, &yi);
+	CHECK_EQ(yi.switches[SWITCH_GC], 4);
+	CHECK_EQ(yi.switches[SWITCH_YIELD], 0);
+	CHECK_EQ(task_join(yielder), 0);
+	CHECK_EQ(task_join(spinner), 0);
+
+	/* A sleeper, seen blocked: whenever it is, it is in this sleep. */
+	volatile int stop_sleeping = 0;
+	struct runtime_sleeper sl = { &stop_sleeping, 0 };
+	task *sleeper = task_spawn(sleep_as_gc_worker, &sl, "gc-sleeper");
+	CHECK(sleeper);
+	task_info si;
+	uint64_t t0 = arch_nanotime();
+	for (;;) {
+		task_get_info(sleeper, &si);
+		if (si.state == TASK_BLOCKED)
+			break;
+		CHECK_MSG(arch_nanotime() - t0 < TEST_WAIT_LIMIT_NS, "the sleeper never slept");
+		task_yield();
+	}
+	CHECK_WAIT_REASON(si, WAIT_REASON_GC_WORKER_ACTIVE);
+	CHECK(si.wait_object == NULL);
+	CHECK_NE(si.wake_at, 0);
+	stop_sleeping = 1;
+	yield_until_dead(sleeper);
+	task_get_info(sleeper, &si);
+	CHECK_GE(sl.sleeps, 1);
+	CHECK_EQ(si.switches[SWITCH_GC], (uint64_t)sl.sleeps);
+	CHECK_EQ(si.switches[SWITCH_SLEEP], 0);
+	CHECK_EQ(si.switches[SWITCH_YIELD], 0);
+	CHECK_EQ(task_join(sleeper), 0);
+}
+
 TEST(sched, preempt_disable_holds_off_the_timer)
 {
 	volatile int stop = 0;

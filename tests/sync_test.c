@@ -120,7 +120,7 @@ TEST(sync, mutex_wait_reason_and_try_lock)
 	task *t = task_spawn(lock_unlock, &m, "locker");
 	CHECK(t);
 	yield_until_blocked(t);
-	check_blocked_on(t, "sync.Mutex.Lock", &m);
+	check_blocked_on(t, WAIT_REASON_SYNC_MUTEX_LOCK, &m);
 	mutex_unlock(&m);
 	CHECK_EQ(task_join(t), 0);
 	CHECK(mutex_try_lock(&m));
@@ -270,10 +270,10 @@ TEST(sync, rwmutex_writer_preference)
 	rwmutex_rlock(&s.rw);
 	task *w = task_spawn(writer_logs, &s, "writer");
 	yield_until_blocked(w);
-	check_blocked_on(w, "sync.RWMutex.Lock", &s.rw);
+	check_blocked_on(w, WAIT_REASON_SYNC_RWMUTEX_LOCK, &s.rw);
 	task *r = task_spawn(reader_logs, &s, "late reader");
 	yield_until_blocked(r);
-	check_blocked_on(r, "sync.RWMutex.RLock", &s.rw);
+	check_blocked_on(r, WAIT_REASON_SYNC_RWMUTEX_RLOCK, &s.rw);
 	CHECK_EQ(s.log_len, 0);
 	preempt_disable(); /* look before the writer runs */
 	rwmutex_runlock(&s.rw); /* the last reader hands over to the writer */
@@ -380,7 +380,7 @@ TEST(sync, cond_broadcast_wakes_all)
 		CHECK((tasks[i] = task_spawn(wait_until_ready, &s, "cond waiter")));
 	for (int i = 0; i < N; i++) {
 		yield_until_blocked(tasks[i]);
-		check_blocked_on(tasks[i], "sync.Cond.Wait", &s.c);
+		check_blocked_on(tasks[i], WAIT_REASON_SYNC_COND_WAIT, &s.c);
 	}
 	mutex_lock(&s.m);
 	s.ready = true;
@@ -466,7 +466,7 @@ TEST(sync, waitgroup_waits_for_all)
 		CHECK((tasks[i] = task_spawn(work_then_done, &s, "worker")));
 	task *waiter = task_spawn(wg_wait, &s, "wg waiter");
 	yield_until_blocked(waiter);
-	check_blocked_on(waiter, "sync.WaitGroup.Wait", &s.wg);
+	check_blocked_on(waiter, WAIT_REASON_SYNC_WAITGROUP_WAIT, &s.wg);
 	waitgroup_wait(&s.wg);
 	CHECK_EQ(s.finished, N);
 	CHECK_EQ(task_join(waiter), 0);
@@ -537,7 +537,7 @@ TEST(sync, semaphore_try_acquire_and_handoff)
 	CHECK(!semaphore_try_acquire(&sem));
 	task *t = task_spawn(acquire_one, &sem, "acquirer");
 	yield_until_blocked(t);
-	check_blocked_on(t, "semacquire", &sem);
+	check_blocked_on(t, WAIT_REASON_SEMACQUIRE, &sem);
 	semaphore_release(&sem); /* handed to the waiter, not to the count */
 	CHECK_EQ(sem.count, 0);
 	CHECK(!semaphore_try_acquire(&sem));

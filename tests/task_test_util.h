@@ -49,14 +49,18 @@ static inline bool task_reaches(const task *t, task_state state)
 		}                                                                \
 	} while (0)
 
-/* t is blocked, for `reason` (Go's wait-reason text), on `object`. */
-static inline void check_blocked_on(const task *t, const char *reason, const void *object)
+/* A task_info's wait reason is `want`, or the check fails naming both. */
+#define CHECK_WAIT_REASON(info, want)                                            \
+	CHECK_MSG((info).wait_reason == (want), "task '%s' waits for \"%s\", not \"%s\"", \
+		  (info).name, wait_reason_name((info).wait_reason), wait_reason_name(want))
+
+/* t is blocked, for `reason`, on `object`. */
+static inline void check_blocked_on(const task *t, wait_reason reason, const void *object)
 {
 	task_info info;
 	task_get_info(t, &info);
 	CHECK_EQ(info.state, TASK_BLOCKED);
-	CHECK(info.wait_reason);
-	CHECK_STREQ(info.wait_reason, reason);
+	CHECK_WAIT_REASON(info, reason);
 	CHECK(info.wait_object == object);
 }
 

@@ -14,10 +14,19 @@
 #define UART_LCR 3
 #define UART_MCR 4
 #define UART_LSR 5
+#define UART_IER_NONE 0x00 /* no UART interrupts: output polls */
+#define UART_FCR_FIFO_ON 0x01
+#define UART_FCR_CLEAR_RX 0x02
+#define UART_FCR_CLEAR_TX 0x04
+#define UART_FCR_TRIGGER_14 0xc0
+#define UART_MCR_DTR 0x01
+#define UART_MCR_RTS 0x02
+#define UART_MCR_OUT2 0x08
 #define UART_LCR_DLAB 0x80
 #define UART_LCR_8N1 0x03
 #define UART_LSR_DATA_READY 0x01
 #define UART_LSR_THR_EMPTY 0x20
+#define UART_ABSENT 0xff /* what a port with no UART behind it reads */
 #define UART_BASE_CLOCK 115200
 #define UART_BAUD 115200
 #define UART_SPIN_LIMIT 100000 /* no UART (some real machines): give up */
@@ -26,15 +35,15 @@ static bool serial_present;
 
 void serial_init(void)
 {
-	outb(COM1 + UART_IER, 0x00);
+	outb(COM1 + UART_IER, UART_IER_NONE);
 	outb(COM1 + UART_LCR, UART_LCR_DLAB);
 	outb(COM1 + UART_DIVISOR_LO, UART_BASE_CLOCK / UART_BAUD);
 	outb(COM1 + UART_DIVISOR_HI, 0);
 	outb(COM1 + UART_LCR, UART_LCR_8N1);
-	outb(COM1 + UART_FCR, 0xc7); /* FIFOs on, cleared, 14-byte threshold */
-	outb(COM1 + UART_MCR, 0x0b); /* DTR, RTS, OUT2 */
-	/* An absent UART reads back 0xff. */
-	serial_present = inb(COM1 + UART_LSR) != 0xff;
+	outb(COM1 + UART_FCR,
+	     UART_FCR_FIFO_ON | UART_FCR_CLEAR_RX | UART_FCR_CLEAR_TX | UART_FCR_TRIGGER_14);
+	outb(COM1 + UART_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2);
+	serial_present = inb(COM1 + UART_LSR) != UART_ABSENT;
 }
 
 static void serial_putc(char c)

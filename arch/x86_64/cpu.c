@@ -35,6 +35,8 @@ void arch_wait_for_interrupt(void)
  * that no kernel status can look like QEMU's own exit codes 0 and 1. */
 #define DEBUG_EXIT_PORT 0xf4
 #define EXIT_PORT_BIAS 16
+/* QEMU's exit status is 8 bits: (v << 1) | 1 <= 255. */
+#define EXIT_STATUS_MAX (127 - EXIT_PORT_BIAS)
 
 _Noreturn void arch_halt(void)
 {
@@ -44,7 +46,7 @@ _Noreturn void arch_halt(void)
 
 _Noreturn void arch_exit(int status)
 {
-	if (status < 0 || status > 111)
+	if (status < 0 || status > EXIT_STATUS_MAX)
 		status = EXIT_FAIL;
 	outl(DEBUG_EXIT_PORT, (uint32_t)(status + EXIT_PORT_BIAS));
 	/* Real hardware has no such device: stop here. */
@@ -55,16 +57,18 @@ _Noreturn void arch_exit(int status)
 #define KBC_STATUS_PORT 0x64
 #define KBC_INPUT_FULL 0x02
 #define KBC_PULSE_RESET 0xfe
+#define KBC_DRAIN_POLLS 100000     /* no controller (some machines): go on */
+#define KBC_RESET_WAIT_SPINS 1000000 /* for the reset to take hold */
 
 _Noreturn void arch_reboot(void)
 {
 	arch_irq_disable();
 	/* The keyboard controller's reset line: wait for its input buffer
 	 * to drain, then pulse it. */
-	for (int i = 0; i < 100000 && (inb(KBC_STATUS_PORT) & KBC_INPUT_FULL); i++)
+	for (int i = 0; i < KBC_DRAIN_POLLS && (inb(KBC_STATUS_PORT) & KBC_INPUT_FULL); i++)
 		__asm__ volatile("pause");
 	outb(KBC_STATUS_PORT, KBC_PULSE_RESET);
-	for (int i = 0; i < 1000000; i++)
+	for (int i = 0; i < KBC_RESET_WAIT_SPINS; i++)
 		__asm__ volatile("pause");
 	/* Still here: an empty IDT turns the next exception into a triple
 	 * fault, which resets the CPU. */

@@ -25,9 +25,10 @@ struct gdt_pointer {
 } __attribute__((packed));
 
 /* null, code, data, TSS (two slots: a 64-bit system descriptor) */
-static uint64_t gdt[5];
+#define GDT_ENTRIES (GDT_INDEX(GDT_TSS) + 2)
+static uint64_t gdt[GDT_ENTRIES];
 static struct tss tss;
-static uint8_t ist_stacks[3][IST_STACK_SIZE]
+static uint8_t ist_stacks[IST_STACKS][IST_STACK_SIZE]
 	__attribute__((section(".kstacks"), aligned(4096)));
 
 #define SEG_PRESENT (1UL << 47)
@@ -40,19 +41,19 @@ static uint8_t ist_stacks[3][IST_STACK_SIZE]
 void gdt_init(void)
 {
 	gdt[0] = 0;
-	gdt[GDT_KERNEL_CODE / 8] = SEG_PRESENT | SEG_CODE_DATA | SEG_EXEC | SEG_LONG;
-	gdt[GDT_KERNEL_DATA / 8] = SEG_PRESENT | SEG_CODE_DATA | SEG_WRITABLE;
+	gdt[GDT_INDEX(GDT_KERNEL_CODE)] = SEG_PRESENT | SEG_CODE_DATA | SEG_EXEC | SEG_LONG;
+	gdt[GDT_INDEX(GDT_KERNEL_DATA)] = SEG_PRESENT | SEG_CODE_DATA | SEG_WRITABLE;
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < IST_STACKS; i++)
 		tss.ist[i] = (uint64_t)(ist_stacks[i] + IST_STACK_SIZE);
 	tss.iomap_base = sizeof(tss); /* no I/O permission bitmap */
-	_Static_assert(IST_DOUBLE_FAULT == 1 && IST_NMI == 2 && IST_MACHINE_CHECK == 3,
+	_Static_assert(IST_DOUBLE_FAULT == 1 && IST_NMI == 2 && IST_MACHINE_CHECK == IST_STACKS,
 		       "ist[] index = IST number - 1");
 
 	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
-	gdt[GDT_TSS / 8] = SEG_PRESENT | SEG_TSS_AVAILABLE | (limit & 0xffff) |
-			   ((base & 0xffffff) << 16) | ((base >> 24 & 0xff) << 56);
-	gdt[GDT_TSS / 8 + 1] = base >> 32;
+	gdt[GDT_INDEX(GDT_TSS)] = SEG_PRESENT | SEG_TSS_AVAILABLE | (limit & 0xffff) |
+				  ((base & 0xffffff) << 16) | ((base >> 24 & 0xff) << 56);
+	gdt[GDT_INDEX(GDT_TSS) + 1] = base >> 32;
 
 	struct gdt_pointer ptr = { sizeof(gdt) - 1, (uint64_t)gdt };
 	__asm__ volatile(

@@ -32,10 +32,19 @@ struct idt_pointer {
 	uint64_t base;
 } __attribute__((packed));
 
-#define IDT_INTERRUPT_GATE 0x8e /* present, ring 0, interrupts off on entry */
+/* Gate descriptor type_attr: present, DPL 0 (no user mode), and a 64-bit
+ * interrupt gate, which clears IF on entry. */
+#define IDT_GATE_PRESENT 0x80
+#define IDT_GATE_DPL0 0x00
+#define IDT_GATE_INTERRUPT64 0x0e
+#define IDT_INTERRUPT_GATE (IDT_GATE_PRESENT | IDT_GATE_DPL0 | IDT_GATE_INTERRUPT64)
 
-extern const uint64_t isr_stub_table[256];
-static struct idt_entry idt[256];
+/* arch.h's fault numbers are these vectors; an abort is none of them. */
+_Static_assert((int)ARCH_FAULT_PAGE == (int)VECTOR_PAGE_FAULT, "arch.h's page fault vector");
+_Static_assert((int)ARCH_FAULT_ABORT >= (int)VECTOR_COUNT, "ARCH_FAULT_ABORT is no vector");
+
+extern const uint64_t isr_stub_table[VECTOR_COUNT];
+static struct idt_entry idt[VECTOR_COUNT];
 
 static void idt_set(int vector, uint64_t handler, int ist)
 {
@@ -51,16 +60,18 @@ static void idt_set(int vector, uint64_t handler, int ist)
 
 void idt_init(void)
 {
-	for (int v = 0; v < 256; v++)
-		idt_set(v, isr_stub_table[v], 0);
-	idt_set(8, isr_stub_table[8], IST_DOUBLE_FAULT);
-	idt_set(2, isr_stub_table[2], IST_NMI);
-	idt_set(18, isr_stub_table[18], IST_MACHINE_CHECK);
+	for (int v = 0; v < VECTOR_COUNT; v++)
+		idt_set(v, isr_stub_table[v], IST_NONE);
+	/* These can arrive with the current stack unusable: stacks of their
+	 * own (gdt.c). */
+	idt_set(VECTOR_DOUBLE_FAULT, isr_stub_table[VECTOR_DOUBLE_FAULT], IST_DOUBLE_FAULT);
+	idt_set(VECTOR_NMI, isr_stub_table[VECTOR_NMI], IST_NMI);
+	idt_set(VECTOR_MACHINE_CHECK, isr_stub_table[VECTOR_MACHINE_CHECK], IST_MACHINE_CHECK);
 	struct idt_pointer ptr = { sizeof(idt) - 1, (uint64_t)idt };
 	__asm__ volatile("lidt %0" ::"m"(ptr));
 }
 
-static const char *const exception_names[32] = {
+static const char *const exception_names[VECTOR_EXCEPTIONS] = {
 	"divide error", "debug", "NMI", "breakpoint", "overflow",
 	"bound range exceeded", "invalid opcode", "device not available",
 	"double fault", "coprocessor segment overrun", "invalid TSS",
@@ -77,7 +88,7 @@ const char *arch_fault_name(int vector)
 {
 	if (vector == ARCH_FAULT_ABORT)
 		return "abort";
-	if (vector >= 0 && vector < 32)
+	if (vector >= 0 && vector < VECTOR_EXCEPTIONS)
 		return exception_names[vector];
 	return "interrupt";
 }
@@ -115,19 +126,26 @@ _Noreturn void arch_try_abort(void)
 	try_resume(&top->ctx);
 }
 
+/* NMI and #MC report the machine, not the code that was running: no task
+ * is to blame for them. */
+static bool vector_is_machine_event(uint64_t vector)
+{
+	return vector == VECTOR_NMI || vector == VECTOR_MACHINE_CHECK;
+}
+
 /* A CPU exception inside an arch_try (on the same stack, deeper than the
  * try) unwinds to it. #DF, NMI and #MC are never recoverable. */
 static bool try_catch(trap_frame *tf)
 {
 	struct try_frame *top = arch_current_context()->try_top;
-	if (!top || tf->vector == 8 || tf->vector == 2 || tf->vector == 18)
+	if (!top || tf->vector == VECTOR_DOUBLE_FAULT || vector_is_machine_event(tf->vector))
 		return false;
 	if (tf->rsp > top->ctx.rsp)
 		return false; /* the fault is not below the try on this stack */
 	*top->fault = (arch_fault){
 		.vector = (int)tf->vector,
 		.error_code = tf->error_code,
-		.addr = tf->vector == ARCH_FAULT_PAGE ? read_cr2() : 0,
+		.addr = tf->vector == VECTOR_PAGE_FAULT ? read_cr2() : 0,
 		.ip = tf->rip,
 	};
 	try_resume(&top->ctx);
@@ -141,14 +159,22 @@ void arch_set_fault_handler(void (*handler)(const arch_fault *fault))
 }
 
 /* ---- reporting -------------------------------------------------------- */
+/* The page fault error code's bits (Intel SDM vol. 3A, 4.7). */
+#define PF_ERR_PROTECTION (1u << 0) /* else: page not present */
+#define PF_ERR_WRITE (1u << 1)
+#define PF_ERR_USER (1u << 2)
+#define PF_ERR_RESERVED_BIT (1u << 3)
+#define PF_ERR_FETCH (1u << 4)
+#define PF_ERR_PROTECTION_KEY (1u << 5)
+
 static void print_page_fault_code(uint64_t code, uint64_t cr2)
 {
 	kprintf("  page fault at 0x%llx: %s, %s%s%s%s\n", (unsigned long long)cr2,
-		code & 1 ? "protection violation" : "page not present",
-		code & 16 ? "instruction fetch" : code & 2 ? "write" : "read",
-		code & 4 ? ", user mode" : ", kernel mode",
-		code & 8 ? ", reserved bit set" : "",
-		code & 32 ? ", protection key" : "");
+		code & PF_ERR_PROTECTION ? "protection violation" : "page not present",
+		code & PF_ERR_FETCH ? "instruction fetch" : code & PF_ERR_WRITE ? "write" : "read",
+		code & PF_ERR_USER ? ", user mode" : ", kernel mode",
+		code & PF_ERR_RESERVED_BIT ? ", reserved bit set" : "",
+		code & PF_ERR_PROTECTION_KEY ? ", protection key" : "");
 }
 
 static bool is_boot_stack_guard(uint64_t addr)
@@ -164,7 +190,7 @@ void trap_print(const trap_frame *tf, uint64_t cr2)
 		arch_fault_name((int)tf->vector), (unsigned long long)tf->vector,
 		(unsigned long long)tf->error_code, (unsigned long long)tf->rip,
 		sym ? sym : "?", (unsigned long long)sym_off);
-	if (tf->vector == ARCH_FAULT_PAGE)
+	if (tf->vector == VECTOR_PAGE_FAULT)
 		print_page_fault_code(tf->error_code, cr2);
 	if (is_boot_stack_guard(cr2) || is_boot_stack_guard(tf->rsp))
 		kprintf("  kernel stack overflow: the boot stack's guard gap was touched\n");
@@ -196,20 +222,22 @@ void trap_print(const trap_frame *tf, uint64_t cr2)
 }
 
 /* ---- dispatch --------------------------------------------------------- */
-static uint64_t spurious_count;
-
 void trap_dispatch(trap_frame *tf)
 {
-	if (tf->vector < 32) {
+	if (tf->vector < VECTOR_EXCEPTIONS) {
 		if (try_catch(tf))
 			return; /* not reached: try_catch resumes the try */
 		uint64_t cr2 = read_cr2();
 		trap_print(tf, cr2);
-		if (fault_handler && tf->vector != 2 && tf->vector != 18) {
+		if (fault_handler && !vector_is_machine_event(tf->vector)) {
+			/* A double fault's CR2 is the page fault's that led to
+			 * it, if one did (a stack overflow into a guard). */
+			bool has_addr = tf->vector == VECTOR_PAGE_FAULT ||
+					tf->vector == VECTOR_DOUBLE_FAULT;
 			arch_fault fault = {
 				.vector = (int)tf->vector,
 				.error_code = tf->error_code,
-				.addr = (tf->vector == ARCH_FAULT_PAGE || tf->vector == 8) ? cr2 : 0,
+				.addr = has_addr ? cr2 : 0,
 				.ip = tf->rip,
 			};
 			fault_handler(&fault); /* returns only if it cannot help */
@@ -224,13 +252,11 @@ void trap_dispatch(trap_frame *tf)
 		timer_tick();
 		return;
 	case IRQ_SPURIOUS_VECTOR:
-		spurious_count++; /* no EOI for a spurious LAPIC interrupt */
-		return;
+		return; /* no EOI for a spurious LAPIC interrupt */
 	default:
-		if (tf->vector >= IRQ_PIC_BASE && tf->vector < IRQ_PIC_BASE + 16) {
+		if (tf->vector >= IRQ_PIC_BASE && tf->vector < IRQ_PIC_BASE + IRQ_PIC_LINES) {
 			/* The PIC is masked; only its spurious IRQ 7/15 can
 			 * arrive, and those take no EOI either. */
-			spurious_count++;
 			return;
 		}
 		kprintf("unexpected interrupt vector %llu\n", (unsigned long long)tf->vector);

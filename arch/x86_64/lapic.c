@@ -13,6 +13,10 @@
 #define PIC2_DATA 0xa1
 #define PIC_ICW1_INIT 0x11 /* edge triggered, cascade, ICW4 follows */
 #define PIC_ICW4_8086 0x01
+#define PIC_LINES 8           /* per chip */
+#define PIC_CASCADE_IRQ 2     /* the master's line the slave is wired to */
+#define PIC_MASK_ALL 0xff
+_Static_assert(IRQ_PIC_LINES == 2 * PIC_LINES, "two cascaded PICs");
 
 void pic_disable(void)
 {
@@ -20,14 +24,14 @@ void pic_disable(void)
 	 * it must not land on an exception vector. */
 	outb(PIC1_CMD, PIC_ICW1_INIT);
 	outb(PIC2_CMD, PIC_ICW1_INIT);
-	outb(PIC1_DATA, IRQ_PIC_BASE);
-	outb(PIC2_DATA, IRQ_PIC_BASE + 8);
-	outb(PIC1_DATA, 4); /* slave on IRQ 2 */
-	outb(PIC2_DATA, 2);
+	outb(PIC1_DATA, IRQ_PIC_BASE);             /* ICW2: vector base */
+	outb(PIC2_DATA, IRQ_PIC_BASE + PIC_LINES);
+	outb(PIC1_DATA, 1u << PIC_CASCADE_IRQ);    /* ICW3: which line has a slave */
+	outb(PIC2_DATA, PIC_CASCADE_IRQ);          /* ICW3: the slave's line */
 	outb(PIC1_DATA, PIC_ICW4_8086);
 	outb(PIC2_DATA, PIC_ICW4_8086);
-	outb(PIC1_DATA, 0xff);
-	outb(PIC2_DATA, 0xff);
+	outb(PIC1_DATA, PIC_MASK_ALL);
+	outb(PIC2_DATA, PIC_MASK_ALL);
 }
 
 #define MSR_APIC_BASE 0x1b
@@ -43,7 +47,10 @@ void pic_disable(void)
 #define LAPIC_TIMER_CURRENT 0x390
 #define LAPIC_TIMER_DIVIDE 0x3e0
 
+#define LAPIC_ID_SHIFT 24 /* the ID register holds the APIC ID in bits 24-31 */
 #define LAPIC_SVR_ENABLE (1u << 8)
+#define CPUID_LEAF_FEATURES 1
+#define CPUID_EDX_APIC (1u << 9)
 /* LAPIC_LVT_MASKED, LAPIC_TIMER_PERIODIC, LAPIC_DIVIDE_16: x86.h (tests) */
 #define LAPIC_TIMER_STOPPED_MAX 0xffffffffu /* a one-shot from here: 68 s at 62.5 MHz */
 #define LAPIC_WINDOW_MS 20
@@ -56,8 +63,8 @@ static void lapic_write(uint32_t reg, uint32_t v) { lapic[reg / 4] = v; }
 void lapic_init(void)
 {
 	uint32_t r[4];
-	cpuid(1, 0, r);
-	if (!(r[3] & (1u << 9)))
+	cpuid(CPUID_LEAF_FEATURES, 0, r);
+	if (!(r[3] & CPUID_EDX_APIC))
 		panic("this CPU has no local APIC");
 	uint64_t base = rdmsr(MSR_APIC_BASE);
 	wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE);
@@ -71,7 +78,7 @@ void lapic_init(void)
 
 void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
 
-uint32_t lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
+uint32_t lapic_id(void) { return lapic_read(LAPIC_ID) >> LAPIC_ID_SHIFT; }
 
 static uint64_t lapic_read_current(void) { return lapic_read(LAPIC_TIMER_CURRENT); }
 

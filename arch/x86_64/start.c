@@ -11,12 +11,13 @@
 #include "arch/x86_64/x86.h"
 
 #define MB2_BOOT_MAGIC 0x36d76289
+#define VGA_TEXT_PHYS 0xb8000 /* the text screen when no framebuffer tag says */
 
 static bool vga_text_mode(void)
 {
 	/* GRUB reports text mode as an EGA-text framebuffer, or no framebuffer
 	 * tag at all. */
-	return !boot.framebuffer.present || boot.framebuffer.type == 2;
+	return !boot.framebuffer.present || boot.framebuffer.type == BOOT_FRAMEBUFFER_EGA_TEXT;
 }
 
 void kmain(uint32_t magic, uint32_t info_phys)
@@ -32,7 +33,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	if (!boot_info_parse(info_phys, err, sizeof(err)))
 		panic("boot information: %s", err);
 	vga_init(vga_text_mode(), vga_text_mode() && boot.framebuffer.present
-					  ? boot.framebuffer.addr : 0xb8000);
+					  ? boot.framebuffer.addr : VGA_TEXT_PHYS);
 	boot_info_print();
 
 	gdt_init();

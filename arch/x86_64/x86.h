@@ -88,6 +88,12 @@ enum {
 	MEMMAP_ACPI_NVS = 4,
 	MEMMAP_BAD = 5,
 };
+/* Multiboot2 framebuffer types. */
+enum {
+	BOOT_FRAMEBUFFER_INDEXED = 0,
+	BOOT_FRAMEBUFFER_RGB = 1,
+	BOOT_FRAMEBUFFER_EGA_TEXT = 2,
+};
 #define BOOT_MAX_MEMMAP 128
 #define BOOT_MAX_MODULES 8
 
@@ -115,7 +121,7 @@ typedef struct boot_info {
 		bool present;
 		uint64_t addr; /* physical */
 		uint32_t pitch, width, height;
-		uint8_t bpp, type; /* type 0 indexed, 1 RGB, 2 EGA text */
+		uint8_t bpp, type; /* BOOT_FRAMEBUFFER_* */
 	} framebuffer;
 	struct {
 		int version; /* 0 = absent, 1 = ACPI 1.0 RSDP, 2 = 2.0+ XSDP */
@@ -139,11 +145,25 @@ void vga_init(bool text_mode, uint64_t phys);
 #define GDT_KERNEL_CODE 0x08
 #define GDT_KERNEL_DATA 0x10
 #define GDT_TSS 0x18
-enum { IST_DOUBLE_FAULT = 1, IST_NMI = 2, IST_MACHINE_CHECK = 3 };
+#define GDT_INDEX(selector) ((selector) >> 3) /* its slot: TI = 0, RPL = 0 */
+/* Interrupt stack table slots of the TSS (0: stay on the current stack). */
+enum { IST_NONE = 0, IST_DOUBLE_FAULT = 1, IST_NMI = 2, IST_MACHINE_CHECK = 3 };
+#define IST_STACKS 3 /* the slots used, 1 .. IST_STACKS */
 void gdt_init(void);
 void idt_init(void);
 
+/* Vectors (Intel SDM vol. 3A, table 6-1): 0-31 are the CPU's exceptions,
+ * named here where the code treats one apart; the rest are interrupts. */
+enum {
+	VECTOR_NMI = 2,
+	VECTOR_DOUBLE_FAULT = 8,
+	VECTOR_PAGE_FAULT = 14,
+	VECTOR_MACHINE_CHECK = 18,
+	VECTOR_EXCEPTIONS = 32, /* vectors below this are exceptions */
+	VECTOR_COUNT = 256,
+};
 #define IRQ_PIC_BASE 0x20      /* legacy PIC, remapped and masked */
+#define IRQ_PIC_LINES 16       /* two cascaded 8259s of 8 lines each */
 #define IRQ_TIMER_VECTOR 0x30  /* LAPIC timer */
 #define IRQ_SPURIOUS_VECTOR 0xff
 
