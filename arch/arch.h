@@ -193,11 +193,9 @@ _Noreturn void kernel_main(void);
 /* ---- leaving ---------------------------------------------------------- */
 /* Ends the machine/process with `status` (0..111); QEMU reports it through
  * isa-debug-exit, the host script turns it back into an exit code. */
-/* (The GNU attribute, not _Noreturn: it is part of the function's type,
- * which lib_machine's noreturn pointers need under clang.) */
-__attribute__((noreturn)) void arch_exit(int status);
+_Noreturn void arch_exit(int status);
 /* Stops this CPU for good, interrupts off (the end of a panic). */
-__attribute__((noreturn)) void arch_halt(void);
+_Noreturn void arch_halt(void);
 /* Resets the machine (the shell's `reboot`): x86 pulses the keyboard
  * controller's reset line, then forces a triple fault; the hosted build
  * exits with status 0. */
