@@ -40,7 +40,8 @@
  * the sweep, a read is exact up to that reuse case.
  *
  * Locking: hp_lock (a spinlock: interrupts off) guards everything here but
- * the countdown; it is a leaf except for the heap's own locks (fixalloc).
+ * the countdown; under it only fixalloc takes the heap's own locks
+ * (LOCK_RANK_HEAPPROF in arch/arch.h's lock order).
  */
 #include "diag/diag.h"
 
@@ -77,7 +78,7 @@ typedef struct hp_record {
 } hp_record;
 
 /* guarded by hp_lock */
-static spinlock hp_lock = SPINLOCK_INIT("heapprof");
+static spinlock hp_lock = SPINLOCK_INIT("heapprof", LOCK_RANK_HEAPPROF);
 static bool hp_ready, hp_broken;
 static fixalloc hp_record_alloc;
 static hp_record **hp_buckets;

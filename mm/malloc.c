@@ -84,7 +84,8 @@
  * under the mcentral lock, and move the span between lists: full ->
  * partial, and an emptied span that no CPU caches goes back to the mheap.
  *
- * Locks, outer first: mcentral, mheap, persistent (see mm/mm_internal.h).
+ * Locks: an mcentral's, the heap's, the persistent allocator's, in the
+ * order of the lock-rank table in arch/arch.h.
  *
  * Room for the collector: mark_bits beside alloc_bits (sweep makes the mark
  * bits the new alloc bits, Go's gcmarkBits -> allocBits); sweepgen on every
