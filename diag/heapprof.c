@@ -189,6 +189,7 @@ static size_t hp_hash_addr(uintptr_t addr)
 /* The site for pc, created if new; the "other" bucket once 7/8 full. */
 static hp_site *hp_site_get_locked(uintptr_t pc, bool create)
 {
+	ASSERT_HELD(&hp_lock);
 	for (size_t i = hp_hash_pc(pc), n = 0; n < HP_MAX_SITES; i++, n++) {
 		hp_site *s = &hp_sites[i & (HP_MAX_SITES - 1)];
 		if (s->used && s->pc == pc)
@@ -209,6 +210,7 @@ static hp_site *hp_site_get_locked(uintptr_t pc, bool create)
 
 static void hp_record_drop_locked(hp_record **link)
 {
+	ASSERT_HELD(&hp_lock);
 	hp_record *r = *link;
 	hp_site *s = r->site;
 	s->inuse_samples--;

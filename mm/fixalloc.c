@@ -23,6 +23,7 @@ static uintptr_t persistent_committed_end, persistent_end;
 
 static bool persistent_reserve_locked(void)
 {
+	ASSERT_HELD(&persistent_lock);
 	void *base = arch_reserve(PERSISTENT_RESERVE_BYTES);
 
 	if (!base) {

@@ -109,6 +109,7 @@ static void mheap_free_list_remove(mspan *run)
 static void mheap_absorb_locked(mspan *run, mspan *other)
 {
 	mheap *h = &mheap_global;
+	ASSERT_HELD(&h->lock);
 	size_t first = mheap_page_index(other->base);
 
 	mheap_free_list_remove(other);
@@ -156,6 +157,7 @@ void mheap_insert_free_run_locked(mspan *run)
 static mspan *mheap_find_run_locked(size_t npages)
 {
 	mheap *h = &mheap_global;
+	ASSERT_HELD(&h->lock);
 
 	for (size_t w = npages / 64; w < ARRAY_SIZE(h->free_nonempty); w++) {
 		uint64_t bits = h->free_nonempty[w];
@@ -238,6 +240,7 @@ size_t mheap_release_free_pages(void)
 static void mheap_scavenge_periodic_locked(void)
 {
 	mheap *h = &mheap_global;
+	ASSERT_HELD(&h->lock);
 	uint64_t period = (uint64_t)heap_scavenge_ms * NS_PER_MS;
 
 	if (h->pages_free_committed > (uint64_t)heap_reserve_pages &&
@@ -254,6 +257,7 @@ static void mheap_scavenge_periodic_locked(void)
  * pages of this very run. */
 static bool mheap_commit_or_scavenge_locked(size_t page, size_t npages)
 {
+	ASSERT_HELD(&mheap_global.lock);
 	if (mheap_commit_pages_locked(page, npages))
 		return true;
 	if (mheap_release_free_pages() == 0)

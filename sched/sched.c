@@ -180,6 +180,7 @@ static void free_task_record(task *t);
 /* Frees what a task that died on the way here left behind. */
 static void reap_locked(struct cpu *c)
 {
+	ASSERT_HELD(&sched_lock);
 	task *dead = c->reap;
 	if (!dead)
 		return;
@@ -262,6 +263,7 @@ static void free_task_record(task *t)
 
 static task *new_task_locked(const char *name)
 {
+	ASSERT_HELD(&sched_lock);
 	task *t = fixalloc_alloc(&task_records);
 	if (!t)
 		return NULL;
@@ -318,6 +320,7 @@ task *task_spawn_stack(void (*fn)(void *), void *arg, const char *name, size_t s
 
 static _Noreturn void die_locked(int status)
 {
+	ASSERT_HELD(&sched_lock);
 	struct cpu *c = this_cpu();
 	task *self = c->current;
 	ASSERT(self != main_task && self != c->idle);
