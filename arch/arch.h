@@ -118,8 +118,13 @@ void arch_clear_stack(uintptr_t lo, uint64_t keep);
 /* The context start-up runs on (kmain / main); the scheduler turns it
  * into the first task. */
 arch_context *arch_boot_context(void);
-/* The context running now. */
-arch_context *arch_current_context(void);
+/* The context running now (on this CPU: one today), as arch_context_switch
+ * last set it. Inline: every spinlock operation asks. */
+extern arch_context *arch_running_context;
+static inline arch_context *arch_current_context(void)
+{
+	return arch_running_context;
+}
 
 /* ---- CPUs --------------------------------------------------------------- */
 /* CPUs the per-CPU structures are sized for. One runs today. */
@@ -220,21 +225,24 @@ typedef struct lock_rank_info {
 } lock_rank_info;
 extern const lock_rank_info lock_ranks[LOCK_RANK_COUNT];
 
-struct arch_context;
 typedef struct spinlock {
 	uint32_t locked;   /* 0 or 1, taken by atomic exchange */
 	lock_rank rank;    /* its place in the lock order */
 	const char *name;  /* for messages */
 	/* while locked */
-	const struct arch_context *owner; /* the context holding it */
-	arch_irqflags_t saved_irq;        /* interrupt state before spin_lock */
+	const arch_context *owner; /* the context holding it */
+	arch_irqflags_t saved_irq; /* interrupt state before spin_lock */
 } spinlock;
 
 #define SPINLOCK_INIT(name_, rank_) { .rank = (rank_), .name = (name_) }
 void spin_lock(spinlock *l);
 void spin_unlock(spinlock *l);
 /* Held by the running context. */
-bool spin_held(const spinlock *l);
+static inline bool spin_held(const spinlock *l)
+{
+	return __atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
+	       l->owner == arch_current_context();
+}
 #define ASSERT_HELD(l) ASSERT(spin_held(l))
 /* l's rank (a zeroed lock's is LOCK_RANK_SYNC) and a name for messages. */
 lock_rank spin_rank(const spinlock *l);

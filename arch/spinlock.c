@@ -177,9 +177,3 @@ void spin_unlock(spinlock *l)
 	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
 	arch_irq_restore(irq);
 }
-
-bool spin_held(const spinlock *l)
-{
-	return __atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
-	       l->owner == arch_current_context();
-}
