@@ -334,11 +334,14 @@ extern const lib_machine arch_machine;
 _Noreturn void kernel_main(void);
 
 /* ---- leaving ---------------------------------------------------------- */
+/* arch_exit and arch_halt fill lib_machine's noreturn pointers: the GNU
+ * attribute makes "never returns" part of their type, which clang checks
+ * there (_Noreturn does not). */
 /* Ends the machine/process with `status` (0..111); QEMU reports it through
  * isa-debug-exit, the host script turns it back into an exit code. */
-_Noreturn void arch_exit(int status);
+__attribute__((noreturn)) void arch_exit(int status);
 /* Stops this CPU for good, interrupts off (the end of a panic). */
-_Noreturn void arch_halt(void);
+__attribute__((noreturn)) void arch_halt(void);
 /* Resets the machine (the shell's `reboot`): x86 pulses the keyboard
  * controller's reset line, then forces a triple fault; the hosted build
  * exits with status 0. */
