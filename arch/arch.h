@@ -20,6 +20,8 @@ void arch_console_write(const char *buf, size_t len);
 int arch_console_getc(void);
 
 /* ---- interrupts ------------------------------------------------------- */
+/* A saved interrupt state; 0 always means "were off", so 0 is what to
+ * store to keep them off at a restore. */
 typedef uint64_t arch_irqflags_t;
 arch_irqflags_t arch_irq_save(void);          /* disable, return old state */
 void arch_irq_restore(arch_irqflags_t flags); /* back to the saved state */
@@ -116,8 +118,149 @@ void arch_clear_stack(uintptr_t lo, uint64_t keep);
 /* The context start-up runs on (kmain / main); the scheduler turns it
  * into the first task. */
 arch_context *arch_boot_context(void);
-/* The context running now. */
-arch_context *arch_current_context(void);
+/* The context running now (on this CPU: one today), as arch_context_switch
+ * last set it. Inline: every spinlock operation asks. */
+extern arch_context *arch_running_context;
+static inline arch_context *arch_current_context(void)
+{
+	return arch_running_context;
+}
+
+/* ---- CPUs --------------------------------------------------------------- */
+/* CPUs the per-CPU structures are sized for. One runs today. */
+#define ARCH_MAX_CPUS 8
+/* The running CPU, < ARCH_MAX_CPUS: always 0 until SMP brings up others
+ * (then it reads the per-CPU area). Meaningful with interrupts off. */
+static inline unsigned arch_cpu_id(void)
+{
+	return 0;
+}
+
+/* ---- spinlocks and the lock order ------------------------------------- */
+/*
+ * The kernel's one lock type, for every layer from here up (mm/ takes them
+ * before the first task exists). IRQ-safe: spin_lock disables interrupts
+ * first (the previous state is saved in the lock and restored by
+ * spin_unlock), then takes the flag with an atomic exchange, so a holder is
+ * never preempted and an interrupt handler can never spin on a lock its own
+ * CPU holds. On one CPU the flag is never contended; with SMP the same code
+ * spins. Not recursive: taking a lock its holder already holds panics.
+ * The owner is the arch context (task) that took it; spin_held() asks
+ * "held by the running context", which is what ASSERT_HELD checks in every
+ * function named *_locked. The scheduler hands sched_lock from the task
+ * switching out to the one switching in (sched/sched.c sets owner).
+ *
+ * THE LOCK ORDER. This table is its one written statement; files that take
+ * several locks point here. Every lock has a rank (lock_rank, below), given
+ * in its SPINLOCK_INIT. A CPU may take a lock only if its rank is above the
+ * rank of every lock the CPU already holds. Two ranks have many locks that
+ * are held together, channels (select) and mcentrals (mm_lock_all); within
+ * those two a CPU may take a lock of the rank it already holds, but only at
+ * a higher address than every such lock it holds: (rank, address) is then
+ * a total order, so two CPUs can never wait on each other. Locks may be
+ * released in any order (interrupts stay off until the last one goes: a
+ * lock dropped early must not restore them, see sched_block_on). With
+ * TRICOLOR_DEBUG (make DEBUG=1) each CPU keeps the stack of locks it holds
+ * and spin_lock panics on a violation, naming both locks; other builds do
+ * not check.
+ *
+ * Outermost first; for each rank, what its holders take next ("fixalloc":
+ * PERSISTENT, and MHEAP when a commit fails and it reclaims free pages):
+ *   COND        a cond's lock: cond_wait releases the cond's mutex (SYNC)
+ *               and blocks (SCHED) under it.
+ *   SYNC        mutex, rwmutex, waitgroup, semaphore, once (sched/sync.c):
+ *               SCHED, to block or wake (sched_block_on, waitq_wake_*).
+ *               A zeroed lock counts as SYNC (zeroed memory is a valid
+ *               sync object; its lock was never given a rank).
+ *   CHAN        a channel's lock, several in address order (select): wakes
+ *               a select's owner (SELECT), gets a waiter record (SUDOG),
+ *               blocks or wakes (SCHED).
+ *   SELECT      a blocked select's select_wait.lock (chan/chan.c): SCHED.
+ *   SUDOG       the sudog pool (chan/chan.c): fixalloc.
+ *   GC          gc_lock (gc/gc.c): SCHED (its wait queues).
+ *   FINALIZER   fin_lock (gc/finalizer.c): SCHED (wakes the finalizer
+ *               task), fixalloc.
+ *   HEAPPROF    hp_lock (diag/heapprof.c): fixalloc.
+ *   TREND       the task-count trend (diag/profile.c): nothing.
+ *   SCHED       sched_lock (sched/sched.c): fixalloc (task records, stack
+ *               slots). Held across the switch to the next task.
+ *   MCENTRAL    an mcentral's lock, several in address (= span class)
+ *               order (mm_lock_all): MHEAP (spans in and out), fixalloc.
+ *   MHEAP       mheap_global.lock: fixalloc (span records, metadata).
+ *   PERSISTENT  persistent_lock (mm/fixalloc.c): nothing; it drops its
+ *               lock before reclaiming.
+ * Ranks with no edge between them (GC and FINALIZER, CHAN and SYNC, ...)
+ * are in an arbitrary order; the check enforces the whole order, not only
+ * the edges listed.
+ */
+/* The rank table, one row per rank, outermost first: LOCK_RANK_<rank>, its
+ * name in messages, and whether locks of the rank nest by address. */
+#define LOCK_RANK_TABLE(X)                          \
+	X(COND, "cond", false)                      \
+	X(SYNC, "sync object", false)               \
+	X(CHAN, "chan", true)                       \
+	X(SELECT, "select", false)                  \
+	X(SUDOG, "sudog", false)                    \
+	X(GC, "gc", false)                          \
+	X(FINALIZER, "finalizer", false)            \
+	X(HEAPPROF, "heapprof", false)              \
+	X(TREND, "task trend", false)               \
+	X(SCHED, "sched", false)                    \
+	X(MCENTRAL, "mcentral", true)               \
+	X(MHEAP, "mheap", false)                    \
+	X(PERSISTENT, "persistent", false)
+
+typedef enum lock_rank {
+	LOCK_RANK_ZEROED = 0, /* a zeroed lock: counts as LOCK_RANK_SYNC */
+#define LOCK_RANK_ENUM(rank, name, nests_by_address) LOCK_RANK_##rank,
+	LOCK_RANK_TABLE(LOCK_RANK_ENUM)
+#undef LOCK_RANK_ENUM
+	LOCK_RANK_COUNT,
+} lock_rank;
+
+/* The table's rows by rank (arch/spinlock.c builds it from the macro). */
+typedef struct lock_rank_info {
+	const char *name;
+	bool nests_by_address; /* same-rank locks in increasing address order */
+} lock_rank_info;
+extern const lock_rank_info lock_ranks[LOCK_RANK_COUNT];
+
+typedef struct spinlock {
+	uint32_t locked;   /* 0 or 1, taken by atomic exchange */
+	lock_rank rank;    /* its place in the lock order */
+	const char *name;  /* for messages */
+	/* while locked */
+	const arch_context *owner; /* the context holding it */
+	arch_irqflags_t saved_irq; /* interrupt state before spin_lock */
+} spinlock;
+
+#define SPINLOCK_INIT(name_, rank_) { .rank = (rank_), .name = (name_) }
+void spin_lock(spinlock *l);
+void spin_unlock(spinlock *l);
+/* Held by the running context. */
+static inline bool spin_held(const spinlock *l)
+{
+	return __atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
+	       l->owner == arch_current_context();
+}
+#define ASSERT_HELD(l) ASSERT(spin_held(l))
+/* l's rank (a zeroed lock's is LOCK_RANK_SYNC) and a name for messages. */
+lock_rank spin_rank(const spinlock *l);
+const char *spin_name(const spinlock *l);
+/*
+ * The order check: the lock among held[0..n) (a CPU's held locks) that
+ * forbids taking l next, NULL if l may be taken. Checked in every build by
+ * the tests; spin_lock calls it in TRICOLOR_DEBUG builds.
+ */
+const spinlock *spin_order_violation(const spinlock *const *held, size_t n,
+				     const spinlock *l);
+/* Most locks one CPU holds at once in a TRICOLOR_DEBUG build (holding more
+ * panics); mm_lock_all holds one per span class plus the heap's. */
+#define SPIN_HELD_MAX 192
+/* TRICOLOR_DEBUG builds: copies this CPU's held locks, outermost first,
+ * into out (up to max) and returns how many it holds. Other builds do not
+ * track them and return 0. */
+size_t spin_held_locks(const spinlock **out, size_t max);
 
 /* ---- faults ----------------------------------------------------------- */
 /* Fault kinds use the x86 exception vector numbers on every arch. */

@@ -38,9 +38,10 @@
  * Locking. One lock per channel, guarding everything mutable in it and the
  * queue links of the sudogs on its queues. Several channel locks are only
  * held together by select, always in address order, so two selects over
- * the same channels cannot deadlock on SMP. Lock order: channel locks
- * (address order) -> select_wait lock -> sudog pool lock -> sched_lock
- * (through sched_wake / sched_block_on) -> heap locks.
+ * the same channels cannot deadlock on SMP. Under channel locks a task
+ * takes a select_wait lock, the sudog pool lock and sched_lock (through
+ * sched_wake / sched_block_on); the order is the lock-rank table in
+ * arch/arch.h.
  *
  * Write barrier: element copies into the buffer or another task's stack
  * all go through chan_copy_elem(), which copies with the collector's bulk
@@ -87,7 +88,7 @@ typedef struct select_wait {
 	sudog *winner;  /* written by the claimer, read after the wake */
 } select_wait;
 
-static spinlock sudog_lock = SPINLOCK_INIT("sudog");
+static spinlock sudog_lock = SPINLOCK_INIT("sudog", LOCK_RANK_SUDOG);
 static fixalloc sudog_pool; /* guarded by sudog_lock */
 
 static sudog *sudog_get(void)
@@ -130,9 +131,9 @@ struct chan {
 	sudog_queue sendq, recvq;
 };
 
-/* buf is the only heap pointer: the queue links and the lock's owner point
- * at fixalloc'd records outside the heap arena, which the collector never
- * follows. */
+/* buf is the only heap pointer: the queue links and the lock's owner (a
+ * task's context) point at fixalloc'd records outside the heap arena, which
+ * the collector never follows. */
 static GC_TYPE_DEFINE(chan_header_type, struct chan, buf);
 
 static chan *chan_new(size_t elem_size, size_t cap, const gc_type *elem_type)
@@ -162,7 +163,7 @@ static chan *chan_new(size_t elem_size, size_t cap, const gc_type *elem_type)
 	c->buf = buf;
 	c->elem_size = elem_size;
 	c->cap = cap;
-	c->lock = (spinlock)SPINLOCK_INIT("chan");
+	c->lock = (spinlock)SPINLOCK_INIT("chan", LOCK_RANK_CHAN);
 	return c;
 }
 
@@ -728,7 +729,7 @@ int chan_select(select_case *cases, size_t n, bool has_default)
 	/* Pass 2: a sudog on every case's queue (in lock order, as Go),
 	 * then block until the first of them is completed. */
 	task *self = task_self();
-	select_wait sel = { .lock = SPINLOCK_INIT("select") };
+	select_wait sel = { .lock = SPINLOCK_INIT("select", LOCK_RANK_SELECT) };
 	sudog *list = NULL, **tail = &list;
 	for (size_t i = 0; i < ncases; i++) {
 		uint16_t k = lockorder[i];

@@ -7,8 +7,8 @@
  * on a closed channel, closing a closed or nil channel) kills the calling
  * task with task_panic.
  *
- * Lock order (outermost first): channel locks, in address order (select)
- *   -> select state lock -> sudog pool lock -> sched_lock -> heap locks.
+ * Locks: one per channel, several at once only in address order (select);
+ * the order is the lock-rank table in arch/arch.h.
  */
 #pragma once
 

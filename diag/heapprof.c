@@ -40,7 +40,8 @@
  * the sweep, a read is exact up to that reuse case.
  *
  * Locking: hp_lock (a spinlock: interrupts off) guards everything here but
- * the countdown; it is a leaf except for the heap's own locks (fixalloc).
+ * the countdown; under it only fixalloc takes the heap's own locks
+ * (LOCK_RANK_HEAPPROF in arch/arch.h's lock order).
  */
 #include "diag/diag.h"
 
@@ -77,7 +78,7 @@ typedef struct hp_record {
 } hp_record;
 
 /* guarded by hp_lock */
-static spinlock hp_lock = SPINLOCK_INIT("heapprof");
+static spinlock hp_lock = SPINLOCK_INIT("heapprof", LOCK_RANK_HEAPPROF);
 static bool hp_ready, hp_broken;
 static fixalloc hp_record_alloc;
 static hp_record **hp_buckets;
@@ -188,6 +189,7 @@ static size_t hp_hash_addr(uintptr_t addr)
 /* The site for pc, created if new; the "other" bucket once 7/8 full. */
 static hp_site *hp_site_get_locked(uintptr_t pc, bool create)
 {
+	ASSERT_HELD(&hp_lock);
 	for (size_t i = hp_hash_pc(pc), n = 0; n < HP_MAX_SITES; i++, n++) {
 		hp_site *s = &hp_sites[i & (HP_MAX_SITES - 1)];
 		if (s->used && s->pc == pc)
@@ -208,6 +210,7 @@ static hp_site *hp_site_get_locked(uintptr_t pc, bool create)
 
 static void hp_record_drop_locked(hp_record **link)
 {
+	ASSERT_HELD(&hp_lock);
 	hp_record *r = *link;
 	hp_site *s = r->site;
 	s->inuse_samples--;

@@ -147,7 +147,7 @@ void task_profile_print(void)
 
 /* ---- task-count trend ----------------------------------------------------- */
 /* guarded by trend_lock */
-static spinlock trend_lock = SPINLOCK_INIT("task trend");
+static spinlock trend_lock = SPINLOCK_INIT("task trend", LOCK_RANK_TREND);
 static uint32_t trend_ring[TASK_TREND_SAMPLES];
 static size_t trend_next, trend_count;
 static uint32_t trend_peak;

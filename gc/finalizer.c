@@ -30,7 +30,7 @@ static finalizer *run_queue; /* to run, oldest first */
 static finalizer **run_tail = &run_queue;
 static fixalloc records;
 static waitq finalizer_wait;
-static spinlock fin_lock = SPINLOCK_INIT("finalizer");
+static spinlock fin_lock = SPINLOCK_INIT("finalizer", LOCK_RANK_FINALIZER);
 static uint64_t finalizers_run;
 static task *finalizer_task;
 

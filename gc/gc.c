@@ -77,7 +77,7 @@ CMDLINE_BOOL(gc_opt_stw, "gcstoptheworld", "run whole collections with the world
 #define WORKER_DRAIN_CHUNK (64 * 1024)          /* scan bytes between clock reads */
 
 /* guarded by gc_lock */
-static spinlock gc_lock = SPINLOCK_INIT("gc");
+static spinlock gc_lock = SPINLOCK_INIT("gc", LOCK_RANK_GC);
 static waitq worker_wait, sweeper_wait, cycle_waiters;
 static task *worker_task, *sweeper_task;
 static bool gc_ready;

@@ -7,7 +7,8 @@
  * Locking: one CPU. The collector's own structures are touched with
  * interrupts off (work queue, finalizer table) or by the one task that runs
  * a phase (the worker, under preempt_disable while it scans a stack, or the
- * world-stopping task). Lock order: gc structures -> sched_lock -> heap.
+ * world-stopping task). Its locks, gc_lock and fin_lock, have their place
+ * in the lock order in the lock-rank table of arch/arch.h.
  */
 #pragma once
 

@@ -26,7 +26,7 @@ bool mheap_arena_init_locked(void)
 {
 	mheap *h = &mheap_global;
 
-	MM_ASSERT_HELD(&h->lock);
+	ASSERT_HELD(&h->lock);
 	/* One heap page extra so the start can be aligned to a heap page. */
 	void *arena = arch_reserve(MHEAP_ARENA_BYTES + MHEAP_PAGE_SIZE);
 	if (!arena) {
@@ -66,7 +66,7 @@ bool mheap_arena_grow_locked(size_t npages)
 {
 	mheap *h = &mheap_global;
 
-	MM_ASSERT_HELD(&h->lock);
+	ASSERT_HELD(&h->lock);
 	size_t used = mheap_pages_used(), left = MHEAP_ARENA_PAGES - used;
 	if (npages > left) {
 		heap_set_error("heap arena exhausted: %zu pages wanted, %zu of %lu left",
@@ -97,7 +97,7 @@ bool mheap_commit_pages_locked(size_t page, size_t n)
 {
 	mheap *h = &mheap_global;
 
-	MM_ASSERT_HELD(&h->lock);
+	ASSERT_HELD(&h->lock);
 	for (size_t p = page; p < page + n;) {
 		if (h->page_state[p] != MHEAP_PAGE_UNCOMMITTED) {
 			p++;
@@ -127,7 +127,7 @@ size_t mheap_decommit_pages_locked(size_t page, size_t n, size_t limit)
 	mheap *h = &mheap_global;
 	size_t released = 0;
 
-	MM_ASSERT_HELD(&h->lock);
+	ASSERT_HELD(&h->lock);
 	/* From the top down, so a partly scavenged run keeps its low pages,
 	 * which the allocator (it carves from the bottom) uses first. */
 	for (size_t end = page + n; end > page && released < limit;) {

@@ -16,13 +16,14 @@
 /* Commit granularity: fewer page-source calls, bounded slack. */
 #define PERSISTENT_COMMIT_BYTES (64UL << 10)
 
-static mm_lock persistent_lock = MM_LOCK_INIT("persistent");
+static spinlock persistent_lock = SPINLOCK_INIT("persistent", LOCK_RANK_PERSISTENT);
 /* guarded by persistent_lock */
 static uintptr_t persistent_start, persistent_next;
 static uintptr_t persistent_committed_end, persistent_end;
 
 static bool persistent_reserve_locked(void)
 {
+	ASSERT_HELD(&persistent_lock);
 	void *base = arch_reserve(PERSISTENT_RESERVE_BYTES);
 
 	if (!base) {
@@ -43,7 +44,7 @@ static void *fixalloc_persistent_try(size_t size, size_t align, bool *commit_fai
 	void *result = NULL;
 
 	*commit_failed = false;
-	mm_lock_acquire(&persistent_lock);
+	spin_lock(&persistent_lock);
 	if (!persistent_start && !persistent_reserve_locked())
 		goto out;
 	uintptr_t p = ALIGN_UP(persistent_next, align);
@@ -68,7 +69,7 @@ static void *fixalloc_persistent_try(size_t size, size_t align, bool *commit_fai
 	persistent_next = p + size;
 	result = (void *)p; /* fresh committed memory is zero */
 out:
-	mm_lock_release(&persistent_lock);
+	spin_unlock(&persistent_lock);
 	return result;
 }
 
@@ -91,9 +92,9 @@ void *fixalloc_persistent(size_t size, size_t align)
 
 size_t fixalloc_persistent_committed(void)
 {
-	mm_lock_acquire(&persistent_lock);
+	spin_lock(&persistent_lock);
 	size_t bytes = persistent_committed_end - persistent_start;
-	mm_lock_release(&persistent_lock);
+	spin_unlock(&persistent_lock);
 	return bytes;
 }
 

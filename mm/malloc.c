@@ -90,7 +90,8 @@
  * the slot is allocated and p is its start, clear the bit under the
  * mcentral lock, and move the span between lists.
  *
- * Locks: the one lock-order table is next to the spinlock type (arch/).
+ * Locks: an mcentral's, the heap's, the persistent allocator's, in the
+ * order of the lock-rank table in arch/arch.h.
  */
 #include "mm/mm_internal.h"
 

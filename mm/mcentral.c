@@ -49,7 +49,7 @@ static mspan *mcentral_grow_locked(mcentral *c)
 	unsigned sizeclass = spanclass_sizeclass(spc);
 	bool needzero;
 
-	MM_ASSERT_HELD(&c->lock);
+	ASSERT_HELD(&c->lock);
 	mspan *s = mheap_alloc_span(sizeclass_npages[sizeclass], spc, &needzero);
 	if (!s)
 		return NULL;
@@ -59,7 +59,7 @@ static mspan *mcentral_grow_locked(mcentral *c)
 
 mspan *mcentral_cache_span(mcentral *c)
 {
-	mm_lock_acquire(&c->lock);
+	spin_lock(&c->lock);
 	mspan_list *partial = mcentral_partial_swept(c);
 	mspan *s;
 
@@ -92,7 +92,7 @@ mspan *mcentral_cache_span(mcentral *c)
 				panic("mcentral_cache_span: %s", why);
 		}
 	}
-	mm_lock_release(&c->lock);
+	spin_unlock(&c->lock);
 	return s;
 }
 
@@ -100,7 +100,7 @@ mspan *mcentral_cache_span(mcentral *c)
  * heap. */
 void mcentral_place_locked(mcentral *c, mspan *s)
 {
-	MM_ASSERT_HELD(&c->lock);
+	ASSERT_HELD(&c->lock);
 	if (s->alloc_count == 0)
 		mheap_free_span(s);
 	else if (s->alloc_count == s->nelems)
@@ -111,7 +111,7 @@ void mcentral_place_locked(mcentral *c, mspan *s)
 
 void mcentral_uncache_span(mcentral *c, mspan *s)
 {
-	mm_lock_acquire(&c->lock);
+	spin_lock(&c->lock);
 	ASSERT(s->state == MSPAN_IN_USE && mcentral_span_cached(s));
 	ASSERT(s->spanclass == mcentral_spanclass(c) && s->list == NULL);
 	s->sweepgen = mheap_global.sweepgen;
@@ -122,12 +122,12 @@ void mcentral_uncache_span(mcentral *c, mspan *s)
 			panic("mcentral_uncache_span: %s", why);
 	}
 	mcentral_place_locked(c, s);
-	mm_lock_release(&c->lock);
+	spin_unlock(&c->lock);
 }
 
 bool mcentral_free_slot(mcentral *c, mspan *s, size_t i)
 {
-	mm_lock_acquire(&c->lock);
+	spin_lock(&c->lock);
 	bool ok = false;
 
 	/* The caller found s without a lock: make sure it is still the span
@@ -164,14 +164,14 @@ bool mcentral_free_slot(mcentral *c, mspan *s, size_t i)
 	}
 	ok = true;
 out:
-	mm_lock_release(&c->lock);
+	spin_unlock(&c->lock);
 	return ok;
 }
 
 bool mcentral_free_tiny(mcentral *c, mspan *s, size_t i, unsigned offset,
 			bool *block_emptied)
 {
-	mm_lock_acquire(&c->lock);
+	spin_lock(&c->lock);
 	bool ok = false;
 
 	*block_emptied = false;
@@ -187,6 +187,6 @@ bool mcentral_free_tiny(mcentral *c, mspan *s, size_t i, unsigned offset,
 	*block_emptied = s->tiny_starts[i] == 0;
 	ok = true;
 out:
-	mm_lock_release(&c->lock);
+	spin_unlock(&c->lock);
 	return ok;
 }

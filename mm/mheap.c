@@ -29,9 +29,9 @@ CMDLINE_INT(heap_scavenge_ms, "heap_scavenge_ms", 0, 3600 * 1000,
 #define NS_PER_MS 1000000ULL
 
 mheap mheap_global = {
-	.lock = MM_LOCK_INIT("mheap"),
+	.lock = SPINLOCK_INIT("mheap", LOCK_RANK_MHEAP),
 	.central = { [0 ... SPANCLASS_COUNT - 1] = {
-		.lock = MM_LOCK_INIT("mcentral") } },
+		.lock = SPINLOCK_INIT("mcentral", LOCK_RANK_MCENTRAL) } },
 };
 
 /* ---- init -------------------------------------------------------------- */
@@ -40,7 +40,7 @@ static bool mheap_init_locked(void)
 {
 	mheap *h = &mheap_global;
 
-	MM_ASSERT_HELD(&h->lock);
+	ASSERT_HELD(&h->lock);
 	sizeclass_check_table();
 	fixalloc_init(&h->span_alloc, "mspan", sizeof(mspan), MM_CACHE_LINE);
 	for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
@@ -65,9 +65,9 @@ bool mheap_ensure_init(void)
 
 	if (__atomic_load_n(&h->initialized, __ATOMIC_ACQUIRE))
 		return true;
-	mm_lock_acquire(&h->lock);
+	spin_lock(&h->lock);
 	bool ok = h->initialized || mheap_init_locked();
-	mm_lock_release(&h->lock);
+	spin_unlock(&h->lock);
 	return ok;
 }
 
@@ -109,6 +109,7 @@ static void mheap_free_list_remove(mspan *run)
 static void mheap_absorb_locked(mspan *run, mspan *other)
 {
 	mheap *h = &mheap_global;
+	ASSERT_HELD(&h->lock);
 	size_t first = mheap_page_index(other->base);
 
 	mheap_free_list_remove(other);
@@ -126,7 +127,7 @@ void mheap_insert_free_run_locked(mspan *run)
 {
 	mheap *h = &mheap_global;
 
-	MM_ASSERT_HELD(&h->lock);
+	ASSERT_HELD(&h->lock);
 	ASSERT(run->state == MSPAN_FREE && run->list == NULL && run->npages > 0);
 	size_t first = mheap_page_index(run->base);
 	size_t last = first + run->npages - 1;
@@ -156,6 +157,7 @@ void mheap_insert_free_run_locked(mspan *run)
 static mspan *mheap_find_run_locked(size_t npages)
 {
 	mheap *h = &mheap_global;
+	ASSERT_HELD(&h->lock);
 
 	for (size_t w = npages / 64; w < ARRAY_SIZE(h->free_nonempty); w++) {
 		uint64_t bits = h->free_nonempty[w];
@@ -181,7 +183,7 @@ static size_t mheap_scavenge_locked(size_t keep_pages, uint64_t min_idle_ns)
 	mheap *h = &mheap_global;
 	uint64_t now = arch_nanotime();
 
-	MM_ASSERT_HELD(&h->lock);
+	ASSERT_HELD(&h->lock);
 	h->last_scavenge_ns = now;
 	if (h->pages_free_committed <= keep_pages)
 		return 0;
@@ -206,9 +208,9 @@ size_t mheap_scavenge(size_t keep_pages, uint64_t min_idle_ns)
 
 	if (!mheap_ensure_init())
 		return 0;
-	mm_lock_acquire(&h->lock);
+	spin_lock(&h->lock);
 	size_t released = mheap_scavenge_locked(keep_pages, min_idle_ns);
-	mm_lock_release(&h->lock);
+	spin_unlock(&h->lock);
 	return released;
 }
 
@@ -220,9 +222,9 @@ size_t mheap_release_free_pages(void)
 		return 0;
 	/* Called from inside the heap (a commit under the heap lock failed)
 	 * and from outside it (metadata, stacks). */
-	bool held = mm_lock_held(&h->lock);
+	bool held = spin_held(&h->lock);
 	if (!held)
-		mm_lock_acquire(&h->lock);
+		spin_lock(&h->lock);
 	size_t released = 0;
 	if (h->pages_free_committed > 0) {
 		released = mheap_scavenge_locked(0, 0);
@@ -230,7 +232,7 @@ size_t mheap_release_free_pages(void)
 		h->oom_scavenged_pages += released;
 	}
 	if (!held)
-		mm_lock_release(&h->lock);
+		spin_unlock(&h->lock);
 	return released;
 }
 
@@ -238,6 +240,7 @@ size_t mheap_release_free_pages(void)
 static void mheap_scavenge_periodic_locked(void)
 {
 	mheap *h = &mheap_global;
+	ASSERT_HELD(&h->lock);
 	uint64_t period = (uint64_t)heap_scavenge_ms * NS_PER_MS;
 
 	if (h->pages_free_committed > (uint64_t)heap_reserve_pages &&
@@ -254,6 +257,7 @@ static void mheap_scavenge_periodic_locked(void)
  * pages of this very run. */
 static bool mheap_commit_or_scavenge_locked(size_t page, size_t npages)
 {
+	ASSERT_HELD(&mheap_global.lock);
 	if (mheap_commit_pages_locked(page, npages))
 		return true;
 	if (mheap_release_free_pages() == 0)
@@ -267,7 +271,7 @@ static mspan *mheap_alloc_span_locked(size_t npages, spanclass_t spc,
 	mheap *h = &mheap_global;
 	unsigned sizeclass = spanclass_sizeclass(spc);
 
-	MM_ASSERT_HELD(&h->lock);
+	ASSERT_HELD(&h->lock);
 	ASSERT(npages > 0 && spc < SPANCLASS_COUNT);
 	/* Everything that can fail comes before anything changes. */
 	mspan *s = fixalloc_alloc(&h->span_alloc);
@@ -346,9 +350,9 @@ mspan *mheap_alloc_span(size_t npages, spanclass_t spc, bool *needzero)
 
 	if (!mheap_ensure_init())
 		return NULL;
-	mm_lock_acquire(&h->lock);
+	spin_lock(&h->lock);
 	mspan *s = mheap_alloc_span_locked(npages, spc, needzero);
-	mm_lock_release(&h->lock);
+	spin_unlock(&h->lock);
 	return s;
 }
 
@@ -356,7 +360,7 @@ void mheap_free_span_locked(mspan *s)
 {
 	mheap *h = &mheap_global;
 
-	MM_ASSERT_HELD(&h->lock);
+	ASSERT_HELD(&h->lock);
 	ASSERT(s->state == MSPAN_IN_USE && s->list == NULL);
 	ASSERT(s->alloc_count == 0);
 	size_t first = mheap_page_index(s->base), npages = s->npages;
@@ -384,9 +388,9 @@ void mheap_free_span_locked(mspan *s)
 
 void mheap_free_span(mspan *s)
 {
-	mm_lock_acquire(&mheap_global.lock);
+	spin_lock(&mheap_global.lock);
 	mheap_free_span_locked(s);
-	mm_lock_release(&mheap_global.lock);
+	spin_unlock(&mheap_global.lock);
 }
 
 /* ---- large objects ----------------------------------------------------- */
@@ -398,7 +402,7 @@ mspan *mheap_alloc_large(size_t npages, size_t requested, bool noscan,
 
 	if (!mheap_ensure_init())
 		return NULL;
-	mm_lock_acquire(&h->lock);
+	spin_lock(&h->lock);
 	mspan *s = mheap_alloc_span_locked(npages, spanclass_make(0, noscan),
 					   needzero);
 	if (s) {
@@ -412,7 +416,7 @@ mspan *mheap_alloc_large(size_t npages, size_t requested, bool noscan,
 		h->large_bytes_alloc += s->elemsize;
 		h->large_bytes_requested += requested;
 	}
-	mm_lock_release(&h->lock);
+	spin_unlock(&h->lock);
 	return s;
 }
 
@@ -420,7 +424,7 @@ void mheap_free_large(mspan *s)
 {
 	mheap *h = &mheap_global;
 
-	mm_lock_acquire(&h->lock);
+	spin_lock(&h->lock);
 	ASSERT(s->state == MSPAN_IN_USE && mspan_sizeclass(s) == 0);
 	ASSERT(s->alloc_count == 1);
 	s->alloc_bits[0] = 0;
@@ -428,5 +432,5 @@ void mheap_free_large(mspan *s)
 	h->large_nfree++;
 	h->large_bytes_freed += s->elemsize;
 	mheap_free_span_locked(s);
-	mm_lock_release(&h->lock);
+	spin_unlock(&h->lock);
 }

@@ -1,14 +1,11 @@
 /*
- * mm/mm_internal.h - declarations private to mm/: the lock, the heap,
- * mcentral and mcache structures and the functions the files of mm/ call in
- * each other. See mm/malloc.c for the overview.
+ * mm/mm_internal.h - declarations private to mm/: the heap, mcentral and
+ * mcache structures and the functions the files of mm/ call in each
+ * other. See mm/malloc.c for the overview.
  *
- * Lock order (outer first). Every lock is an mm_lock (IRQ-safe spinlock):
- *   1. mcentral[spc].lock   (one per span class)
- *   2. mheap_global.lock
- *   3. persistent lock      (mm/fixalloc.c)
- * The mcache needs no lock: only its own CPU touches it, interrupts off.
- * mheap_validate() takes every mcentral lock in index order, then the heap.
+ * Locks: one per mcentral, the heap's, the persistent allocator's; their
+ * order is the lock-rank table in arch/arch.h. The mcache needs no lock:
+ * only its own CPU touches it, interrupts off.
  */
 #pragma once
 
@@ -17,62 +14,18 @@
 
 /* ---- per-CPU identity -------------------------------------------------- */
 
-/* CPUs the per-CPU structures are sized for. One runs today. */
-#define MM_MAX_CPUS 8
+/* CPUs the per-CPU structures are sized for, and the current one (only
+ * meaningful with interrupts off): the arch's. */
+#define MM_MAX_CPUS ARCH_MAX_CPUS
 
-/* The current CPU. Always 0 until SMP brings up other CPUs; then it reads the
- * per-CPU area (GS base). Only meaningful with interrupts off. */
 static inline unsigned mm_cpu_id(void)
 {
-	return 0;
+	return arch_cpu_id();
 }
 
-/* ---- mm_lock: IRQ-safe spinlock ---------------------------------------- */
-/*
- * Interrupts are disabled first (saved, restored at release), then the flag
- * is taken with an atomic exchange, so a holder is never preempted and an
- * interrupt handler on the same CPU cannot deadlock on it: a handler that
- * tries would find the flag held by its own CPU, which is reported as a
- * recursive acquisition instead of spinning forever. On one CPU the flag is
- * never contended; with SMP the same code spins.
- */
-typedef struct mm_lock {
-	const char *name;
-	uint32_t held;   /* 0 or 1, taken by atomic exchange */
-	uint32_t owner;  /* mm_cpu_id() of the holder while held */
-	arch_irqflags_t saved_irq; /* interrupt state before acquisition */
-} mm_lock;
-
-#define MM_LOCK_INIT(name_) { .name = name_ }
-
-static inline void mm_lock_acquire(mm_lock *l)
-{
-	arch_irqflags_t irq = arch_irq_save();
-	unsigned me = mm_cpu_id();
-
-	if (__atomic_load_n(&l->held, __ATOMIC_RELAXED) && l->owner == me)
-		panic("mm_lock %s: acquired twice by cpu %u", l->name, me);
-	while (__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE))
-		arch_cpu_relax();
-	l->owner = me;
-	l->saved_irq = irq;
-}
-
-static inline void mm_lock_release(mm_lock *l)
-{
-	ASSERT(l->held && l->owner == mm_cpu_id());
-	arch_irqflags_t irq = l->saved_irq;
-	__atomic_store_n(&l->held, 0, __ATOMIC_RELEASE);
-	arch_irq_restore(irq);
-}
-
-static inline bool mm_lock_held(const mm_lock *l)
-{
-	return __atomic_load_n(&l->held, __ATOMIC_RELAXED) &&
-	       l->owner == mm_cpu_id();
-}
-
-#define MM_ASSERT_HELD(l) ASSERT(mm_lock_held(l))
+/* ---- locks ------------------------------------------------------------- */
+/* Every lock in mm/ is a spinlock (arch/arch.h); their ranks, in the lock
+ * order there: LOCK_RANK_MCENTRAL, LOCK_RANK_MHEAP, LOCK_RANK_PERSISTENT. */
 
 /* Every mcentral lock in index order, then the heap lock: a consistent view
  * of the whole heap (validation, statistics). mm/validate.c. */
@@ -180,7 +133,7 @@ void mspan_free_slot(mspan *s, size_t i);
  *             span on full[i]: the same with alloc_count == nelems.
  */
 typedef struct mcentral {
-	mm_lock lock; /* its span class is its index in mheap_global.central */
+	spinlock lock; /* its span class is its index in mheap_global.central */
 	/* guarded by lock */
 	mspan_list partial[2];
 	mspan_list full[2];
@@ -291,7 +244,7 @@ enum mheap_page_state {
  *   the page counters equal the counts of the page states.
  */
 typedef struct mheap {
-	mm_lock lock;
+	spinlock lock;
 
 	/* Set once by heap_init, read-only after. */
 	bool initialized;
@@ -318,7 +271,7 @@ typedef struct mheap {
 	uint64_t large_nmalloc, large_nfree;
 	uint64_t large_bytes_alloc, large_bytes_freed, large_bytes_requested;
 
-	/* one per span class, each with its own lock (lock order above) */
+	/* one per span class, each with its own lock (LOCK_RANK_MCENTRAL) */
 	mcentral central[SPANCLASS_COUNT];
 } mheap;
 

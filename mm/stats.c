@@ -10,6 +10,7 @@
 static void heap_stats_walk_locked(heap_stats_info *st)
 {
 	mheap *h = &mheap_global;
+	ASSERT_HELD(&h->lock);
 	size_t used = mheap_pages_used();
 
 	for (size_t p = 0; p < used;) {

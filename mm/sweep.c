@@ -46,11 +46,11 @@ void heap_begin_sweep(void)
 	 * own at the safe point). */
 	mcache_release_all();
 	mheap *h = &mheap_global;
-	mm_lock_acquire(&h->lock);
+	spin_lock(&h->lock);
 	h->sweepgen += 2;
 	sweep_cursor = 0;
 	sweep_pending = true;
-	mm_lock_release(&h->lock);
+	spin_unlock(&h->lock);
 }
 
 /* Frees the dead slots of a small span no mcache holds and puts it on the
@@ -58,7 +58,7 @@ void heap_begin_sweep(void)
 void mspan_sweep_small_locked(mcentral *c, mspan *s)
 {
 	mheap *h = &mheap_global;
-	MM_ASSERT_HELD(&c->lock);
+	ASSERT_HELD(&c->lock);
 	ASSERT(s->state == MSPAN_IN_USE && s->sweepgen == h->sweepgen - 2);
 	ASSERT(mspan_sizeclass(s) != 0);
 	/* Marking only begins once every span is swept (gc_start). */
@@ -124,7 +124,7 @@ static mspan *sweep_next_candidate(void)
 {
 	mheap *h = &mheap_global;
 	mspan *found = NULL;
-	mm_lock_acquire(&h->lock);
+	spin_lock(&h->lock);
 	size_t pages = mheap_pages_used();
 	while (sweep_pending && sweep_cursor < pages) {
 		mspan *s = h->spans[sweep_cursor];
@@ -146,7 +146,7 @@ static mspan *sweep_next_candidate(void)
 	}
 	if (!found)
 		sweep_pending = false;
-	mm_lock_release(&h->lock);
+	spin_unlock(&h->lock);
 	return found;
 }
 
@@ -167,11 +167,11 @@ size_t heap_sweep_some(size_t max_spans)
 			mspan_sweep_large(s);
 		} else {
 			mcentral *c = &mheap_global.central[s->spanclass];
-			mm_lock_acquire(&c->lock);
+			spin_lock(&c->lock);
 			if (s->state == MSPAN_IN_USE &&
 			    s->sweepgen == mheap_global.sweepgen - 2)
 				mspan_sweep_small_locked(c, s);
-			mm_lock_release(&c->lock);
+			spin_unlock(&c->lock);
 		}
 		arch_irq_restore(irq);
 		done++;
@@ -204,12 +204,12 @@ void heap_finish_sweep(void)
 	 * that marking can never meet a span with stale bits. */
 	for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
 		mcentral *c = &mheap_global.central[spc];
-		mm_lock_acquire(&c->lock);
+		spin_lock(&c->lock);
 		mspan *u;
 		while ((u = mcentral_partial_unswept(c)->first) != NULL ||
 		       (u = mcentral_full_unswept(c)->first) != NULL)
 			mspan_sweep_small_locked(c, u);
-		mm_lock_release(&c->lock);
+		spin_unlock(&c->lock);
 	}
 }
 

@@ -8,18 +8,22 @@
  */
 #include "mm/mm_internal.h"
 
+/* A debug build tracks every lock a CPU holds; these must fit, with room
+ * for a few held around them. */
+_Static_assert(SPANCLASS_COUNT + 1 + 8 <= SPIN_HELD_MAX, "mm_lock_all holds too many locks");
+
 void mm_lock_all(void)
 {
 	for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++)
-		mm_lock_acquire(&mheap_global.central[spc].lock);
-	mm_lock_acquire(&mheap_global.lock);
+		spin_lock(&mheap_global.central[spc].lock);
+	spin_lock(&mheap_global.lock);
 }
 
 void mm_unlock_all(void)
 {
-	mm_lock_release(&mheap_global.lock);
+	spin_unlock(&mheap_global.lock);
 	for (unsigned spc = SPANCLASS_COUNT; spc-- > 0;)
-		mm_lock_release(&mheap_global.central[spc].lock);
+		spin_unlock(&mheap_global.central[spc].lock);
 }
 
 #define FAIL(...)                                    \

@@ -87,7 +87,7 @@ struct cpu {
 static struct cpu cpu0;
 static struct cpu *this_cpu(void) { return &cpu0; }
 
-static spinlock sched_lock = SPINLOCK_INIT("sched");
+static spinlock sched_lock = SPINLOCK_INIT("sched", LOCK_RANK_SCHED);
 /* guarded by sched_lock */
 static task *all_tasks;
 static task *sleepers; /* sorted by wake_at */
@@ -159,31 +159,6 @@ const char *task_state_name(task_state s)
 	return s <= TASK_DEAD ? names[s] : "?";
 }
 
-/* ---- spinlocks ---------------------------------------------------------- */
-void spin_lock(spinlock *l)
-{
-	arch_irqflags_t irq = arch_irq_save();
-	ASSERT(!(l->locked && l->owner == this_cpu()->current && l->owner));
-	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
-		arch_cpu_relax(); /* another CPU holds it (not with one CPU) */
-	l->owner = this_cpu()->current;
-	l->saved_irq = irq;
-}
-
-void spin_unlock(spinlock *l)
-{
-	ASSERT(l->locked);
-	arch_irqflags_t irq = l->saved_irq;
-	l->owner = NULL;
-	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
-	arch_irq_restore(irq);
-}
-
-bool spin_held(const spinlock *l)
-{
-	return l->locked && l->owner == this_cpu()->current;
-}
-
 /* ---- queues (sched_lock or the embedding object's lock) ----------------- */
 static void runq_push(struct cpu *c, task *t)
 {
@@ -237,6 +212,7 @@ static void free_task_record(task *t);
 /* Frees what a task that died on the way here left behind. */
 static void reap_locked(struct cpu *c)
 {
+	ASSERT_HELD(&sched_lock);
 	task *dead = c->reap;
 	if (!dead)
 		return;
@@ -278,10 +254,10 @@ static void schedule_locked(switch_reason why)
 	c->need_resched = false;
 
 	arch_irqflags_t my_irq = sched_lock.saved_irq;
-	sched_lock.owner = next;
+	sched_lock.owner = next->context;
 	arch_context_switch(prev->context, next->context);
 	/* Back on prev, switched to by someone holding sched_lock. */
-	sched_lock.owner = prev;
+	sched_lock.owner = prev->context;
 	sched_lock.saved_irq = my_irq;
 	reap_locked(c);
 }
@@ -291,7 +267,7 @@ static void schedule_locked(switch_reason why)
 static void task_start(void *arg)
 {
 	task *self = arg;
-	sched_lock.owner = self;
+	sched_lock.owner = self->context;
 	sched_lock.saved_irq = 0; /* stay off until the lock is dropped */
 	reap_locked(this_cpu());
 	spin_unlock(&sched_lock);
@@ -319,6 +295,7 @@ static void free_task_record(task *t)
 
 static task *new_task_locked(const char *name)
 {
+	ASSERT_HELD(&sched_lock);
 	task *t = fixalloc_alloc(&task_records);
 	if (!t)
 		return NULL;
@@ -375,6 +352,7 @@ task *task_spawn_stack(void (*fn)(void *), void *arg, const char *name, size_t s
 
 static _Noreturn void die_locked(int status)
 {
+	ASSERT_HELD(&sched_lock);
 	struct cpu *c = this_cpu();
 	task *self = c->current;
 	ASSERT(self != main_task && self != c->idle);

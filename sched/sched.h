@@ -7,8 +7,7 @@
  * below the collector, which stops the world and scans stacks through the
  * queries here.
  *
- * Lock order (outermost first): channel locks in address order (select) ->
- * sync-object locks -> the scheduler lock (sched_lock) -> heap locks. With
+ * Locks: spinlocks (arch/arch.h, where the lock order is written). With
  * one CPU every spinlock also disables interrupts, which is what actually
  * keeps the timer's preemption out of a critical section.
  */
@@ -17,23 +16,6 @@
 #include "arch/arch.h"
 #include "lib/lib.h"
 #include "mm/mm.h"
-
-/* ---- spinlocks --------------------------------------------------------- */
-/* IRQ-safe: taking one disables interrupts (saved in the lock) until it is
- * released. Tracks its owner so ASSERT_HELD can check callers of _locked
- * functions. Not recursive. */
-typedef struct spinlock {
-	volatile uint32_t locked;
-	const char *name;
-	struct task *owner;        /* task that holds it (NULL before tasks) */
-	arch_irqflags_t saved_irq; /* interrupt state before spin_lock */
-} spinlock;
-
-#define SPINLOCK_INIT(n) { .locked = 0, .name = (n) }
-void spin_lock(spinlock *l);
-void spin_unlock(spinlock *l);
-bool spin_held(const spinlock *l); /* by the running task */
-#define ASSERT_HELD(l) ASSERT(spin_held(l))
 
 /* ---- tasks ------------------------------------------------------------ */
 typedef enum task_state {
@@ -268,11 +250,8 @@ uint64_t sched_random(void);
  * unlocked object of every type here except cond (cond_init names its
  * mutex) and semaphore (zero units, which is valid).
  *
- * Lock order (outermost first), refining the one at the top of this file:
- *   channel locks, in address order (select)
- *     -> select state lock (chan/chan.c) -> sudog pool lock
- *   cond lock -> mutex lock
- *   any of these -> sched_lock -> heap locks
+ * Lock order: the lock-rank table in arch/arch.h. A cond's lock has rank
+ * LOCK_RANK_COND, the others LOCK_RANK_SYNC (a zeroed lock counts as that).
  */
 
 /* ---- mutex (Go's sync.Mutex) ------------------------------------------ */
@@ -297,7 +276,7 @@ typedef struct mutex {
 	waitq waiters;
 } mutex;
 
-#define MUTEX_INIT { .lock = SPINLOCK_INIT("mutex") }
+#define MUTEX_INIT { .lock = SPINLOCK_INIT("mutex", LOCK_RANK_SYNC) }
 void mutex_init(mutex *m);
 void mutex_lock(mutex *m);      /* wait reason "sync.Mutex.Lock", SWITCH_MUTEX */
 bool mutex_try_lock(mutex *m);  /* never blocks */
@@ -322,7 +301,7 @@ typedef struct rwmutex {
 	waitq readq, writeq;
 } rwmutex;
 
-#define RWMUTEX_INIT { .lock = SPINLOCK_INIT("rwmutex") }
+#define RWMUTEX_INIT { .lock = SPINLOCK_INIT("rwmutex", LOCK_RANK_SYNC) }
 void rwmutex_init(rwmutex *rw);
 void rwmutex_rlock(rwmutex *rw);   /* "sync.RWMutex.RLock", SWITCH_MUTEX */
 void rwmutex_runlock(rwmutex *rw); /* "sync: RUnlock of unlocked RWMutex" */
@@ -339,7 +318,8 @@ typedef struct cond {
 	waitq waiters;
 } cond;
 
-#define COND_INIT(mutex_ptr) { .lock = SPINLOCK_INIT("cond"), .m = (mutex_ptr) }
+#define COND_INIT(mutex_ptr) \
+	{ .lock = SPINLOCK_INIT("cond", LOCK_RANK_COND), .m = (mutex_ptr) }
 void cond_init(cond *c, mutex *m);
 /* Unlocks c->m, waits for a signal ("sync.Cond.Wait", SWITCH_COND), locks
  * c->m again. Atomic with respect to signal/broadcast: a signal sent after
@@ -357,7 +337,7 @@ typedef struct waitgroup {
 	waitq waiters;
 } waitgroup;
 
-#define WAITGROUP_INIT { .lock = SPINLOCK_INIT("waitgroup") }
+#define WAITGROUP_INIT { .lock = SPINLOCK_INIT("waitgroup", LOCK_RANK_SYNC) }
 void waitgroup_init(waitgroup *wg);
 /* A count going below zero kills the caller ("sync: negative WaitGroup
  * counter") and is not applied; reaching zero wakes every waiter. */
@@ -375,7 +355,7 @@ typedef struct semaphore {
 	waitq waiters;
 } semaphore;
 
-#define SEMAPHORE_INIT(n) { .lock = SPINLOCK_INIT("semaphore"), .count = (n) }
+#define SEMAPHORE_INIT(n) { .lock = SPINLOCK_INIT("semaphore", LOCK_RANK_SYNC), .count = (n) }
 void semaphore_init(semaphore *s, uint64_t count);
 void semaphore_acquire(semaphore *s); /* "semacquire", SWITCH_SEMAPHORE */
 bool semaphore_try_acquire(semaphore *s);
@@ -395,5 +375,5 @@ typedef struct once {
 	waitq waiters;
 } once;
 
-#define ONCE_INIT { .lock = SPINLOCK_INIT("once") }
+#define ONCE_INIT { .lock = SPINLOCK_INIT("once", LOCK_RANK_SYNC) }
 void once_do(once *o, void (*fn)(void *), void *arg);

@@ -13,9 +13,9 @@
  * semaphore, starving mutex), the waker updates the object before the wake
  * and the woken task simply returns.
  *
- * Lock order: cond lock -> mutex lock (cond_wait unlocks the mutex while
- * holding the cond's lock) -> sched_lock. No other primitive here takes a
- * second object's lock.
+ * Locks: each object's spinlock, then sched_lock; cond_wait also takes its
+ * mutex's under the cond's. No other primitive here takes a second
+ * object's lock. The order is the lock-rank table in arch/arch.h.
  */
 #include "sched/sched.h"
 

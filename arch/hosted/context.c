@@ -21,7 +21,7 @@
 #endif
 
 static arch_context boot_context;
-static arch_context *current_context = &boot_context;
+arch_context *arch_running_context = &boot_context;
 
 arch_context *arch_boot_context(void)
 {
@@ -37,11 +37,6 @@ arch_context *arch_boot_context(void)
 		boot_context.stack_size = size;
 	}
 	return &boot_context;
-}
-
-arch_context *arch_current_context(void)
-{
-	return current_context;
 }
 
 size_t arch_interrupt_stack_reserve(void)
@@ -73,7 +68,7 @@ void arch_context_init(arch_context *ctx, void *stack_base, size_t stack_size,
 
 void arch_run_spilled(void (*fn)(void *), void *arg)
 {
-	x86_call_spilled(&current_context->spill_sp, fn, arg);
+	x86_call_spilled(&arch_running_context->spill_sp, fn, arg);
 }
 
 uintptr_t arch_test_hold_in_register(uintptr_t hidden, uintptr_t key, unsigned reg,
@@ -97,8 +92,8 @@ void arch_clear_stack(uintptr_t lo, uint64_t keep)
 void arch_context_switch(arch_context *from, arch_context *to)
 {
 	ASSERT(!arch_irq_enabled());
-	ASSERT(from == current_context);
-	current_context = to;
+	ASSERT(from == arch_running_context);
+	arch_running_context = to;
 #if HOSTED_ASAN
 	/* A dying context passes NULL: ASan frees its fake stack now. */
 	__sanitizer_start_switch_fiber(from->dying ? NULL : &from->fiber_state,

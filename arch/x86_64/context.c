@@ -8,7 +8,7 @@
 #include "arch/x86_64/x86.h"
 
 static arch_context boot_context;
-static arch_context *current_context = &boot_context;
+arch_context *arch_running_context = &boot_context;
 
 arch_context *arch_boot_context(void)
 {
@@ -18,8 +18,6 @@ arch_context *arch_boot_context(void)
 	}
 	return &boot_context;
 }
-
-arch_context *arch_current_context(void) { return current_context; }
 
 /* A trap frame and the registers isr.S saves: a few hundred bytes, which a
  * task's own stack budget absorbs. */
@@ -37,7 +35,7 @@ void arch_context_init(arch_context *ctx, void *stack_base, size_t stack_size,
 
 void arch_run_spilled(void (*fn)(void *), void *arg)
 {
-	x86_call_spilled(&current_context->spill_sp, fn, arg);
+	x86_call_spilled(&arch_running_context->spill_sp, fn, arg);
 }
 
 uintptr_t arch_test_hold_in_register(uintptr_t hidden, uintptr_t key, unsigned reg,
@@ -61,8 +59,8 @@ void arch_clear_stack(uintptr_t lo, uint64_t keep)
 void arch_context_switch(arch_context *from, arch_context *to)
 {
 	ASSERT(!arch_irq_enabled());
-	ASSERT(from == current_context);
-	current_context = to;
+	ASSERT(from == arch_running_context);
+	arch_running_context = to;
 	x86_switch_stacks(&from->sp, to->sp);
 }
 

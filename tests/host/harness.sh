@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/host/harness.sh - checks the host side of the QEMU harness: that bad
 # command lines, kernel faults, stack overflows (the boot stack's, and a task
-# frame larger than the gap below its stack) and experiment results all
-# come out as the right exit status and message; that awkward command lines
+# frame larger than the gap below its stack), the spinlock's checks (lock
+# order, early interrupts, recursion: a debug build) and experiment results
+# all come out as the right exit status and message; that awkward command lines
 # reach the kernel byte for byte through GRUB or are refused by
 # tools/mkiso.sh; that a GRUB which never starts the kernel fails fast with
 # a message; that qemu-run leaves no temporary files; and that
@@ -63,6 +64,17 @@ check experiment.stack_overflow 2 "double fault" "kernel stack overflow" "kernel
 check experiment.stack_clash 0 "task [0-9]+ 'clash' killed: stack overflow in task [0-9]+ 'clash'" \
 	"join returned -1000" "experiment returned 0" \
 	-- make -s run EXP=tests/experiments/stack_clash.c
+# The spinlock's checks end in a panic, so a test cannot run them: a debug
+# build (the order is checked only there) makes each mistake on purpose.
+lock_exp() { make -s run EXP=tests/experiments/lock_mistakes.c DEBUG=1 CMDLINE="lock_mistake=$1"; }
+check lock.order_inversion 2 \
+	"lock order: taking 'experiment outer' \(rank sync object, 0x[0-9a-f]+\) at experiment\+0x[0-9a-f]+ while holding 'experiment inner' \(rank mheap, 0x[0-9a-f]+\) taken at experiment\+0x" \
+	"kernel panic" -- lock_exp 1
+check lock.release_turns_interrupts_on_early 2 \
+	"spinlock 'experiment outer': released with interrupts turned back on while 'experiment inner' is still held" \
+	"kernel panic" -- lock_exp 2
+check lock.taken_twice 2 "spinlock 'experiment outer': taken twice by its holder" "kernel panic" \
+	-- lock_exp 3
 check tests.unknown_selection 2 "no test matches 'nosuch'" \
 	-- make -s test-qemu TESTS=nosuch
 
