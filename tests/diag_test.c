@@ -399,7 +399,7 @@ typedef struct wait_box {
 } wait_box;
 static GC_TYPE_DEFINE_NOPTRS(wait_box_type, wait_box);
 
-static wait_box g_wait_box = { .lock = SPINLOCK_INIT("diag test") };
+static wait_box g_wait_box = { .lock = SPINLOCK_INIT("diag test", LOCK_RANK_SYNC) };
 
 typedef struct reason_waiter {
 	wait_reason reason;
@@ -415,7 +415,7 @@ static void block_for_reason(void *arg)
 	if (w->private_box) {
 		b = gc_alloc(&wait_box_type);
 		CHECK(b);
-		*b = (wait_box){ .lock = SPINLOCK_INIT("diag test") };
+		*b = (wait_box){ .lock = SPINLOCK_INIT("diag test", LOCK_RANK_SYNC) };
 		w->hidden_box = gc_t_hide(b);
 	}
 	spin_lock(&b->lock);
