@@ -356,35 +356,22 @@ static void bfs_visit(struct bfs *b, uintptr_t v, uintptr_t from)
 	b->tail++;
 }
 
-__attribute__((no_sanitize_address)) static void bfs_range(struct bfs *b, uintptr_t lo,
-							   uintptr_t hi)
+/* The walkers' visitor (gc.h): what points into the heap is a step. */
+static void bfs_word(uintptr_t at, uintptr_t v, void *b)
 {
-	for (uintptr_t a = ALIGN_UP(lo, 8); a + 8 <= hi; a += 8) {
-		uintptr_t v = *(volatile const uintptr_t *)a;
-		if (gc_in_heap((void *)v))
-			bfs_visit(b, v, a);
-	}
+	if (gc_in_heap((void *)v))
+		bfs_visit(b, v, at);
 }
 
-/* Visits obj's pointer fields exactly as gc_scan_object reads them. */
+static void bfs_range(struct bfs *b, uintptr_t lo, uintptr_t hi)
+{
+	gc_range_for_each_word(lo, hi, bfs_word, b);
+}
+
+/* Visits obj's pointer fields: the words marking reads. */
 static void bfs_scan_object(struct bfs *b, uintptr_t obj)
 {
-	gc_object o;
-	if (!gc_find_object((void *)obj, &o) || !o.type)
-		return;
-	if (o.type->flags & GC_TYPE_CONSERVATIVE) {
-		bfs_range(b, obj, obj + o.size);
-		return;
-	}
-	for (size_t e = 0; e < o.size / o.type->size; e++) {
-		uintptr_t el = obj + e * o.type->size;
-		for (size_t w = 0; w < o.type->size / 8; w++)
-			if ((o.type->ptrmask[w / 64] >> (w % 64)) & 1) {
-				uintptr_t v = *(const uintptr_t *)(el + w * 8);
-				if (v)
-					bfs_visit(b, v, el + w * 8);
-			}
-	}
+	gc_object_for_each_pointer(obj, bfs_word, b);
 }
 
 static bool bfs_task_counts(const struct bfs *b, const task *t)
@@ -742,14 +729,17 @@ static void escape_word(uintptr_t holder, uintptr_t at, uintptr_t v)
 	}
 }
 
-__attribute__((no_sanitize_address)) static void escape_range(uintptr_t holder, uintptr_t lo,
-							     uintptr_t hi)
+/* The walker's visitor (gc.h): a word outside the heap may point into a
+ * stack; holder is the object being scanned (0: a global). */
+static void escape_visit(uintptr_t at, uintptr_t v, void *holder)
 {
-	for (uintptr_t a = ALIGN_UP(lo, 8); a + 8 <= hi; a += 8) {
-		uintptr_t v = *(volatile const uintptr_t *)a;
-		if (v && !gc_in_heap((void *)v))
-			escape_word(holder, a, v);
-	}
+	if (v && !gc_in_heap((void *)v))
+		escape_word((uintptr_t)holder, at, v);
+}
+
+static void escape_range(uintptr_t holder, uintptr_t lo, uintptr_t hi)
+{
+	gc_range_for_each_word(lo, hi, escape_visit, (void *)holder);
 }
 
 static void escape_span(mspan *s, void *arg)

@@ -244,6 +244,83 @@ void gc_read_stats(gc_stats *out);
 /* GC CPU fraction since boot in per-mille. */
 unsigned gc_cpu_permille(void);
 
+/* ---- inspection: the words marking reads ------------------------------- */
+/*
+ * The one walk over an object's pointer words and the one scan of a word
+ * range. Marking (gc/mark.c) is built on them, and so are the diagnostics
+ * above the collector (diag/diag.c: why-alive, the escape checker), so a
+ * diagnostic reads exactly the words the collector reads. Inline, so that
+ * marking pays no call per word or object: fn is a constant at every use
+ * and the compiler folds it in (the object walk is always_inline; the
+ * range scan cannot be, as ASan builds do not inline its no_sanitize
+ * body into sanitized code, and needs not: GCC inlines it at -O2).
+ *
+ * fn(at, value, arg): `at` is the address of the word, `value` what it
+ * held when read.
+ */
+typedef void (*gc_word_fn)(uintptr_t at, uintptr_t value, void *arg);
+
+/* Every word of [lo, hi), from lo rounded up to a word, whatever it holds
+ * (callers judge the value: any word may be a pointer here). Each word is
+ * read once, as a volatile load: stacks and globals change under a
+ * concurrent scan. Exempt from ASan: stacks and globals hold redzones it
+ * would report. */
+__attribute__((no_sanitize_address)) static inline void
+gc_range_for_each_word(uintptr_t lo, uintptr_t hi, gc_word_fn fn, void *arg)
+{
+	for (uintptr_t a = ALIGN_UP(lo, sizeof(uintptr_t)); a + sizeof(uintptr_t) <= hi;
+	     a += sizeof(uintptr_t))
+		fn(a, *(volatile const uintptr_t *)a, arg);
+}
+
+/*
+ * The words of the object at obj that may hold pointers, read by the
+ * slot's type: for each element of a typed object (or array) the words its
+ * ptrmask names, skipping null ones, in address order; every word of the
+ * slot for a conservative object (as gc_range_for_each_word). Returns the
+ * slot size walked, or 0 (fn never called) unless obj is the base of an
+ * allocated object of a scan span whose type is set: a noscan object, a
+ * free slot, an interior or stale address, or a large object whose type is
+ * not published yet (it is zeroed first, so it holds nothing yet). The
+ * checks come before any read of the object: marking may hold a stale
+ * address (gc/mark.c, "Stale entries").
+ */
+__attribute__((always_inline)) static inline size_t
+gc_object_for_each_pointer(uintptr_t obj, gc_word_fn fn, void *arg)
+{
+	mspan *s = mspan_of((const void *)obj);
+	if (!s || !s->types)
+		return 0;
+	size_t i = mspan_slot_index(s, obj);
+	if (s->state != MSPAN_IN_USE || i >= s->nelems || !mspan_slot_allocated(s, i) ||
+	    s->base + i * s->elemsize != obj)
+		return 0;
+	/* A large object's type is published after it is zeroed. */
+	const gc_type *t = __atomic_load_n(&s->types[i], __ATOMIC_ACQUIRE);
+	if (!t)
+		return 0;
+	if (t->flags & GC_TYPE_CONSERVATIVE) {
+		gc_range_for_each_word(obj, obj + s->elemsize, fn, arg);
+		return s->elemsize;
+	}
+	size_t nelem = s->elemsize / t->size;
+	size_t mask_words = (t->size / sizeof(uintptr_t) + 63) / 64;
+	for (size_t e = 0; e < nelem; e++) {
+		const uintptr_t *elem = (const uintptr_t *)(obj + e * t->size);
+		for (size_t mw = 0; mw < mask_words; mw++) {
+			uint64_t m = t->ptrmask[mw];
+			while (m) {
+				size_t w = mw * 64 + (unsigned)__builtin_ctzll(m);
+				m &= m - 1;
+				uintptr_t v = __atomic_load_n(&elem[w], __ATOMIC_RELAXED);
+				if (v)
+					fn((uintptr_t)&elem[w], v, arg);
+			}
+		}
+	}
+	return s->elemsize;
+}
+
 /* ---- macro machinery for GC_TYPE_DEFINE -------------------------------- */
 
 /* Bit of field f in mask word w of T's pointer bitmap, or 0. */

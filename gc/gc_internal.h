@@ -47,11 +47,11 @@ extern bool gc_opt_checkmark;
  * pointers allowed; anything else is ignored). `parent` is for checkmark's
  * path: the object or root slot the pointer was found in. */
 void gc_mark_ptr(uintptr_t p, uintptr_t parent);
-/* Scans [lo, hi) word by word, each word a possible pointer (stacks,
- * globals, conservative objects). Exempt from ASan: stacks and globals hold
- * redzones it would report. */
-void gc_scan_conservative(uintptr_t lo, uintptr_t hi, uintptr_t parent);
-/* Scans one object's pointer words by its type. */
+/* Scans the root range [lo, hi) word by word, each word a possible
+ * pointer (stacks, globals, runtime roots): gc_range_for_each_word. */
+void gc_scan_conservative(uintptr_t lo, uintptr_t hi);
+/* Scans one object's pointer words by its type (a conservative one word by
+ * word): gc_object_for_each_pointer. */
 void gc_scan_object(uintptr_t obj);
 /* Scans grey objects until the queue is empty or `budget` bytes were
  * scanned; returns the bytes scanned. */

@@ -61,7 +61,7 @@ void gc_mark_root(const gc_root *r, void *unused)
 	case GC_ROOT_GLOBALS:
 	case GC_ROOT_RUNTIME:
 	case GC_ROOT_STACK:
-		gc_scan_conservative(r->lo, r->hi, 0);
+		gc_scan_conservative(r->lo, r->hi);
 		break;
 	case GC_ROOT_TASK_ARG:
 	case GC_ROOT_FINALIZER_QUEUE:
