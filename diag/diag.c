@@ -1,13 +1,16 @@
 /*
- * gc/diag.c - diagnostics that reuse the collector's marking: the task-leak
- * detector, why-alive paths, the escape checker and the colour census.
- * Each runs with the world stopped on a quiet heap (no cycle marking, sweep
- * finished, so every mark bit is clear), uses the mark bits as its own
- * "visited" set, and clears them again before the world restarts. They are
+ * diag/diag.c - diagnostics that reuse the collector's marking: the
+ * task-leak detector, why-alive paths and the escape checker. The first
+ * two run inside the collector's quiet-heap bracket (gc_inspect_begin/end:
+ * world stopped, no cycle marking, sweep finished, so every mark bit is
+ * clear), use the mark bits as their own "reached" or "visited" set, and
+ * the bracket clears them again before the world restarts. They are
  * debugging tools: their pauses grow with the heap, unlike a cycle's.
  *
+ * They reach the collector only through the inspection section of gc.h.
  * Roots are the collector's own (gc/roots.c hands out the same gc_root
- * records marking uses), and the asking task runs them inside
+ * records marking uses), objects are walked by the walk marking uses
+ * (gc_object_for_each_pointer), and the asking task runs them inside
  * arch_run_spilled, like a collection: its registers are on its stack, and
  * the diagnostic's own frames below the spill point are not taken for
  * references. Scratch memory comes from the page source (never the heap
@@ -16,7 +19,7 @@
  */
 #include "chan/chan.h"
 #include "diag/diag.h"
-#include "gc/gc_internal.h"
+#include "gc/gc.h"
 
 /* ---- shared scaffolding ------------------------------------------------- */
 /* Temporary memory outside the heap (the heap is what we inspect). NULL if
@@ -34,45 +37,6 @@ static void scratch_put(void *p, size_t bytes)
 {
 	if (p)
 		arch_decommit(p, ALIGN_UP(MAX(bytes, 1), ARCH_PAGE_SIZE));
-}
-
-static void clear_marks(mspan *s, void *arg)
-{
-	(void)arg;
-	memset(s->mark_bits, 0, MSPAN_BITMAP_WORDS(s->nelems) * sizeof(uint64_t));
-}
-
-/* Waits out any cycle, finishes the sweep, stops the world. */
-static void quiet_heap_stop(const char *why)
-{
-	while (gc_get_phase() != GC_PHASE_OFF)
-		gc_wait_for_cycle_end();
-	for (;;) {
-		heap_finish_sweep();
-		stop_the_world(why);
-		if (gc_get_phase() == GC_PHASE_OFF && heap_sweep_complete())
-			return;
-		start_the_world();
-		while (gc_get_phase() != GC_PHASE_OFF)
-			gc_wait_for_cycle_end();
-	}
-}
-
-static void quiet_heap_start(uint64_t marked, uint64_t work)
-{
-	heap_for_each_span(clear_marks, NULL);
-	gc.marked_bytes = marked;
-	gc.scan_work = work;
-	start_the_world();
-}
-
-static bool object_marked(const void *p)
-{
-	gc_object o;
-	if (!gc_find_object(p, &o))
-		return false;
-	size_t i = mspan_slot_index(o.span, (uintptr_t)o.base);
-	return (o.span->mark_bits[i >> 6] >> (i & 63)) & 1;
 }
 
 static bool in_globals(uintptr_t p)
@@ -176,7 +140,7 @@ static bool can_wake(const task_snap *s, const snapshot *sn)
 		if (!p)
 			wake = true; /* a timer (sleep) or nothing known */
 		else if (gc_in_heap(objs[i]))
-			wake = object_marked(objs[i]);
+			wake = gc_inspect_marked(objs[i]);
 		else if (in_globals(p) || (owner && owner->root))
 			wake = true;
 		else if (!owner)
@@ -219,8 +183,8 @@ static void print_leak_groups(task_snap *snaps, size_t n)
  * returns how many blocked tasks are left (leaked). */
 static size_t mark_from_leak_roots(snapshot *sn)
 {
-	gc_scan_globals();
-	gc_finalizer_scan_roots();
+	gc_roots_globals(gc_mark_root, NULL);
+	gc_roots_finalizers(gc_mark_root, NULL);
 	for (size_t i = 0; i < sn->n; i++) {
 		task_snap *s = &sn->snaps[i];
 		if (s->info.state == TASK_DEAD)
@@ -228,19 +192,18 @@ static size_t mark_from_leak_roots(snapshot *sn)
 		if (s->info.state != TASK_BLOCKED || !s->info.wait_reason ||
 		    strcmp(s->info.wait_reason, "sleep") == 0) {
 			s->root = true;
-			gc_scan_task(s->t);
+			gc_roots_task(s->t, gc_mark_root, NULL);
 		}
 	}
 	for (bool changed = true; changed;) {
-		while (gc_drain(UINT64_MAX) > 0)
-			;
+		gc_inspect_drain();
 		changed = false;
 		for (size_t i = 0; i < sn->n; i++) {
 			task_snap *s = &sn->snaps[i];
 			if (s->root || s->info.state != TASK_BLOCKED || !can_wake(s, sn))
 				continue;
 			s->root = true;
-			gc_scan_task(s->t);
+			gc_roots_task(s->t, gc_mark_root, NULL);
 			changed = true;
 		}
 	}
@@ -266,14 +229,13 @@ static void find_leaks_spilled(void *arg)
 	q->result = 0;
 	if (!snapshot_alloc(&sn, "leaks"))
 		return;
-	quiet_heap_stop("leak detector");
-	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
+	gc_inspect_begin("leak detector");
 	snapshot_take(&sn);
 	size_t leaked = mark_from_leak_roots(&sn), k = 0;
 	for (size_t i = 0; i < sn.n && k < q->max_ids; i++)
 		if (sn.snaps[i].leaked)
 			q->ids[k++] = sn.snaps[i].info.id;
-	quiet_heap_start(marked, work);
+	gc_inspect_end();
 	size_t checked = 0; /* live tasks, as task_count() counts them */
 	for (size_t i = 0; i < sn.n; i++)
 		checked += sn.snaps[i].info.state != TASK_DEAD && !task_is_idle(sn.snaps[i].t);
@@ -342,13 +304,8 @@ struct bfs {
 static void bfs_visit(struct bfs *b, uintptr_t v, uintptr_t from)
 {
 	gc_object o;
-	if (b->found >= 0 || !gc_find_object((void *)v, &o))
-		return;
-	size_t i = mspan_slot_index(o.span, (uintptr_t)o.base);
-	uint64_t *w = &o.span->mark_bits[i >> 6];
-	if (*w & (1ULL << (i & 63)))
-		return;
-	*w |= 1ULL << (i & 63);
+	if (b->found >= 0 || !gc_inspect_visit((void *)v, &o))
+		return; /* not an object, or visited already */
 	ASSERT(b->tail < b->cap); /* one node per allocated object */
 	b->q[b->tail] = (bfs_node){ (uintptr_t)o.base, b->parent, from, b->root };
 	if ((uintptr_t)o.base == b->target)
@@ -560,8 +517,7 @@ static void why_alive_spilled(void *arg)
 	q->result = WHY_NO_MEMORY;
 	if (!snapshot_alloc(&sn, "why"))
 		return;
-	quiet_heap_stop("why-alive");
-	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
+	gc_inspect_begin("why-alive");
 	struct bfs b = { .sn = &sn };
 	if (!gc_find_object(q->p, &target)) {
 		kprintf("why: %p is not an allocated heap object\n", q->p);
@@ -578,7 +534,7 @@ static void why_alive_spilled(void *arg)
 			q->result = print_path(&b, &sn);
 		} else {
 			q->result = 0;
-			heap_for_each_span(clear_marks, NULL);
+			gc_inspect_clear_marks();
 			b.skip_self = false;
 			if (bfs_run(&b)) {
 				kprintf("%p (%s, %zu bytes) is reachable only from the asking task's "
@@ -593,7 +549,7 @@ static void why_alive_spilled(void *arg)
 		}
 		scratch_put(b.q, b.cap * sizeof(bfs_node));
 	}
-	quiet_heap_start(marked, work);
+	gc_inspect_end();
 	snapshot_free(&sn);
 }
 
@@ -613,8 +569,7 @@ static void why_task_spilled(void *arg)
 	q->result = WHY_NO_MEMORY;
 	if (!snapshot_alloc(&sn, "why task"))
 		return;
-	quiet_heap_stop("why-alive (task)");
-	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
+	gc_inspect_begin("why-alive (task)");
 	snapshot_take(&sn);
 	mark_from_leak_roots(&sn);
 	const task_snap *s = NULL;
@@ -659,7 +614,7 @@ static void why_task_spilled(void *arg)
 				q->result = 1;
 				continue;
 			}
-			heap_for_each_span(clear_marks, NULL);
+			gc_inspect_clear_marks();
 			gc_object o;
 			gc_find_object(chans[i], &o);
 			b.target = (uintptr_t)o.base;
@@ -668,7 +623,7 @@ static void why_task_spilled(void *arg)
 		}
 		scratch_put(b.q, b.cap * sizeof(bfs_node));
 	}
-	quiet_heap_start(marked, work);
+	gc_inspect_end();
 	snapshot_free(&sn);
 }
 
@@ -797,33 +752,6 @@ size_t escape_check(bool print)
 		start_the_world();
 	snapshot_free(&sn);
 	return ec.found;
-}
-
-/* ---- the colour census ------------------------------------------------------- */
-static void census_span(mspan *s, void *arg)
-{
-	gc_colors *c = arg;
-	for (size_t w = 0; w < MSPAN_BITMAP_WORDS(s->nelems); w++) {
-		uint64_t a = s->alloc_bits[w], m = s->mark_bits[w] & a;
-		c->white += (uint64_t)__builtin_popcountll(a & ~m);
-		c->marked += (uint64_t)__builtin_popcountll(m);
-	}
-}
-
-void gc_color_census(gc_colors *out)
-{
-	*out = (gc_colors){ 0 };
-	stop_the_world("colour census");
-	out->phase = gc_get_phase();
-	heap_for_each_span(census_span, out);
-	out->grey = gc_work_count();
-	out->black = out->marked > out->grey ? out->marked - out->grey : 0;
-	if (out->phase == GC_PHASE_OFF) {
-		/* Outside marking mark bits mean nothing yet: all white. */
-		out->white += out->marked;
-		out->marked = out->black = out->grey = 0;
-	}
-	start_the_world();
 }
 
 /* ---- start-up ------------------------------------------------------------------ */

@@ -184,13 +184,5 @@ int why_task(uint64_t id);
  * Returns how many. escapecheck=1 runs it at every mark termination. */
 size_t escape_check(bool print);
 
-/* Objects by colour now (white: allocated, unmarked; grey: queued;
- * black: marked and scanned). Outside marking everything is white. */
-typedef struct gc_colors {
-	gc_phase phase;
-	uint64_t white, grey, black, marked;
-} gc_colors;
-void gc_color_census(gc_colors *out);
-
 /* The allocation site heapprof recorded for obj (0: not sampled). */
 uintptr_t heapprof_site_of(const void *obj);

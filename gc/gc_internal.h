@@ -61,33 +61,8 @@ uint64_t gc_work_count(void); /* grey objects queued */
 void gc_work_init(void);
 
 /* ---- roots (roots.c) ---------------------------------------------------- */
-/* One piece of the root set. Range kinds are scanned conservatively word by
- * word; value kinds are one possible pointer; a finalizer root is an object
- * whose fields (by its type) are roots while the object itself is not. */
-typedef enum gc_root_kind {
-	GC_ROOT_GLOBALS,         /* [lo, hi) of data or bss */
-	GC_ROOT_RUNTIME,         /* [lo, hi) registered with gc_add_root (name) */
-	GC_ROOT_STACK,           /* [lo, hi): task's live stack */
-	GC_ROOT_TASK_ARG,        /* value: task's start argument */
-	GC_ROOT_FINALIZER,       /* value: a finalizable object (its fields) */
-	GC_ROOT_FINALIZER_QUEUE, /* value: an object waiting for its finalizer */
-} gc_root_kind;
-
-typedef struct gc_root {
-	gc_root_kind kind;
-	uintptr_t lo, hi;  /* range kinds */
-	uintptr_t value;   /* value kinds */
-	const char *name;  /* GC_ROOT_RUNTIME */
-	task *task;        /* GC_ROOT_STACK, GC_ROOT_TASK_ARG */
-} gc_root;
-
-typedef void (*gc_root_fn)(const gc_root *r, void *arg);
-/* The enumerators: every root of one kind of job, to fn. */
-void gc_roots_globals(gc_root_fn fn, void *arg);     /* globals + runtime roots */
-void gc_roots_task(task *t, gc_root_fn fn, void *arg); /* t's stack and argument */
-void gc_roots_finalizers(gc_root_fn fn, void *arg);  /* gc/finalizer.c */
-/* The marking visitor: greys what the root points to. */
-void gc_mark_root(const gc_root *r, void *unused);
+/* The root set (gc_root, gc_roots_*) and the marking visitor gc_mark_root
+ * are in the inspection section of gc.h: the diagnostics walk them too. */
 
 /* The root jobs of a cycle. */
 void gc_scan_globals(void);

@@ -10,10 +10,11 @@
  * argument. Stacks and globals are scanned conservatively: any word that
  * points into an allocated object keeps it, interior pointers included.
  *
- * The set is handed out as gc_root records (gc_internal.h) by the
- * gc_roots_* enumerators; marking (gc_mark_root) and the diagnostics
- * (why-alive, the leak detector) walk the very same records, so a
- * diagnostic can never disagree with the collector about what a root is.
+ * The set is handed out as gc_root records by the gc_roots_* enumerators
+ * (public, in the inspection section of gc.h); marking (gc_mark_root) and
+ * the diagnostics (why-alive, the leak detector) walk the very same
+ * records, so a diagnostic can never disagree with the collector about
+ * what a root is.
  * See gc/gc.c for the overview.
  */
 #include "gc/gc_internal.h"
