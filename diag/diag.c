@@ -21,6 +21,19 @@
 #include "diag/diag.h"
 #include "gc/gc.h"
 
+#define NS_PER_MS (1000 * 1000ULL)
+#define BYTES_PER_KIB 1024
+/* Backtrace frames kept per task snapshot (leaks are grouped by them). */
+#define SNAP_BACKTRACE_DEPTH 16
+/* Snapshot room for tasks spawned between sizing it and stopping the world. */
+#define SNAP_SLACK_TASKS 64
+/* Leaked tasks one leaks_reclaim call reclaims at most. */
+#define RECLAIM_MAX_TASKS 256
+/* Frames walked to find the function whose frame holds a stack slot. */
+#define SLOT_OWNER_FRAMES 32
+/* Steps of a why-alive path printed: those nearest the object. */
+#define WHY_PATH_MAX_SHOWN 64
+
 /* ---- shared scaffolding ------------------------------------------------- */
 /* Temporary memory outside the heap (the heap is what we inspect). NULL if
  * the page source cannot back it; nothing stays reserved then. */
@@ -58,7 +71,7 @@ typedef struct task_snap {
 	bool root;        /* leak detector: scanned as a root (can run or wake) */
 	bool leaked;
 	size_t npcs;
-	uintptr_t pcs[16];
+	uintptr_t pcs[SNAP_BACKTRACE_DEPTH];
 } task_snap;
 
 typedef struct snapshot {
@@ -83,7 +96,7 @@ static void snap_one(task *t, void *arg)
 static bool snapshot_alloc(snapshot *sn, const char *who)
 {
 	sn->n = 0;
-	sn->cap = task_count() + 64;
+	sn->cap = task_count() + SNAP_SLACK_TASKS;
 	sn->snaps = scratch_get(sn->cap * sizeof(task_snap));
 	if (!sn->snaps)
 		kprintf("%s: out of memory for %zu task records\n", who, sn->cap);
@@ -170,7 +183,7 @@ static void print_leak_groups(task_snap *snaps, size_t n)
 		}
 		kprintf("%zu leaked task(s) [%s, up to %llu ms], e.g. task %llu '%s':\n", count,
 			snaps[i].info.wait_reason ? snaps[i].info.wait_reason : "?",
-			(unsigned long long)(longest / 1000000),
+			(unsigned long long)(longest / NS_PER_MS),
 			(unsigned long long)snaps[i].info.id, snaps[i].info.name);
 		print_backtrace_from(snaps[i].pcs, snaps[i].npcs);
 	}
@@ -262,7 +275,7 @@ size_t leaks_reclaim(bool print)
 	/* Zeroed: this frame is scanned as part of the asking task's stack,
 	 * and stale words in an uninitialised array would look like
 	 * references. */
-	uint64_t ids[256] = { 0 };
+	uint64_t ids[RECLAIM_MAX_TASKS] = { 0 };
 	size_t n = leaks_find(ids, ARRAY_SIZE(ids), print), done = 0;
 	for (size_t i = 0; i < MIN(n, ARRAY_SIZE(ids)); i++)
 		done += task_reclaim(ids[i]);
@@ -445,11 +458,11 @@ static void describe_root(const bfs_node *nd, const snapshot *sn)
 		return;
 	}
 	/* The innermost frame at or above the slot owns it. */
-	uintptr_t pcs[32], fps[32];
+	uintptr_t pcs[SLOT_OWNER_FRAMES], fps[SLOT_OWNER_FRAMES];
 	arch_context ctx = *task_context(s->t);
 	if (s->t == task_self())
 		ctx.sp = ctx.spill_sp; /* the spill frame reads like a switch frame */
-	size_t nf = arch_context_frames(&ctx, pcs, fps, 32);
+	size_t nf = arch_context_frames(&ctx, pcs, fps, ARRAY_SIZE(pcs));
 	const char *fn = NULL;
 	for (size_t f = 0; f < nf; f++) {
 		if (fps[f] >= slot) {
@@ -465,12 +478,13 @@ static void describe_root(const bfs_node *nd, const snapshot *sn)
 /* Prints the path the search found to b->found; returns its length. */
 static int print_path(const struct bfs *b, const snapshot *sn)
 {
-	int64_t chain[64];
+	int64_t chain[WHY_PATH_MAX_SHOWN];
 	int depth = 0, total = 0;
 	for (int64_t k = b->found; k >= 0; k = b->q[k].parent, total++)
 		if (depth < (int)ARRAY_SIZE(chain))
 			chain[depth++] = k;
-	/* chain[depth-1] is the root end unless the path is longer than 64. */
+	/* chain[depth-1] is the root end unless the path is longer than
+	 * WHY_PATH_MAX_SHOWN. */
 	if (total > depth)
 		kprintf("  (the first %d of %d steps from the root are not shown)\n", total - depth,
 			total);
@@ -505,7 +519,7 @@ static bool bfs_alloc(struct bfs *b, const char *who)
 	b->q = scratch_get(b->cap * sizeof(bfs_node));
 	if (!b->q)
 		kprintf("%s: out of memory for a search over %zu objects (%zu KiB)\n", who, objects,
-			objects * sizeof(bfs_node) >> 10);
+			objects * sizeof(bfs_node) / BYTES_PER_KIB);
 	return b->q != NULL;
 }
 
