@@ -3,9 +3,10 @@
  * profile and task-count trend (Go's goroutine profile), the task dump,
  * memstats, the heap profile, the task-leak detector, why-alive paths and
  * the escape checker. Above channels (a task blocked on a channel can be
- * woken by whoever reaches the channel) and the collector (whose roots and
- * marking the leak detector and why-alive reuse); nothing below calls up
- * here except through the hooks the collector offers (gc.h).
+ * woken by whoever reaches the channel) and the collector (whose roots,
+ * object walk and marking the leak detector, why-alive and the escape
+ * checker reuse, through the inspection section of gc.h); nothing below
+ * calls up here except through the hooks the collector offers (gc.h).
  */
 #pragma once
 
