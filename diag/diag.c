@@ -1,13 +1,16 @@
 /*
- * diag/diag.c - diagnostics that reuse the collector's marking: the task-leak
- * detector, why-alive paths, the escape checker and the colour census.
- * Each runs with the world stopped on a quiet heap (no cycle marking, sweep
- * finished, so every mark bit is clear), uses the mark bits as its own
- * "visited" set, and clears them again before the world restarts. They are
+ * diag/diag.c - diagnostics that reuse the collector's marking: the
+ * task-leak detector, why-alive paths and the escape checker. The first
+ * two run inside the collector's quiet-heap bracket (gc_inspect_begin/end:
+ * world stopped, no cycle marking, sweep finished, so every mark bit is
+ * clear), use the mark bits as their own "reached" or "visited" set, and
+ * the bracket clears them again before the world restarts. They are
  * debugging tools: their pauses grow with the heap, unlike a cycle's.
  *
+ * They reach the collector only through the inspection section of gc.h.
  * Roots are the collector's own (gc/roots.c hands out the same gc_root
- * records marking uses), and the asking task runs them inside
+ * records marking uses), objects are walked by the walk marking uses
+ * (gc_object_for_each_pointer), and the asking task runs them inside
  * arch_run_spilled, like a collection: its registers are on its stack, and
  * the diagnostic's own frames below the spill point are not taken for
  * references. Scratch memory comes from the page source (never the heap
@@ -16,7 +19,20 @@
  */
 #include "chan/chan.h"
 #include "diag/diag.h"
-#include "gc/gc_internal.h"
+#include "gc/gc.h"
+
+#define NS_PER_MS (1000 * 1000ULL)
+#define BYTES_PER_KIB 1024
+/* Backtrace frames kept per task snapshot (leaks are grouped by them). */
+#define SNAP_BACKTRACE_DEPTH 16
+/* Snapshot room for tasks spawned between sizing it and stopping the world. */
+#define SNAP_SLACK_TASKS 64
+/* Leaked tasks one leaks_reclaim call reclaims at most. */
+#define RECLAIM_MAX_TASKS 256
+/* Frames walked to find the function whose frame holds a stack slot. */
+#define SLOT_OWNER_FRAMES 32
+/* Steps of a why-alive path printed: those nearest the object. */
+#define WHY_PATH_MAX_SHOWN 64
 
 /* ---- shared scaffolding ------------------------------------------------- */
 /* Temporary memory outside the heap (the heap is what we inspect). NULL if
@@ -34,45 +50,6 @@ static void scratch_put(void *p, size_t bytes)
 {
 	if (p)
 		arch_decommit(p, ALIGN_UP(MAX(bytes, 1), ARCH_PAGE_SIZE));
-}
-
-static void clear_marks(mspan *s, void *arg)
-{
-	(void)arg;
-	memset(s->mark_bits, 0, MSPAN_BITMAP_WORDS(s->nelems) * sizeof(uint64_t));
-}
-
-/* Waits out any cycle, finishes the sweep, stops the world. */
-static void quiet_heap_stop(const char *why)
-{
-	while (gc_get_phase() != GC_PHASE_OFF)
-		gc_wait_for_cycle_end();
-	for (;;) {
-		heap_finish_sweep();
-		stop_the_world(why);
-		if (gc_get_phase() == GC_PHASE_OFF && heap_sweep_complete())
-			return;
-		start_the_world();
-		while (gc_get_phase() != GC_PHASE_OFF)
-			gc_wait_for_cycle_end();
-	}
-}
-
-static void quiet_heap_start(uint64_t marked, uint64_t work)
-{
-	heap_for_each_span(clear_marks, NULL);
-	gc.marked_bytes = marked;
-	gc.scan_work = work;
-	start_the_world();
-}
-
-static bool object_marked(const void *p)
-{
-	gc_object o;
-	if (!gc_find_object(p, &o))
-		return false;
-	size_t i = mspan_slot_index(o.span, (uintptr_t)o.base);
-	return (o.span->mark_bits[i >> 6] >> (i & 63)) & 1;
 }
 
 static bool in_globals(uintptr_t p)
@@ -94,7 +71,7 @@ typedef struct task_snap {
 	bool root;        /* leak detector: scanned as a root (can run or wake) */
 	bool leaked;
 	size_t npcs;
-	uintptr_t pcs[16];
+	uintptr_t pcs[SNAP_BACKTRACE_DEPTH];
 } task_snap;
 
 typedef struct snapshot {
@@ -119,7 +96,7 @@ static void snap_one(task *t, void *arg)
 static bool snapshot_alloc(snapshot *sn, const char *who)
 {
 	sn->n = 0;
-	sn->cap = task_count() + 64;
+	sn->cap = task_count() + SNAP_SLACK_TASKS;
 	sn->snaps = scratch_get(sn->cap * sizeof(task_snap));
 	if (!sn->snaps)
 		kprintf("%s: out of memory for %zu task records\n", who, sn->cap);
@@ -223,7 +200,7 @@ static bool can_wake(const task_snap *s, const snapshot *sn)
 		if (!p)
 			wake = true; /* a timer (sleep) or nothing known */
 		else if (gc_in_heap(objs[i]))
-			wake = object_marked(objs[i]);
+			wake = gc_inspect_marked(objs[i]);
 		else if (in_globals(p) || (owner && owner->root))
 			wake = true;
 		else if (!owner)
@@ -252,7 +229,7 @@ static void print_leak_groups(task_snap *snaps, size_t n)
 		}
 		kprintf("%zu leaked task(s) [%s, up to %llu ms], e.g. task %llu '%s':\n", count,
 			wait_reason_name(snaps[i].info.wait_reason),
-			(unsigned long long)(longest / 1000000),
+			(unsigned long long)(longest / NS_PER_MS),
 			(unsigned long long)snaps[i].info.id, snaps[i].info.name);
 		print_backtrace_from(snaps[i].pcs, snaps[i].npcs);
 	}
@@ -265,27 +242,26 @@ static void print_leak_groups(task_snap *snaps, size_t n)
  * returns how many blocked tasks are left (leaked). */
 static size_t mark_from_leak_roots(snapshot *sn)
 {
-	gc_scan_globals();
-	gc_finalizer_scan_roots();
+	gc_roots_globals(gc_mark_root, NULL);
+	gc_roots_finalizers(gc_mark_root, NULL);
 	for (size_t i = 0; i < sn->n; i++) {
 		task_snap *s = &sn->snaps[i];
 		if (s->info.state == TASK_DEAD)
 			continue;
 		if (runs_by_itself(s)) {
 			s->root = true;
-			gc_scan_task(s->t);
+			gc_roots_task(s->t, gc_mark_root, NULL);
 		}
 	}
 	for (bool changed = true; changed;) {
-		while (gc_drain(UINT64_MAX) > 0)
-			;
+		gc_inspect_drain();
 		changed = false;
 		for (size_t i = 0; i < sn->n; i++) {
 			task_snap *s = &sn->snaps[i];
 			if (s->root || s->info.state != TASK_BLOCKED || !can_wake(s, sn))
 				continue;
 			s->root = true;
-			gc_scan_task(s->t);
+			gc_roots_task(s->t, gc_mark_root, NULL);
 			changed = true;
 		}
 	}
@@ -311,14 +287,13 @@ static void find_leaks_spilled(void *arg)
 	q->result = 0;
 	if (!snapshot_alloc(&sn, "leaks"))
 		return;
-	quiet_heap_stop("leak detector");
-	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
+	gc_inspect_begin("leak detector");
 	snapshot_take(&sn);
 	size_t leaked = mark_from_leak_roots(&sn), k = 0;
 	for (size_t i = 0; i < sn.n && k < q->max_ids; i++)
 		if (sn.snaps[i].leaked)
 			q->ids[k++] = sn.snaps[i].info.id;
-	quiet_heap_start(marked, work);
+	gc_inspect_end();
 	size_t checked = 0; /* live tasks, as task_count() counts them */
 	for (size_t i = 0; i < sn.n; i++)
 		checked += sn.snaps[i].info.state != TASK_DEAD && !task_is_idle(sn.snaps[i].t);
@@ -345,7 +320,7 @@ size_t leaks_reclaim(bool print)
 	/* Zeroed: this frame is scanned as part of the asking task's stack,
 	 * and stale words in an uninitialised array would look like
 	 * references. */
-	uint64_t ids[256] = { 0 };
+	uint64_t ids[RECLAIM_MAX_TASKS] = { 0 };
 	size_t n = leaks_find(ids, ARRAY_SIZE(ids), print), done = 0;
 	for (size_t i = 0; i < MIN(n, ARRAY_SIZE(ids)); i++)
 		done += task_reclaim(ids[i]);
@@ -387,13 +362,8 @@ struct bfs {
 static void bfs_visit(struct bfs *b, uintptr_t v, uintptr_t from)
 {
 	gc_object o;
-	if (b->found >= 0 || !gc_find_object((void *)v, &o))
-		return;
-	size_t i = mspan_slot_index(o.span, (uintptr_t)o.base);
-	uint64_t *w = &o.span->mark_bits[i >> 6];
-	if (*w & (1ULL << (i & 63)))
-		return;
-	*w |= 1ULL << (i & 63);
+	if (b->found >= 0 || !gc_inspect_visit((void *)v, &o))
+		return; /* not an object, or visited already */
 	ASSERT(b->tail < b->cap); /* one node per allocated object */
 	b->q[b->tail] = (bfs_node){ (uintptr_t)o.base, b->parent, from, b->root };
 	if ((uintptr_t)o.base == b->target)
@@ -401,35 +371,22 @@ static void bfs_visit(struct bfs *b, uintptr_t v, uintptr_t from)
 	b->tail++;
 }
 
-__attribute__((no_sanitize_address)) static void bfs_range(struct bfs *b, uintptr_t lo,
-							   uintptr_t hi)
+/* The walkers' visitor (gc.h): what points into the heap is a step. */
+static void bfs_word(uintptr_t at, uintptr_t v, void *b)
 {
-	for (uintptr_t a = ALIGN_UP(lo, 8); a + 8 <= hi; a += 8) {
-		uintptr_t v = *(volatile const uintptr_t *)a;
-		if (gc_in_heap((void *)v))
-			bfs_visit(b, v, a);
-	}
+	if (gc_in_heap((void *)v))
+		bfs_visit(b, v, at);
 }
 
-/* Visits obj's pointer fields exactly as gc_scan_object reads them. */
+static void bfs_range(struct bfs *b, uintptr_t lo, uintptr_t hi)
+{
+	gc_range_for_each_word(lo, hi, bfs_word, b);
+}
+
+/* Visits obj's pointer fields: the words marking reads. */
 static void bfs_scan_object(struct bfs *b, uintptr_t obj)
 {
-	gc_object o;
-	if (!gc_find_object((void *)obj, &o) || !o.type)
-		return;
-	if (o.type->flags & GC_TYPE_CONSERVATIVE) {
-		bfs_range(b, obj, obj + o.size);
-		return;
-	}
-	for (size_t e = 0; e < o.size / o.type->size; e++) {
-		uintptr_t el = obj + e * o.type->size;
-		for (size_t w = 0; w < o.type->size / 8; w++)
-			if ((o.type->ptrmask[w / 64] >> (w % 64)) & 1) {
-				uintptr_t v = *(const uintptr_t *)(el + w * 8);
-				if (v)
-					bfs_visit(b, v, el + w * 8);
-			}
-	}
+	gc_object_for_each_pointer(obj, bfs_word, b);
 }
 
 static bool bfs_task_counts(const struct bfs *b, const task *t)
@@ -546,11 +503,11 @@ static void describe_root(const bfs_node *nd, const snapshot *sn)
 		return;
 	}
 	/* The innermost frame at or above the slot owns it. */
-	uintptr_t pcs[32], fps[32];
+	uintptr_t pcs[SLOT_OWNER_FRAMES], fps[SLOT_OWNER_FRAMES];
 	arch_context ctx = *task_context(s->t);
 	if (s->t == task_self())
 		ctx.sp = ctx.spill_sp; /* the spill frame reads like a switch frame */
-	size_t nf = arch_context_frames(&ctx, pcs, fps, 32);
+	size_t nf = arch_context_frames(&ctx, pcs, fps, ARRAY_SIZE(pcs));
 	const char *fn = NULL;
 	for (size_t f = 0; f < nf; f++) {
 		if (fps[f] >= slot) {
@@ -566,12 +523,13 @@ static void describe_root(const bfs_node *nd, const snapshot *sn)
 /* Prints the path the search found to b->found; returns its length. */
 static int print_path(const struct bfs *b, const snapshot *sn)
 {
-	int64_t chain[64];
+	int64_t chain[WHY_PATH_MAX_SHOWN];
 	int depth = 0, total = 0;
 	for (int64_t k = b->found; k >= 0; k = b->q[k].parent, total++)
 		if (depth < (int)ARRAY_SIZE(chain))
 			chain[depth++] = k;
-	/* chain[depth-1] is the root end unless the path is longer than 64. */
+	/* chain[depth-1] is the root end unless the path is longer than
+	 * WHY_PATH_MAX_SHOWN. */
 	if (total > depth)
 		kprintf("  (the first %d of %d steps from the root are not shown)\n", total - depth,
 			total);
@@ -606,7 +564,7 @@ static bool bfs_alloc(struct bfs *b, const char *who)
 	b->q = scratch_get(b->cap * sizeof(bfs_node));
 	if (!b->q)
 		kprintf("%s: out of memory for a search over %zu objects (%zu KiB)\n", who, objects,
-			objects * sizeof(bfs_node) >> 10);
+			objects * sizeof(bfs_node) / BYTES_PER_KIB);
 	return b->q != NULL;
 }
 
@@ -618,8 +576,7 @@ static void why_alive_spilled(void *arg)
 	q->result = WHY_NO_MEMORY;
 	if (!snapshot_alloc(&sn, "why"))
 		return;
-	quiet_heap_stop("why-alive");
-	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
+	gc_inspect_begin("why-alive");
 	struct bfs b = { .sn = &sn };
 	if (!gc_find_object(q->p, &target)) {
 		kprintf("why: %p is not an allocated heap object\n", q->p);
@@ -636,7 +593,7 @@ static void why_alive_spilled(void *arg)
 			q->result = print_path(&b, &sn);
 		} else {
 			q->result = 0;
-			heap_for_each_span(clear_marks, NULL);
+			gc_inspect_clear_marks();
 			b.skip_self = false;
 			if (bfs_run(&b)) {
 				kprintf("%p (%s, %zu bytes) is reachable only from the asking task's "
@@ -651,7 +608,7 @@ static void why_alive_spilled(void *arg)
 		}
 		scratch_put(b.q, b.cap * sizeof(bfs_node));
 	}
-	quiet_heap_start(marked, work);
+	gc_inspect_end();
 	snapshot_free(&sn);
 }
 
@@ -671,8 +628,7 @@ static void why_task_spilled(void *arg)
 	q->result = WHY_NO_MEMORY;
 	if (!snapshot_alloc(&sn, "why task"))
 		return;
-	quiet_heap_stop("why-alive (task)");
-	uint64_t marked = gc.marked_bytes, work = gc.scan_work;
+	gc_inspect_begin("why-alive (task)");
 	snapshot_take(&sn);
 	mark_from_leak_roots(&sn);
 	const task_snap *s = NULL;
@@ -718,7 +674,7 @@ static void why_task_spilled(void *arg)
 				q->result = 1;
 				continue;
 			}
-			heap_for_each_span(clear_marks, NULL);
+			gc_inspect_clear_marks();
 			gc_object o;
 			gc_find_object(chans[i], &o);
 			b.target = (uintptr_t)o.base;
@@ -727,7 +683,7 @@ static void why_task_spilled(void *arg)
 		}
 		scratch_put(b.q, b.cap * sizeof(bfs_node));
 	}
-	quiet_heap_start(marked, work);
+	gc_inspect_end();
 	snapshot_free(&sn);
 }
 
@@ -788,14 +744,17 @@ static void escape_word(uintptr_t holder, uintptr_t at, uintptr_t v)
 	}
 }
 
-__attribute__((no_sanitize_address)) static void escape_range(uintptr_t holder, uintptr_t lo,
-							     uintptr_t hi)
+/* The walker's visitor (gc.h): a word outside the heap may point into a
+ * stack; holder is the object being scanned (0: a global). */
+static void escape_visit(uintptr_t at, uintptr_t v, void *holder)
 {
-	for (uintptr_t a = ALIGN_UP(lo, 8); a + 8 <= hi; a += 8) {
-		uintptr_t v = *(volatile const uintptr_t *)a;
-		if (v && !gc_in_heap((void *)v))
-			escape_word(holder, a, v);
-	}
+	if (v && !gc_in_heap((void *)v))
+		escape_word((uintptr_t)holder, at, v);
+}
+
+static void escape_range(uintptr_t holder, uintptr_t lo, uintptr_t hi)
+{
+	gc_range_for_each_word(lo, hi, escape_visit, (void *)holder);
 }
 
 static void escape_span(mspan *s, void *arg)
@@ -853,33 +812,6 @@ size_t escape_check(bool print)
 		start_the_world();
 	snapshot_free(&sn);
 	return ec.found;
-}
-
-/* ---- the colour census ------------------------------------------------------- */
-static void census_span(mspan *s, void *arg)
-{
-	gc_colors *c = arg;
-	for (size_t w = 0; w < MSPAN_BITMAP_WORDS(s->nelems); w++) {
-		uint64_t a = s->alloc_bits[w], m = s->mark_bits[w] & a;
-		c->white += (uint64_t)__builtin_popcountll(a & ~m);
-		c->marked += (uint64_t)__builtin_popcountll(m);
-	}
-}
-
-void gc_color_census(gc_colors *out)
-{
-	*out = (gc_colors){ 0 };
-	stop_the_world("colour census");
-	out->phase = gc_get_phase();
-	heap_for_each_span(census_span, out);
-	out->grey = gc_work_count();
-	out->black = out->marked > out->grey ? out->marked - out->grey : 0;
-	if (out->phase == GC_PHASE_OFF) {
-		/* Outside marking mark bits mean nothing yet: all white. */
-		out->white += out->marked;
-		out->marked = out->black = out->grey = 0;
-	}
-	start_the_world();
 }
 
 /* ---- start-up ------------------------------------------------------------------ */

@@ -3,9 +3,10 @@
  * profile and task-count trend (Go's goroutine profile), the task dump,
  * memstats, the heap profile, the task-leak detector, why-alive paths and
  * the escape checker. Above channels (a task blocked on a channel can be
- * woken by whoever reaches the channel) and the collector (whose roots and
- * marking the leak detector and why-alive reuse); nothing below calls up
- * here except through the hooks the collector offers (gc.h).
+ * woken by whoever reaches the channel) and the collector (whose roots,
+ * object walk and marking the leak detector, why-alive and the escape
+ * checker reuse, through the inspection section of gc.h); nothing below
+ * calls up here except through the hooks the collector offers (gc.h).
  */
 #pragma once
 
@@ -183,14 +184,6 @@ int why_task(uint64_t id);
  * type and allocation site (heap profile: exact with heapprof_rate=1).
  * Returns how many. escapecheck=1 runs it at every mark termination. */
 size_t escape_check(bool print);
-
-/* Objects by colour now (white: allocated, unmarked; grey: queued;
- * black: marked and scanned). Outside marking everything is white. */
-typedef struct gc_colors {
-	gc_phase phase;
-	uint64_t white, grey, black, marked;
-} gc_colors;
-void gc_color_census(gc_colors *out);
 
 /* The allocation site heapprof recorded for obj (0: not sampled). */
 uintptr_t heapprof_site_of(const void *obj);

@@ -361,7 +361,7 @@ static void mark_termination(void)
 	if (gc_termination_hook)
 		gc_termination_hook();
 	for (size_t i = 0; i < test_nwatch; i++)
-		test_marked[i] = gc_test_marked(test_watch[i]);
+		test_marked[i] = gc_inspect_marked(test_watch[i]);
 
 	gc.barrier_on = false;
 	uint64_t peak = heap_now();
@@ -512,15 +512,6 @@ unsigned gc_cpu_permille(void)
 
 /* ---- a cycle driven step by step (tests) ------------------------------------ */
 static bool test_saved_checkmark;
-
-bool gc_test_marked(const void *p)
-{
-	gc_object o;
-	if (!gc_find_object(p, &o))
-		return false;
-	size_t i = mspan_slot_index(o.span, (uintptr_t)o.base);
-	return (o.span->mark_bits[i >> 6] >> (i & 63)) & 1;
-}
 
 void gc_test_cycle_begin(bool checkmark)
 {

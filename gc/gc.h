@@ -213,8 +213,6 @@ void gc_test_scan_globals(void);
 void gc_test_scan_task(struct task *t);
 void gc_test_drain(void);
 size_t gc_test_cycle_end(const void *const *watch, bool *marked, size_t n);
-/* Mark bit of p's object (false if p is no object). */
-bool gc_test_marked(const void *p);
 
 /* Memory the collector cannot see (runtime metadata, not heap, data or
  * bss, nor a stack) that holds heap pointers: its words are scanned as
@@ -247,6 +245,168 @@ typedef struct gc_stats {
 void gc_read_stats(gc_stats *out);
 /* GC CPU fraction since boot in per-mille. */
 unsigned gc_cpu_permille(void);
+
+/* ---- inspection: what the diagnostics reuse (gc/roots.c, gc/inspect.c) --
+ *
+ * The diagnostics (diag/: the task-leak detector, why-alive paths, the
+ * escape checker; the colour census's users) sit above the collector and
+ * answer their questions with the collector's own machinery, as Go's
+ * checkmark mode and heap dump reuse the GC's roots and mark bits instead
+ * of keeping their own: the root set as the very gc_root records marking
+ * walks, the object walk and word scan marking is built on, marking itself
+ * and the mark bits. So a diagnostic can never disagree with the collector
+ * about what a root is, which words of an object are pointers, or what is
+ * reachable. This section is that interface, and all of it: the
+ * collector's state (gc_internal.h) stays private.
+ *
+ * Marks belong to the collector while it runs a cycle. A diagnostic takes
+ * them inside a quiet-heap bracket, gc_inspect_begin ... gc_inspect_end:
+ * the world stopped, no cycle marking, the sweep finished, so every mark
+ * bit is clear and free for the diagnostic's own use (a "reached" or
+ * "visited" set); the bracket clears them again and restores the
+ * collector's counters that marking moved, so a cycle afterwards sees
+ * nothing of it. The root enumerators, the walkers and the census need no
+ * bracket (the census stops the world itself).
+ */
+
+/* One piece of the root set. Range kinds are scanned conservatively word by
+ * word; value kinds are one possible pointer; a finalizer root is an object
+ * whose fields (by its type) are roots while the object itself is not. */
+typedef enum gc_root_kind {
+	GC_ROOT_GLOBALS,         /* [lo, hi) of data or bss */
+	GC_ROOT_RUNTIME,         /* [lo, hi) registered with gc_add_root (name) */
+	GC_ROOT_STACK,           /* [lo, hi): task's live stack */
+	GC_ROOT_TASK_ARG,        /* value: task's start argument */
+	GC_ROOT_FINALIZER,       /* value: a finalizable object (its fields) */
+	GC_ROOT_FINALIZER_QUEUE, /* value: an object waiting for its finalizer */
+} gc_root_kind;
+
+typedef struct gc_root {
+	gc_root_kind kind;
+	uintptr_t lo, hi;   /* range kinds */
+	uintptr_t value;    /* value kinds */
+	const char *name;   /* GC_ROOT_RUNTIME */
+	struct task *task;  /* GC_ROOT_STACK, GC_ROOT_TASK_ARG */
+} gc_root;
+
+typedef void (*gc_root_fn)(const gc_root *r, void *arg);
+/* The enumerators: every root of one kind of root job, to fn. With the
+ * world stopped (or, for the collector, within its root jobs). */
+void gc_roots_globals(gc_root_fn fn, void *arg);             /* globals + gc_add_root ranges */
+void gc_roots_task(struct task *t, gc_root_fn fn, void *arg); /* t's live stack and argument */
+void gc_roots_finalizers(gc_root_fn fn, void *arg);          /* gc/finalizer.c */
+
+/*
+ * The word walkers: the one walk over an object's pointer words and the
+ * one scan of a word range. Marking (gc/mark.c) is built on them, and so
+ * are why-alive and the escape checker, so a diagnostic reads exactly the
+ * words the collector reads. Inline, so that marking pays no call per word
+ * or object: fn is a constant at every use and the compiler folds it in
+ * (the object walk is always_inline; the range scan cannot be, as ASan
+ * builds do not inline its no_sanitize body into sanitized code, and need
+ * not be: GCC inlines it at -O2).
+ *
+ * fn(at, value, arg): `at` is the address of the word, `value` what it
+ * held when read.
+ */
+typedef void (*gc_word_fn)(uintptr_t at, uintptr_t value, void *arg);
+
+/* Every word of [lo, hi), from lo rounded up to a word, whatever it holds
+ * (callers judge the value: any word may be a pointer here). Each word is
+ * read once, as a volatile load: stacks and globals change under a
+ * concurrent scan. Exempt from ASan: stacks and globals hold redzones it
+ * would report. */
+__attribute__((no_sanitize_address)) static inline void
+gc_range_for_each_word(uintptr_t lo, uintptr_t hi, gc_word_fn fn, void *arg)
+{
+	for (uintptr_t a = ALIGN_UP(lo, sizeof(uintptr_t)); a + sizeof(uintptr_t) <= hi;
+	     a += sizeof(uintptr_t))
+		fn(a, *(volatile const uintptr_t *)a, arg);
+}
+
+/*
+ * The words of the object at obj that may hold pointers, read by the
+ * slot's type: for each element of a typed object (or array) the words its
+ * ptrmask names, skipping null ones, in address order; every word of the
+ * slot for a conservative object (as gc_range_for_each_word). Returns the
+ * slot size walked, or 0 (fn never called) unless obj is the base of an
+ * allocated object of a scan span whose type is set: a noscan object, a
+ * free slot, an interior or stale address, or a large object whose type is
+ * not published yet (it is zeroed first, so it holds nothing yet). The
+ * checks come before any read of the object: marking may hold a stale
+ * address (gc/mark.c, "Stale entries").
+ */
+__attribute__((always_inline)) static inline size_t
+gc_object_for_each_pointer(uintptr_t obj, gc_word_fn fn, void *arg)
+{
+	mspan *s = mspan_of((const void *)obj);
+	if (!s || !s->types)
+		return 0;
+	size_t i = mspan_slot_index(s, obj);
+	if (s->state != MSPAN_IN_USE || i >= s->nelems || !mspan_slot_allocated(s, i) ||
+	    s->base + i * s->elemsize != obj)
+		return 0;
+	/* A large object's type is published after it is zeroed. */
+	const gc_type *t = __atomic_load_n(&s->types[i], __ATOMIC_ACQUIRE);
+	if (!t)
+		return 0;
+	if (t->flags & GC_TYPE_CONSERVATIVE) {
+		gc_range_for_each_word(obj, obj + s->elemsize, fn, arg);
+		return s->elemsize;
+	}
+	size_t nelem = s->elemsize / t->size;
+	size_t mask_words = (t->size / sizeof(uintptr_t) + 63) / 64;
+	for (size_t e = 0; e < nelem; e++) {
+		const uintptr_t *elem = (const uintptr_t *)(obj + e * t->size);
+		for (size_t mw = 0; mw < mask_words; mw++) {
+			uint64_t m = t->ptrmask[mw];
+			while (m) {
+				size_t w = mw * 64 + (unsigned)__builtin_ctzll(m);
+				m &= m - 1;
+				uintptr_t v = __atomic_load_n(&elem[w], __ATOMIC_RELAXED);
+				if (v)
+					fn((uintptr_t)&elem[w], v, arg);
+			}
+		}
+	}
+	return s->elemsize;
+}
+
+/* The quiet-heap bracket (see above). begin waits out any cycle, finishes
+ * the sweep and stops the world with no cycle running; every mark bit is
+ * then clear. end clears every mark bit, restores the collector's mark
+ * counters and starts the world. Not nested; not from a collector task. */
+void gc_inspect_begin(const char *why);
+void gc_inspect_end(void);
+/* Inside the bracket: clears every mark bit again (between two searches). */
+void gc_inspect_clear_marks(void);
+
+/* Marking, inside the bracket (the collector uses the same, in its cycle).
+ * gc_mark_root greys what r points to, exactly as a cycle's root jobs do:
+ * a gc_root_fn for the enumerators. gc_inspect_drain then scans grey
+ * objects until none is left: every object reachable from what was greyed
+ * is marked. */
+void gc_mark_root(const gc_root *r, void *unused);
+void gc_inspect_drain(void);
+
+/* The mark bit of p's object (interior pointers allowed); false if p is no
+ * allocated object. Meaningful inside the bracket, and to the collector's
+ * tests during a cycle. */
+bool gc_inspect_marked(const void *p);
+/* Inside the bracket, the mark bits as a visited set: if p points into an
+ * allocated object whose bit is clear, sets it (the object is not queued
+ * for marking), fills *out (may be NULL) and returns true; false if p is
+ * no allocated object or its bit was set already. */
+bool gc_inspect_visit(const void *p, gc_object *out);
+
+/* Objects by colour now (white: allocated, unmarked; grey: queued; black:
+ * marked and scanned), counted with the world stopped (it stops it, so
+ * not inside the bracket). Outside marking everything is white. */
+typedef struct gc_colors {
+	gc_phase phase;
+	uint64_t white, grey, black, marked;
+} gc_colors;
+void gc_color_census(gc_colors *out);
 
 /* ---- macro machinery for GC_TYPE_DEFINE -------------------------------- */
 

@@ -48,11 +48,11 @@ extern bool gc_opt_checkmark;
  * pointers allowed; anything else is ignored). `parent` is for checkmark's
  * path: the object or root slot the pointer was found in. */
 void gc_mark_ptr(uintptr_t p, uintptr_t parent);
-/* Scans [lo, hi) word by word, each word a possible pointer (stacks,
- * globals, conservative objects). Exempt from ASan: stacks and globals hold
- * redzones it would report. */
-void gc_scan_conservative(uintptr_t lo, uintptr_t hi, uintptr_t parent);
-/* Scans one object's pointer words by its type. */
+/* Scans the root range [lo, hi) word by word, each word a possible
+ * pointer (stacks, globals, runtime roots): gc_range_for_each_word. */
+void gc_scan_conservative(uintptr_t lo, uintptr_t hi);
+/* Scans one object's pointer words by its type (a conservative one word by
+ * word): gc_object_for_each_pointer. */
 void gc_scan_object(uintptr_t obj);
 /* Scans grey objects until the queue is empty or `budget` bytes were
  * scanned; returns the bytes scanned. */
@@ -62,33 +62,8 @@ uint64_t gc_work_count(void); /* grey objects queued */
 void gc_work_init(void);
 
 /* ---- roots (roots.c) ---------------------------------------------------- */
-/* One piece of the root set. Range kinds are scanned conservatively word by
- * word; value kinds are one possible pointer; a finalizer root is an object
- * whose fields (by its type) are roots while the object itself is not. */
-typedef enum gc_root_kind {
-	GC_ROOT_GLOBALS,         /* [lo, hi) of data or bss */
-	GC_ROOT_RUNTIME,         /* [lo, hi) registered with gc_add_root (name) */
-	GC_ROOT_STACK,           /* [lo, hi): task's live stack */
-	GC_ROOT_TASK_ARG,        /* value: task's start argument */
-	GC_ROOT_FINALIZER,       /* value: a finalizable object (its fields) */
-	GC_ROOT_FINALIZER_QUEUE, /* value: an object waiting for its finalizer */
-} gc_root_kind;
-
-typedef struct gc_root {
-	gc_root_kind kind;
-	uintptr_t lo, hi;  /* range kinds */
-	uintptr_t value;   /* value kinds */
-	const char *name;  /* GC_ROOT_RUNTIME */
-	task *task;        /* GC_ROOT_STACK, GC_ROOT_TASK_ARG */
-} gc_root;
-
-typedef void (*gc_root_fn)(const gc_root *r, void *arg);
-/* The enumerators: every root of one kind of job, to fn. */
-void gc_roots_globals(gc_root_fn fn, void *arg);     /* globals + runtime roots */
-void gc_roots_task(task *t, gc_root_fn fn, void *arg); /* t's stack and argument */
-void gc_roots_finalizers(gc_root_fn fn, void *arg);  /* gc/finalizer.c */
-/* The marking visitor: greys what the root points to. */
-void gc_mark_root(const gc_root *r, void *unused);
+/* The root set (gc_root, gc_roots_*) and the marking visitor gc_mark_root
+ * are in the inspection section of gc.h: the diagnostics walk them too. */
 
 /* The root jobs of a cycle. */
 void gc_scan_globals(void);

@@ -21,8 +21,12 @@
  * The one other way to free is heap_free_for_test(), which tests call at
  * any time: a queued object may then be freed and its pages reused, even
  * by a larger object starting below it, or returned. So gc_scan_object()
- * checks that the address is still an allocated object's base before it
- * reads anything (mm.free_of_a_grey_object_is_safe).
+ * (through gc_object_for_each_pointer, gc.h) checks that the address is
+ * still an allocated object's base before it reads anything
+ * (mm.free_of_a_grey_object_is_safe). A stale address is then either free
+ * memory (skipped) or the start of a newer object (scanned: allocated, so
+ * backed); never scanned for another object's length from inside it,
+ * which could run past that object's end into returned pages.
  */
 #include "gc/gc_internal.h"
 
@@ -147,57 +151,32 @@ void gc_mark_ptr(uintptr_t p, uintptr_t parent)
 	arch_irq_restore(irq);
 }
 
-__attribute__((no_sanitize_address)) void gc_scan_conservative(uintptr_t lo, uintptr_t hi,
-							       uintptr_t parent)
+/* The visitors of the walkers (gc.h), inlined into the scans below. A word
+ * of a root range is its own parent on checkmark's path; an object's words
+ * have the object. */
+static inline void mark_root_word(uintptr_t at, uintptr_t v, void *unused)
 {
+	(void)unused;
+	if (heap_in_arena((const void *)v))
+		gc_mark_ptr(v, at);
+}
+
+static inline void mark_field(uintptr_t at, uintptr_t v, void *obj)
+{
+	(void)at;
+	gc_mark_ptr(v, (uintptr_t)obj); /* it ignores what is no object */
+}
+
+__attribute__((no_sanitize_address)) void gc_scan_conservative(uintptr_t lo, uintptr_t hi)
+{
+	gc_range_for_each_word(lo, hi, mark_root_word, NULL);
 	lo = ALIGN_UP(lo, sizeof(uintptr_t));
-	for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
-		uintptr_t v = *(volatile const uintptr_t *)a;
-		if (heap_in_arena((const void *)v))
-			gc_mark_ptr(v, parent ? parent : a);
-	}
 	gc.scan_work += hi > lo ? hi - lo : 0;
 }
 
 void gc_scan_object(uintptr_t obj)
 {
-	mspan *s = mspan_of((const void *)obj);
-	if (!s || !s->types)
-		return;
-	size_t i = mspan_slot_index(s, obj);
-	/* Still the start of an allocated object? Not always: see "Stale
-	 * entries" at the top. A stale address is then either free memory
-	 * (skipped) or the start of a newer object (scanned: allocated, so
-	 * backed). Never scanned for another object's length from inside it,
-	 * which could run past that object's end into returned pages. */
-	if (s->state != MSPAN_IN_USE || i >= s->nelems || !mspan_slot_allocated(s, i) ||
-	    s->base + i * s->elemsize != obj)
-		return;
-	/* A large object's type is published after it is zeroed; until then
-	 * it holds nothing to scan. */
-	const gc_type *t = __atomic_load_n(&s->types[i], __ATOMIC_ACQUIRE);
-	if (!t)
-		return;
-	if (t->flags & GC_TYPE_CONSERVATIVE) {
-		gc_scan_conservative(obj, obj + s->elemsize, obj);
-		return;
-	}
-	size_t nelem = s->elemsize / t->size;
-	size_t mask_words = (t->size / sizeof(void *) + 63) / 64;
-	for (size_t e = 0; e < nelem; e++) {
-		const uintptr_t *elem = (const uintptr_t *)(obj + e * t->size);
-		for (size_t mw = 0; mw < mask_words; mw++) {
-			uint64_t m = t->ptrmask[mw];
-			while (m) {
-				size_t w = mw * 64 + (unsigned)__builtin_ctzll(m);
-				m &= m - 1;
-				uintptr_t v = __atomic_load_n(&elem[w], __ATOMIC_RELAXED);
-				if (v)
-					gc_mark_ptr(v, obj);
-			}
-		}
-	}
-	gc.scan_work += s->elemsize;
+	gc.scan_work += gc_object_for_each_pointer(obj, mark_field, (void *)obj);
 }
 
 uint64_t gc_drain(uint64_t budget)

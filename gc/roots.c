@@ -10,15 +10,19 @@
  * argument. Stacks and globals are scanned conservatively: any word that
  * points into an allocated object keeps it, interior pointers included.
  *
- * The set is handed out as gc_root records (gc_internal.h) by the
- * gc_roots_* enumerators; marking (gc_mark_root) and the diagnostics
- * (why-alive, the leak detector) walk the very same records, so a
- * diagnostic can never disagree with the collector about what a root is.
+ * The set is handed out as gc_root records by the gc_roots_* enumerators
+ * (public, in the inspection section of gc.h); marking (gc_mark_root) and
+ * the diagnostics (why-alive, the leak detector) walk the very same
+ * records, so a diagnostic can never disagree with the collector about
+ * what a root is.
  * See gc/gc.c for the overview.
  */
 #include "gc/gc_internal.h"
 
 #define EXTRA_ROOTS_MAX 64
+/* Ranges of data and bss that are no roots: the heap's metadata globals
+ * (heap_metadata_globals) and, in the last slot, the collector's state. */
+#define EXCLUDED_GLOBALS_MAX 4
 
 typedef struct extra_root {
 	const void *start;
@@ -61,7 +65,7 @@ void gc_mark_root(const gc_root *r, void *unused)
 	case GC_ROOT_GLOBALS:
 	case GC_ROOT_RUNTIME:
 	case GC_ROOT_STACK:
-		gc_scan_conservative(r->lo, r->hi, 0);
+		gc_scan_conservative(r->lo, r->hi);
 		break;
 	case GC_ROOT_TASK_ARG:
 	case GC_ROOT_FINALIZER_QUEUE:
@@ -101,8 +105,8 @@ void gc_roots_globals(gc_root_fn fn, void *arg)
 {
 	/* The heap's and the collector's own state is bookkeeping: scanning
 	 * it would keep whatever lies at the arena's first address alive. */
-	arch_range ex[4];
-	size_t nex = heap_metadata_globals(ex, 3);
+	arch_range ex[EXCLUDED_GLOBALS_MAX];
+	size_t nex = heap_metadata_globals(ex, ARRAY_SIZE(ex) - 1);
 	ex[nex++] = (arch_range){ (uintptr_t)&gc, (uintptr_t)(&gc + 1) };
 	arch_range data = arch_data_range(), bss = arch_bss_range();
 	ranges_excluding(data.start, data.end, ex, nex, fn, arg);
@@ -144,8 +148,9 @@ __attribute__((no_sanitize_address)) static void clear_dead_stack(task *t)
 	/* The saved stack pointer itself, not the live range (which is
 	 * empty for the idle task, whose stack is still in use). */
 	const arch_context *ctx = task_context(t);
-	for (uintptr_t a = (uintptr_t)ctx->stack_base; a + 8 <= ctx->sp; a += 8) {
-		volatile uint64_t *w = (volatile uint64_t *)a;
+	for (uintptr_t a = (uintptr_t)ctx->stack_base; a + sizeof(uintptr_t) <= ctx->sp;
+	     a += sizeof(uintptr_t)) {
+		volatile uintptr_t *w = (volatile uintptr_t *)a;
 		if (*w != 0 && *w != MSTACK_PAINT)
 			*w = 0;
 	}
