@@ -21,8 +21,6 @@
 #include "diag/diag.h"
 #include "gc/gc.h"
 
-#define NS_PER_MS (1000 * 1000ULL)
-#define BYTES_PER_KIB 1024
 /* Backtrace frames kept per task snapshot (leaks are grouped by them). */
 #define SNAP_BACKTRACE_DEPTH 16
 /* Snapshot room for tasks spawned between sizing it and stopping the world. */

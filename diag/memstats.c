@@ -10,8 +10,6 @@
 #include "gc/gc.h"
 #include "sched/sched.h"
 
-#define NS_PER_US 1000ULL
-#define NS_PER_MS (1000 * 1000ULL)
 
 void memstats_read(memstats *out)
 {

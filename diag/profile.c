@@ -13,7 +13,6 @@
 #include "diag/diag.h"
 #include "sched/sched.h"
 
-#define NS_PER_MS (1000 * 1000ULL)
 
 /* ---- task profile ------------------------------------------------------ */
 typedef struct profile_walk {

@@ -14,8 +14,6 @@
 #include "sched/sched.h"
 
 #define TASKDUMP_BACKTRACE_MAX 24
-#define NS_PER_US 1000ULL
-#define NS_PER_MS (1000 * 1000ULL)
 
 /* "12.345 ms" */
 static void taskdump_print_ms(uint64_t ns)

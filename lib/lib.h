@@ -80,6 +80,12 @@ void print_backtrace_from(const uintptr_t *pcs, size_t n);
 #define DASSERT(cond) ((void)0)
 #endif
 
+/* Time and size units, for printing and for options given in ms. */
+#define NS_PER_US 1000ULL
+#define NS_PER_MS (1000ULL * NS_PER_US)
+#define NS_PER_SEC (1000ULL * NS_PER_MS)
+#define BYTES_PER_KIB ((size_t)1024)
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
 #define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))

@@ -26,7 +26,6 @@ static int64_t heap_scavenge_ms = 1000;
 CMDLINE_INT(heap_scavenge_ms, "heap_scavenge_ms", 0, 3600 * 1000,
 	    "ms a free run stays backed before the scavenger returns it");
 
-#define NS_PER_MS 1000000ULL
 
 mheap mheap_global = {
 	.lock = SPINLOCK_INIT("mheap", LOCK_RANK_MHEAP),

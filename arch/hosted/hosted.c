@@ -31,7 +31,6 @@
 
 /* How long the cycle counter is measured against CLOCK_MONOTONIC. */
 #define HOSTED_CALIBRATION_NS (50 * 1000 * 1000)
-#define HOSTED_NS_PER_SEC 1000000000ULL
 
 static int64_t hosted_tick_hz = 1000;
 CMDLINE_INT(hosted_tick_hz, "hz", 10, 10000, "timer interrupts per second");
@@ -167,7 +166,7 @@ static uint64_t hosted_monotonic_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * HOSTED_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t arch_cycles(void)
@@ -229,7 +228,7 @@ static void hosted_calibrate(void)
 	uint64_t ns1 = hosted_monotonic_ns(), c1 = arch_cycles();
 
 	/* (c1 - c0) is below 2^34 for 50 ms, so the product fits. */
-	hosted_cycles_hz = (c1 - c0) * HOSTED_NS_PER_SEC / (ns1 - ns0);
+	hosted_cycles_hz = (c1 - c0) * NS_PER_SEC / (ns1 - ns0);
 	hosted_boot_ns = ns0;
 }
 
@@ -237,7 +236,7 @@ static void hosted_timer_start(void)
 {
 	struct sigaction sa = { .sa_handler = hosted_tick, .sa_flags = SA_RESTART };
 	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
-	uint64_t period_ns = HOSTED_NS_PER_SEC / (uint64_t)hosted_tick_hz;
+	uint64_t period_ns = NS_PER_SEC / (uint64_t)hosted_tick_hz;
 	struct itimerspec spec = {
 		.it_value = { .tv_nsec = (long)period_ns },
 		.it_interval = { .tv_nsec = (long)period_ns },

@@ -26,7 +26,6 @@
  * of the best of 8 readings, of a few microseconds each, at one of its
  * ends - in all 8 windows. */
 #define USEFUL_WIDTH_PPM 10000
-#define NS_PER_SEC 1000000000ULL
 /* Waits for the tick end after this long, however loaded the host: a
  * broken timer fails the test instead of hanging the run. */
 #define TICK_WAIT_LIMIT_NS (60 * NS_PER_SEC)
