@@ -6,7 +6,8 @@
 
 CC := gcc
 BUILD := build
-# DEBUG=1: DASSERTs on, freed heap slots poisoned and checked on reuse.
+# DEBUG=1: DASSERTs on, every spinlock checked against the lock order
+# (arch/arch.h), freed heap slots poisoned and checked on reuse.
 DEBUG ?=
 DEBUG_CFLAGS := $(if $(DEBUG),-DTRICOLOR_DEBUG)
 CMDLINE ?=
@@ -78,7 +79,7 @@ help:
 	@echo "  make test-harness    host-side checks: command lines through GRUB, faults, experiments, build files"
 	@echo "  make test-shell      the serial shell driven by a script, in QEMU and natively"
 	@echo "  make hosted-test     the suites natively under ASan+UBSan"
-	@echo "  make hosted-test-debug  the same with DEBUG=1 (heap poisoning, DASSERTs)"
+	@echo "  make hosted-test-debug  the same with DEBUG=1 (lock order, heap poisoning, DASSERTs)"
 	@echo "  make fuzz-short      20 s of the heap fuzzer"
 	@echo "  make test-stage-NAME one stage as make test runs it; NAME: $(TEST_STAGES)"
 	@echo "  make fuzz [FUZZ_TIME=60]  libFuzzer on the heap against a shadow model"
