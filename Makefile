@@ -44,7 +44,7 @@ endif
 KERNEL_OBJS := $(patsubst %,$(KBUILD)/%.o,$(KERNEL_SRCS))
 KERNEL_ELF := $(KBUILD)/tricolor.elf
 
-.PHONY: all deps iso run test test-build test-qemu test-matrix test-harness test-shell \
+.PHONY: all deps iso usb run test test-build test-qemu test-matrix test-harness test-shell \
 	hosted-test-debug fuzz-short check-layers bench debug clean help FORCE
 
 # A make value as one shell word: single-quoted, with each ' as '\''. With
@@ -60,7 +60,8 @@ all: $(KERNEL_ELF) $(BUILD)/tricolor.iso
 help:
 	@echo "Build (installs nothing; a missing tool is named, with its package):"
 	@echo "  make all        (or just make) the kernel ELF, symbols, disassembly and build/tricolor.iso"
-	@echo "  make iso        build/tricolor.iso only"
+	@echo "  make iso        build/tricolor.iso only (one ISO for BIOS and UEFI)"
+	@echo "  make usb DEV=/dev/sdX [CONFIRM=yes]  write the ISO to a removable, unmounted USB stick"
 	@echo "  make hosted-bench  the hosted -O2 binary, no sanitizers (build/hosted/tricolor-bench)"
 	@echo "  make sizeclasses   regenerate mm/sizeclasses.inc (tools/mksizeclasses.py)"
 	@echo "Run (run, debug and bench install missing host packages first: make deps):"
@@ -130,6 +131,13 @@ $(BUILD)/tricolor.iso: $(KERNEL_ELF) boot/grub.cfg tools/mkiso.sh
 	tools/mkiso.sh $(KERNEL_ELF) $@
 
 iso: $(BUILD)/tricolor.iso
+
+# The device is checked first (tools/usb-write.sh names every refusal),
+# the ISO built, then the device checked again and written after a "yes".
+usb:
+	@tools/usb-write.sh $(call sh_quote,$(value DEV))
+	@$(MAKE) --no-print-directory $(BUILD)/tricolor.iso
+	@tools/usb-write.sh $(call sh_quote,$(value DEV)) $(BUILD)/tricolor.iso
 
 # With a terminal on stdin, the shell runs after boot (shell=1 comes first,
 # so CMDLINE=shell=0 still wins). DEMO=name runs one demo (demo=name).
