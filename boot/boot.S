@@ -12,6 +12,12 @@
  * tables) and at KERNEL_VMA (where the kernel is linked) - turn on PAE, long
  * mode, NX and paging with write protection, and jump to kmain in the higher
  * half. vmm_init() replaces these tables with the final ones.
+ *
+ * The header asks for a 1024x768x32 framebuffer, optionally. GRUB then
+ * sets a graphics mode under UEFI (GOP; 1024x768 on OVMF) and under BIOS
+ * too (VBE; 1024x768 on SeaBIOS, pc and q35): the VGA text screen at
+ * 0xb8000 is then gone, and the kernel learns which from tag 8
+ * (start.c, vga_text_mode()). The serial console works either way.
  */
 
 #define MB2_MAGIC	0xE85250D6
@@ -44,6 +50,14 @@ mb2_info_request:
 	.long	mb2_info_request_end - mb2_info_request
 	.long	1, 2, 4, 6, 8, 14, 15
 mb2_info_request_end:
+	/* framebuffer: 1024x768, 32 bpp preferred; flag 1 = optional, so
+	 * GRUB may leave the screen in text mode or pick another mode, and
+	 * start.c takes whatever the framebuffer tag (8) then says */
+	.balign 8
+mb2_framebuffer_request:
+	.short	5, 1
+	.long	20
+	.long	1024, 768, 32
 	.balign 8
 	.short	0, 0			/* end tag */
 	.long	8

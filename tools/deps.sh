@@ -3,8 +3,10 @@
 # targets needs, only those missing. The one place packages are named.
 #
 #   build    gcc, make, binutils (the kernel ELF, symbols, disassembly)
-#   iso      GRUB with its BIOS modules, xorriso and mtools (`make iso`)
-#   qemu     QEMU (`make run`, `make test`, `make bench`, `make debug`)
+#   iso      GRUB with its BIOS and its x86-64 UEFI modules, xorriso and
+#            mtools (`make iso`: one ISO that boots under both firmwares)
+#   qemu     QEMU and OVMF, its UEFI firmware (`make run`, `make test`,
+#            `make bench`, `make debug`, tools/qemu-run.sh --uefi)
 #   test     python3 (tools/check-layers.py) and the fuzz group
 #   fuzz     clang and its libFuzzer runtime (`make fuzz`, `make fuzz-short`)
 #   compare  Go, the Boehm collector (headers and library), gnuplot without X,
@@ -73,9 +75,13 @@ scan() {
 			need xorriso xorriso
 			need mformat mtools
 			[ -d /usr/lib/grub/i386-pc ] || missing="$missing grub-pc-bin"
+			[ -d /usr/lib/grub/x86_64-efi ] || missing="$missing grub-efi-amd64-bin"
 			;;
 		qemu)
 			need qemu-system-x86_64 qemu-system-x86
+			# The same lookup as tools/qemu-run.sh --uefi.
+			{ [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || [ -f /usr/share/OVMF/OVMF_CODE.fd ]; } ||
+				missing="$missing ovmf"
 			;;
 		test)
 			need python3 python3

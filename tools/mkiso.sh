@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # tools/mkiso.sh KERNEL.elf OUT.iso [CMDLINE...]
-# Builds a GRUB rescue ISO (BIOS boot, multiboot2) that boots KERNEL.elf with
-# the given kernel command line (the arguments joined by single spaces).
+# Builds a hybrid GRUB rescue ISO that boots KERNEL.elf (multiboot2) with
+# the given kernel command line (the arguments joined by single spaces),
+# under BIOS firmware (El Torito, i386-pc GRUB; also as a USB stick: the
+# image carries an MBR) and under UEFI (an EFI system partition image with
+# x86_64-efi GRUB): grub-mkrescue adds every platform whose GRUB modules
+# are installed, and tools/deps.sh --check iso requires both.
 # Takes well under a second, so every run gets an ISO with its own command
 # line. MKISO_GRUB_CFG names another grub.cfg template (the harness's
 # broken-GRUB tests); the default is boot/grub.cfg.

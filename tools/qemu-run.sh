@@ -3,6 +3,9 @@
 # serial console on stdout, and turns how the kernel ended into an exit code.
 #
 #   --machine pc|q35   QEMU machine type (default q35)
+#   --uefi             boot under UEFI firmware (OVMF) instead of SeaBIOS:
+#                      OVMF_CODE read-only and a private copy of OVMF_VARS
+#                      as pflash (never -bios), the copy removed on exit
 #   --mem SIZE         RAM, e.g. 128M or 4G (default 512M)
 #   --timeout SECONDS  a run still going then is a hang: failure (default 300)
 #   --boot-timeout SECONDS  the kernel's first line not seen by then: GRUB
@@ -24,7 +27,7 @@
 # is usable (a nested, software /dev/kvm runs this kernel far slower than TCG).
 set -uo pipefail
 
-machine=q35 mem=512M timeout=300 boot_timeout=120 tests=0 debug=0 log="" print_accel=0
+machine=q35 mem=512M timeout=300 boot_timeout=120 tests=0 debug=0 log="" print_accel=0 uefi=0
 [ "${1:-}" = --print-accel ] && print_accel=1 && set -- --print-accel none
 while [ $# -gt 1 ]; do
 	case $1 in
@@ -33,6 +36,7 @@ while [ $# -gt 1 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--boot-timeout) boot_timeout=$2; shift 2 ;;
 	--tests) tests=1; shift ;;
+	--uefi) uefi=1; shift ;;
 	--debug) debug=1; shift ;;
 	--log) log=$2; shift 2 ;;
 	--print-accel) shift ;;
@@ -53,7 +57,25 @@ tcg) cpu=max ;;
 *) echo "qemu-run: ACCEL must be tcg or kvm, not '$accel'" >&2; exit 2 ;;
 esac
 if [ "$print_accel" = 1 ]; then echo "$accel"; exit 0; fi
-echo "qemu-run: machine $machine, $mem RAM, accelerator $accel"
+
+# OVMF from Debian's ovmf package: the 4 MiB build first (the one Debian
+# recommends), else the 2 MiB one; code and vars must come from the same.
+ovmf_code="" ovmf_vars=""
+if [ "$uefi" = 1 ]; then
+	for suffix in _4M ""; do
+		c=${OVMF_DIR:-/usr/share/OVMF}/OVMF_CODE$suffix.fd
+		v=${OVMF_DIR:-/usr/share/OVMF}/OVMF_VARS$suffix.fd
+		if [ -f "$c" ] && [ -f "$v" ]; then ovmf_code=$c ovmf_vars=$v; break; fi
+	done
+	if [ -z "$ovmf_code" ]; then
+		echo "qemu-run: --uefi needs OVMF: no OVMF_CODE_4M.fd + OVMF_VARS_4M.fd or" \
+			"OVMF_CODE.fd + OVMF_VARS.fd in ${OVMF_DIR:-/usr/share/OVMF}" \
+			"(install the ovmf package: make deps)" >&2
+		exit 2
+	fi
+fi
+echo "qemu-run: machine $machine, $mem RAM, accelerator $accel," \
+	"firmware $([ "$uefi" = 1 ] && echo "UEFI ($ovmf_code)" || echo BIOS)"
 
 args=(-machine "$machine" -accel "$accel" -cpu "$cpu" -m "$mem"
 	-cdrom "$iso" -boot d -no-reboot -display none -serial stdio
@@ -74,6 +96,13 @@ trap 'exit 130' INT TERM HUP
 [ -n "$log" ] || log=$tmp/console.log
 : >"$log" || exit 2
 args+=(-pidfile "$tmp/qemu.pid")
+if [ "$uefi" = 1 ]; then
+	# OVMF writes its variables (boot entries) into the vars flash: a
+	# private copy, so runs neither share nor keep state.
+	cp "$ovmf_vars" "$tmp/OVMF_VARS.fd" || exit 2
+	args+=(-drive "if=pflash,format=raw,readonly=on,file=$ovmf_code"
+		-drive "if=pflash,format=raw,file=$tmp/OVMF_VARS.fd")
+fi
 
 # ---- Boot watch ----
 # GRUB prints its messages on the serial console too (boot/grub.cfg) and the

@@ -1,8 +1,21 @@
 /*
  * boot_info.c - turns the multiboot2 information GRUB leaves in memory into
  * one plain struct (`boot`). Copies what later code needs (memory map,
- * command line, loader name, framebuffer, ACPI RSDP, modules) so that the
- * original structure's frames matter only to pmm, which keeps them reserved.
+ * command line, loader name, basic meminfo, framebuffer, both ACPI RSDP
+ * copies as raw bytes, the EFI system table pointer, the EFI memory map's
+ * size, modules) so that the original structure's frames matter only to
+ * pmm, which keeps them reserved. kmain parses it before anything allocates
+ * or writes memory outside the kernel image (under UEFI GRUB may put the
+ * block anywhere in low RAM); the EFI memory map itself is not copied
+ * (pmm reserves the whole block, it stays readable). Which firmware booted
+ * us: UEFI when GRUB passed an EFI system table (tags 11/12) or the EFI
+ * memory map (tag 17), which GRUB EFI always does; else BIOS.
+ *
+ * A malformed block is refused with the reason, never half-read: a tag
+ * shorter than its fixed part or running past the block's end, a memory
+ * map entry size below 24 or not a multiple of 8, a block without an end
+ * tag or not 8-byte aligned (boot_info_parse_block; tests/x86/boot_test.c
+ * feeds it blocks built in memory).
  */
 #include "arch/x86_64/x86.h"
 
@@ -13,15 +26,33 @@ enum {
 	MB2_TAG_CMDLINE = 1,
 	MB2_TAG_LOADER_NAME = 2,
 	MB2_TAG_MODULE = 3,
+	MB2_TAG_MEMINFO = 4,
 	MB2_TAG_MEMMAP = 6,
 	MB2_TAG_FRAMEBUFFER = 8,
+	MB2_TAG_EFI32_SYSTEM_TABLE = 11,
+	MB2_TAG_EFI64_SYSTEM_TABLE = 12,
 	MB2_TAG_ACPI_OLD = 14,
 	MB2_TAG_ACPI_NEW = 15,
+	MB2_TAG_EFI_MEMMAP = 17,
 };
 
-struct mb2_tag {
-	uint32_t type, size;
-};
+/* The fixed part of each tag this file reads (type and size included): a
+ * shorter tag is malformed and refused, never half-read. */
+static uint32_t tag_min_size(uint32_t type)
+{
+	switch (type) {
+	case MB2_TAG_MODULE: return 16;
+	case MB2_TAG_MEMINFO: return 16;
+	case MB2_TAG_MEMMAP: return 16;
+	case MB2_TAG_FRAMEBUFFER: return 31;
+	case MB2_TAG_EFI32_SYSTEM_TABLE: return 12;
+	case MB2_TAG_EFI64_SYSTEM_TABLE: return 16;
+	case MB2_TAG_ACPI_OLD: return 8 + BOOT_RSDP_V1_SIZE;
+	case MB2_TAG_ACPI_NEW: return 8 + BOOT_RSDP_V2_SIZE;
+	case MB2_TAG_EFI_MEMMAP: return 16;
+	default: return 8;
+	}
+}
 
 static void copy_string(char *dst, size_t cap, const char *src, size_t srclen,
 			bool *truncated)
@@ -50,119 +81,174 @@ static uint32_t read_u32(const uint8_t *p)
 	return v;
 }
 
-static void parse_memmap(const uint8_t *tag, uint32_t size)
+static bool parse_memmap(boot_info *b, const uint8_t *tag, uint32_t size, uint32_t off,
+			 char *err, size_t errlen)
 {
 	uint32_t entry_size = read_u32(tag + 8);
-	if (entry_size < 24)
-		return;
-	for (uint32_t off = 16; off + entry_size <= size; off += entry_size) {
-		if (boot.memmap_count == BOOT_MAX_MEMMAP) {
-			boot.memmap_truncated = true;
-			return;
-		}
-		boot_memmap_entry *e = &boot.memmap[boot.memmap_count++];
-		e->base = read_u64(tag + off);
-		e->length = read_u64(tag + off + 8);
-		e->type = read_u32(tag + off + 16);
+	if (entry_size < 24 || entry_size % 8 != 0) {
+		ksnprintf(err, errlen, "multiboot2 memory map at offset %u has entry size %u "
+			  "(at least 24, a multiple of 8)", off, entry_size);
+		return false;
 	}
+	for (uint32_t o = 16; o + entry_size <= size; o += entry_size) {
+		if (b->memmap_count == BOOT_MAX_MEMMAP) {
+			b->memmap_truncated = true;
+			return true;
+		}
+		boot_memmap_entry *e = &b->memmap[b->memmap_count++];
+		e->base = read_u64(tag + o);
+		e->length = read_u64(tag + o + 8);
+		e->type = read_u32(tag + o + 16);
+	}
+	return true;
 }
 
-static void parse_acpi(const uint8_t *tag, uint32_t size, int version)
+static void parse_rsdp(boot_info *b, const uint8_t *tag, uint32_t size, int version)
 {
-	/* A newer table wins over the old one, whichever comes first. */
-	if (boot.acpi.version > version)
+	boot_rsdp *r = version == 2 ? &b->rsdp_v2 : &b->rsdp_v1;
+	uint32_t len = MIN(size - 8, (uint32_t)sizeof(r->bytes));
+	r->present = true;
+	r->size = len;
+	memcpy(r->bytes, tag + 8, len);
+	/* The summary: a newer table wins over the old one, whichever comes
+	 * first. RSDP: RsdtAddress at 16 (32-bit); XSDP: XsdtAddress at 24. */
+	if (b->acpi.version > version)
 		return;
-	uint32_t len = size - 8;
-	if (len > sizeof(boot.acpi.bytes))
-		len = sizeof(boot.acpi.bytes);
-	if (len < 20)
-		return;
-	boot.acpi.version = version;
-	memcpy(boot.acpi.bytes, tag + 8, len);
-	/* RSDP: RsdtAddress at 16 (32-bit); XSDP: XsdtAddress at 24. */
-	if (version == 2 && len >= 32)
-		boot.acpi.rsdt_or_xsdt_phys = read_u64(boot.acpi.bytes + 24);
-	else
-		boot.acpi.rsdt_or_xsdt_phys = read_u32(boot.acpi.bytes + 16);
+	b->acpi.version = version;
+	memcpy(b->acpi.bytes, r->bytes, MIN(len, (uint32_t)sizeof(b->acpi.bytes)));
+	b->acpi.rsdt_or_xsdt_phys = version == 2 ? read_u64(r->bytes + 24) : read_u32(r->bytes + 16);
 }
 
-bool boot_info_parse(uint64_t info_phys, char *err, size_t errlen)
+bool boot_info_parse_block(boot_info *b, const uint8_t *base, uint64_t info_phys,
+			   char *err, size_t errlen)
 {
-	memset(&boot, 0, sizeof(boot));
-	if (info_phys == 0 || (info_phys & 7) != 0) {
-		ksnprintf(err, errlen, "multiboot2 info at 0x%llx is misaligned",
+	memset(b, 0, sizeof(*b));
+	if (((uintptr_t)base & 7) != 0 || (info_phys & 7) != 0) {
+		ksnprintf(err, errlen, "multiboot2 info at 0x%llx is misaligned (not 8-byte)",
 			  (unsigned long long)info_phys);
 		return false;
 	}
-	const uint8_t *base = phys_to_virt(info_phys);
 	uint32_t total = read_u32(base);
-	if (total < 16 || total > (1u << 24)) {
+	if (total < 16 || total > BOOT_INFO_MAX_SIZE) {
 		ksnprintf(err, errlen, "multiboot2 info size %u is implausible", total);
 		return false;
 	}
-	boot.info_phys = info_phys;
-	boot.info_size = total;
+	b->info_phys = info_phys;
+	b->info_size = total;
 
 	uint32_t off = 8;
-	while (off + sizeof(struct mb2_tag) <= total) {
+	bool ended = false;
+	while (off + sizeof(uint32_t) * 2 <= total) {
 		const uint8_t *tag = base + off;
 		uint32_t type = read_u32(tag), size = read_u32(tag + 4);
-		if (size < 8 || off + size > total) {
-			ksnprintf(err, errlen, "multiboot2 tag %u at offset %u has bad size %u",
-				  type, off, size);
+		if (size < 8 || size > total - off) {
+			ksnprintf(err, errlen, "multiboot2 tag %u at offset %u has bad size %u "
+				  "(%u bytes left)", type, off, size, total - off);
 			return false;
 		}
-		if (type == MB2_TAG_END)
+		if (size < tag_min_size(type)) {
+			ksnprintf(err, errlen, "multiboot2 tag %u at offset %u is truncated: "
+				  "%u bytes, its fixed part is %u", type, off, size, tag_min_size(type));
+			return false;
+		}
+		if (type == MB2_TAG_END) {
+			ended = true;
 			break;
+		}
 		switch (type) {
 		case MB2_TAG_CMDLINE:
-			copy_string(boot.cmdline, sizeof(boot.cmdline),
+			copy_string(b->cmdline, sizeof(b->cmdline),
 				    (const char *)tag + 8, size - 8,
-				    &boot.cmdline_truncated);
+				    &b->cmdline_truncated);
 			break;
 		case MB2_TAG_LOADER_NAME:
-			copy_string(boot.loader_name, sizeof(boot.loader_name),
+			copy_string(b->loader_name, sizeof(b->loader_name),
 				    (const char *)tag + 8, size - 8, NULL);
 			break;
 		case MB2_TAG_MODULE:
-			if (boot.module_count < BOOT_MAX_MODULES) {
-				boot_module *m = &boot.modules[boot.module_count++];
+			if (b->module_count < BOOT_MAX_MODULES) {
+				boot_module *m = &b->modules[b->module_count++];
 				m->start = read_u32(tag + 8);
 				m->end = read_u32(tag + 12);
 				copy_string(m->name, sizeof(m->name),
 					    (const char *)tag + 16, size - 16, NULL);
 			}
 			break;
+		case MB2_TAG_MEMINFO:
+			b->meminfo.present = true;
+			b->meminfo.lower_kib = read_u32(tag + 8);
+			b->meminfo.upper_kib = read_u32(tag + 12);
+			break;
 		case MB2_TAG_MEMMAP:
-			parse_memmap(tag, size);
+			if (!parse_memmap(b, tag, size, off, err, errlen))
+				return false;
 			break;
 		case MB2_TAG_FRAMEBUFFER:
-			if (size >= 31) {
-				boot.framebuffer.present = true;
-				boot.framebuffer.addr = read_u64(tag + 8);
-				boot.framebuffer.pitch = read_u32(tag + 16);
-				boot.framebuffer.width = read_u32(tag + 20);
-				boot.framebuffer.height = read_u32(tag + 24);
-				boot.framebuffer.bpp = tag[28];
-				boot.framebuffer.type = tag[29];
-			}
+			b->framebuffer.present = true;
+			b->framebuffer.addr = read_u64(tag + 8);
+			b->framebuffer.pitch = read_u32(tag + 16);
+			b->framebuffer.width = read_u32(tag + 20);
+			b->framebuffer.height = read_u32(tag + 24);
+			b->framebuffer.bpp = tag[28];
+			b->framebuffer.type = tag[29];
+			break;
+		case MB2_TAG_EFI32_SYSTEM_TABLE:
+			b->efi_system_table.present = true;
+			b->efi_system_table.phys = read_u32(tag + 8);
+			break;
+		case MB2_TAG_EFI64_SYSTEM_TABLE:
+			b->efi_system_table.present = true;
+			b->efi_system_table.phys = read_u64(tag + 8);
 			break;
 		case MB2_TAG_ACPI_OLD:
-			parse_acpi(tag, size, 1);
+			parse_rsdp(b, tag, size, 1);
 			break;
 		case MB2_TAG_ACPI_NEW:
-			parse_acpi(tag, size, 2);
+			parse_rsdp(b, tag, size, 2);
+			break;
+		case MB2_TAG_EFI_MEMMAP:
+			b->efi_memmap.present = true;
+			b->efi_memmap.descriptor_size = read_u32(tag + 8);
+			b->efi_memmap.descriptor_version = read_u32(tag + 12);
+			b->efi_memmap.size = size - 16;
 			break;
 		default:
 			break; /* tags we do not use */
 		}
-		off += (size + 7) & ~7u;
+		off += ALIGN_UP(size, 8);
 	}
-	if (boot.memmap_count == 0) {
+	if (!ended) {
+		ksnprintf(err, errlen, "multiboot2 info of %u bytes has no end tag", total);
+		return false;
+	}
+	b->firmware = b->efi_memmap.present || b->efi_system_table.present ? BOOT_FIRMWARE_UEFI
+									 : BOOT_FIRMWARE_BIOS;
+	if (b->memmap_count == 0) {
 		ksnprintf(err, errlen, "the boot loader gave no memory map");
 		return false;
 	}
 	return true;
+}
+
+bool boot_info_parse(uint64_t info_phys, char *err, size_t errlen)
+{
+	/* boot.S maps only the first GiB; GRUB puts the block below 4 GiB. */
+	if (info_phys == 0 || info_phys + BOOT_INFO_MAX_SIZE > BOOT_EARLY_MAP_END) {
+		ksnprintf(err, errlen, "multiboot2 info at 0x%llx is not in the first %lu MiB "
+			  "boot.S maps", (unsigned long long)info_phys,
+			  (BOOT_EARLY_MAP_END - BOOT_INFO_MAX_SIZE) >> 20);
+		return false; /* `boot` untouched */
+	}
+	return boot_info_parse_block(&boot, phys_to_virt(info_phys), info_phys, err, errlen);
+}
+
+const char *boot_firmware_name(boot_firmware f)
+{
+	switch (f) {
+	case BOOT_FIRMWARE_BIOS: return "BIOS";
+	case BOOT_FIRMWARE_UEFI: return "UEFI";
+	default: return "unknown";
+	}
 }
 
 const char *memmap_type_name(uint32_t type)
@@ -179,7 +265,14 @@ const char *memmap_type_name(uint32_t type)
 
 void boot_info_print(void)
 {
-	kprintf("booted by %s\n", boot.loader_name[0] ? boot.loader_name : "an unnamed loader");
+	kprintf("booted by %s from %s firmware\n",
+		boot.loader_name[0] ? boot.loader_name : "an unnamed loader",
+		boot_firmware_name(boot.firmware));
+	if (boot.efi_system_table.present || boot.efi_memmap.present)
+		kprintf("UEFI: system table at 0x%llx, memory map %u bytes (descriptors of %u bytes)%s\n",
+			(unsigned long long)boot.efi_system_table.phys, boot.efi_memmap.size,
+			boot.efi_memmap.descriptor_size,
+			boot.efi_memmap.present ? "" : " (no memory map tag)");
 	kprintf("command line: \"%s\"%s\n", boot.cmdline,
 		boot.cmdline_truncated ? " (truncated)" : "");
 	uint64_t usable = 0;
@@ -187,14 +280,17 @@ void boot_info_print(void)
 		boot.memmap_truncated ? ", truncated" : "");
 	for (size_t i = 0; i < boot.memmap_count; i++) {
 		const boot_memmap_entry *e = &boot.memmap[i];
-		kprintf("  %016llx-%016llx %10llu KiB  %s\n",
+		kprintf("  %016llx-%016llx %10llu KiB  %s (%u)\n",
 			(unsigned long long)e->base,
 			(unsigned long long)(e->base + e->length - 1),
-			(unsigned long long)(e->length >> 10), memmap_type_name(e->type));
+			(unsigned long long)(e->length >> 10), memmap_type_name(e->type), e->type);
 		if (e->type == MEMMAP_AVAILABLE)
 			usable += e->length;
 	}
 	kprintf("usable RAM: %llu MiB\n", (unsigned long long)(usable >> 20));
+	if (boot.meminfo.present)
+		kprintf("basic meminfo: %u KiB lower, %u KiB upper\n", boot.meminfo.lower_kib,
+			boot.meminfo.upper_kib);
 	if (boot.framebuffer.present)
 		kprintf("framebuffer: %ux%u, %u bpp, type %u at 0x%llx\n",
 			boot.framebuffer.width, boot.framebuffer.height,

@@ -96,6 +96,25 @@ enum {
 };
 #define BOOT_MAX_MEMMAP 128
 #define BOOT_MAX_MODULES 8
+#define BOOT_INFO_MAX_SIZE (1u << 24)     /* a larger block is refused */
+#define BOOT_EARLY_MAP_END (1UL << 30)    /* boot.S maps the first 1 GiB */
+#define BOOT_RSDP_V1_SIZE 20  /* ACPI 1.0 RSDP */
+#define BOOT_RSDP_V2_SIZE 36  /* ACPI 2.0+ XSDP */
+
+typedef enum {
+	BOOT_FIRMWARE_BIOS = 1,  /* no EFI tag from the loader */
+	BOOT_FIRMWARE_UEFI = 2,  /* an EFI system table or EFI memory map tag */
+} boot_firmware;
+
+/* An ACPI RSDP exactly as the loader copied it (multiboot2 tag 14: the
+ * 20-byte 1.0 RSDP; tag 15: the 36-byte 2.0+ XSDP). size = bytes kept
+ * (the tag's payload, at most sizeof bytes); checksums are not checked
+ * here: the ACPI code does that. */
+typedef struct boot_rsdp {
+	bool present;
+	uint32_t size;
+	uint8_t bytes[BOOT_RSDP_V2_SIZE];
+} boot_rsdp;
 
 typedef struct boot_memmap_entry {
 	uint64_t base, length;
@@ -123,17 +142,40 @@ typedef struct boot_info {
 		uint32_t pitch, width, height;
 		uint8_t bpp, type; /* BOOT_FRAMEBUFFER_* */
 	} framebuffer;
+	/* The newer of rsdp_v1/rsdp_v2 (a summary for printing). */
 	struct {
 		int version; /* 0 = absent, 1 = ACPI 1.0 RSDP, 2 = 2.0+ XSDP */
 		uint8_t bytes[36];
 		uint64_t rsdt_or_xsdt_phys;
 	} acpi;
+	boot_rsdp rsdp_v1; /* tag 14 */
+	boot_rsdp rsdp_v2; /* tag 15 */
+	struct { /* tag 4: RAM below 1 MiB and from 1 MiB to the first hole */
+		bool present;
+		uint32_t lower_kib, upper_kib;
+	} meminfo;
+	struct { /* tag 12 (64-bit) or 11 (32-bit) */
+		bool present;
+		uint64_t phys;
+	} efi_system_table;
+	struct { /* tag 17: noted, not copied (the block stays reserved) */
+		bool present;
+		uint32_t size; /* bytes of descriptors */
+		uint32_t descriptor_size, descriptor_version;
+	} efi_memmap;
+	boot_firmware firmware;
 } boot_info;
 
 extern boot_info boot;
 /* Parses the multiboot2 information at info_phys (reachable through the
- * boot HHDM). Returns false with a reason on a malformed structure. */
+ * boot HHDM, so below BOOT_EARLY_MAP_END) into `boot`. Returns false with a
+ * reason on a malformed structure. */
 bool boot_info_parse(uint64_t info_phys, char *err, size_t errlen);
+/* The same for a block at `base` (the tests build one in memory); info_phys
+ * is only recorded. Clears *b first. */
+bool boot_info_parse_block(boot_info *b, const uint8_t *base, uint64_t info_phys,
+			   char *err, size_t errlen);
+const char *boot_firmware_name(boot_firmware f);
 void boot_info_print(void);
 const char *memmap_type_name(uint32_t type);
 

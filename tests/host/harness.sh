@@ -6,7 +6,9 @@
 # all come out as the right exit status and message; that awkward command lines
 # reach the kernel byte for byte through GRUB or are refused by
 # tools/mkiso.sh; that a GRUB which never starts the kernel fails fast with
-# a message; that qemu-run leaves no temporary files; and that
+# a message (under BIOS and UEFI); that qemu-run leaves no temporary files;
+# that the ISO is hybrid (BIOS and UEFI) and make usb refuses every device
+# it must not overwrite (never writing to a real disk); and that
 # tools/test-summary.sh names every failed or crashed stage. Run by
 # `make test`. make itself exits 2 whenever a recipe fails; the kernel's own
 # status is in qemu-run's last line.
@@ -198,6 +200,8 @@ sed 's|@CMDLINE@|@CMDLINE@ { } < ;|' boot/grub.cfg >"$work/grub-syntax.cfg"
 grub_case syntax_error "$work/grub-syntax.cfg" "" "error: syntax error"
 sed 's|/boot/tricolor.elf|/boot/nosuch.elf|' boot/grub.cfg >"$work/grub-nokernel.cfg"
 grub_case kernel_missing "$work/grub-nokernel.cfg" "" "file .?/boot/nosuch.elf'? not found"
+# The same under UEFI: GRUB EFI's messages reach the serial console too.
+grub_case kernel_missing_uefi "$work/grub-nokernel.cfg" "--uefi" "file .?/boot/nosuch.elf'? not found"
 # No serial output at all (the menu waits on the VGA screen): only the
 # bound can tell. 10 s is plenty for a kernel that never comes.
 printf '%s\n' 'set timeout=-1' 'menuentry "tricolor" {' \
@@ -283,7 +287,8 @@ printf '%s\n' '#!/bin/sh' \
 	>"$fakebin/clang"
 chmod +x "$fakebin/apt-get" "$fakebin/clang"
 rm -f "$work/nogrub.iso"
-check build.mkiso_names_missing_packages 1 "missing host packages: grub-common (grub-pc-bin )?mtools xorriso$" \
+check build.mkiso_names_missing_packages 1 \
+	"missing host packages: grub-common (grub-efi-amd64-bin )?(grub-pc-bin )?mtools xorriso$" \
 	"make deps" "cannot build" \
 	-- env PATH="$fakebin" tools/mkiso.sh "$KERNEL" "$work/nogrub.iso" help=1
 report build.mkiso_wrote_no_iso "$([ ! -e "$work/nogrub.iso" ] || echo "an ISO was written")" ""
@@ -293,6 +298,47 @@ rm -f "$fakebin/clang"
 check build.fuzz_without_clang 1 "missing host packages: clang libclang-rt-dev$" \
 	-- env PATH="$fakebin" tools/deps.sh --check fuzz
 rm -rf "$fakebin"
+
+# ---- The hybrid ISO, UEFI runs and make usb ----
+# The ISO carries a BIOS and a UEFI El Torito image; --uefi without OVMF
+# names what is missing; make usb refuses, writing nothing, every device it
+# must not overwrite. Only fake or unusable devices are ever named here: a
+# path that does not exist, a regular file, a character device, a loop
+# device (not removable), the disk / is on (mounted), and a detached loop
+# device that a fake SYSFS calls removable (then only the confirmation
+# stops it: no terminal and no CONFIRM=yes).
+iso=$work/hybrid.iso
+tools/mkiso.sh "$KERNEL" "$iso"
+check iso.bios_and_uefi 0 "El Torito boot img : +1 +BIOS" "El Torito boot img : +2 +UEFI" \
+	-- xorriso -indev "$iso" -report_el_torito plain
+check qemu_run.uefi_without_ovmf 2 "--uefi needs OVMF: no OVMF_CODE_4M.fd" "install the ovmf package" \
+	-- env OVMF_DIR=/nonexistent tools/qemu-run.sh --uefi "$iso"
+check usb.no_device 2 "usb: no device given: make usb DEV=/dev/sdX" -- make -s usb
+check usb.missing_device 2 "usb: /nonexistent/sdz does not exist" -- make -s usb DEV=/nonexistent/sdz
+check usb.regular_file 1 "usb: $work/usb-file is not a block device" \
+	-- bash -c "touch '$work/usb-file' && tools/usb-write.sh '$work/usb-file' '$iso'"
+check usb.char_device 1 "usb: /dev/null is not a block device" \
+	-- tools/usb-write.sh /dev/null "$iso"
+if [ -b /dev/loop0 ] && [ -d /sys/block/loop0 ]; then
+	check usb.not_removable 1 "usb: /dev/loop0 is not removable \(/sys/block/loop0/removable is '0'\)" \
+		-- tools/usb-write.sh /dev/loop0 "$iso"
+	if [ "$(cat /sys/block/loop0/size)" = 0 ]; then
+		fakesys=$work/fakesys
+		rm -rf "$fakesys" && mkdir -p "$fakesys/block/loop0"
+		echo 1 >"$fakesys/block/loop0/removable"
+		check usb.needs_confirmation 1 "usb: this overwrites ALL of /dev/loop0" \
+			"usb: not confirmed: run with CONFIRM=yes" \
+			-- env SYSFS="$fakesys" CONFIRM=no tools/usb-write.sh /dev/loop0 "$iso" </dev/null
+		rm -rf "$fakesys"
+	fi
+fi
+root_disk=$(lsblk -nrpo PKNAME "$(findmnt -nvo SOURCE / 2>/dev/null)" 2>/dev/null | head -1)
+[ -n "$root_disk" ] || root_disk=$(findmnt -nvo SOURCE / 2>/dev/null)
+if [ -b "$root_disk" ] && [ -d "/sys/block/${root_disk##*/}" ]; then
+	check usb.mounted 1 "usb: $root_disk is in use: .* on /[,;]" \
+		-- tools/usb-write.sh "$root_disk" "$iso"
+fi
+rm -f "$work/usb-file" "$iso"
 
 # tools/check-layers.py over small trees of its own: a clean one passes;
 # each broken copy fails naming the file, the line and the reason.
