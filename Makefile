@@ -159,7 +159,7 @@ test-qemu: deps $(KERNEL_ELF)
 
 # The platform suites under both machine types and a small and a large RAM.
 # Every machine runs even if one fails.
-MATRIX_TESTS := boot,pmm,vmm,fault,timer
+MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi
 MATRIX_MACHINES := pc q35
 MATRIX_MEMS := 128M 4G
 MATRIX_LOGS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(KBUILD)/matrix-$(m)-$(mem).log))
