@@ -409,44 +409,47 @@ static const void *boot_map(void *ctx, uint64_t phys, size_t len)
 
 static const acpi_memory boot_memory = { .map = boot_map, .ctx = NULL };
 
-static bool parse_at(uint64_t phys, const char *source)
+/* The BIOS's RSDP: in the EBDA's first KiB, else in 0xE0000-0xFFFFF. */
+static uint64_t bios_scan(const char **source)
 {
-	const uint8_t *r = boot_map(NULL, phys, RSDP_V2_LEN);
-	return r && acpi_parse(&boot_memory, r, RSDP_V2_LEN, source, &acpi_boot_platform);
+	uint64_t at = 0;
+	const uint8_t *ptr = boot_map(NULL, BIOS_EBDA_SEGMENT_PTR, 2);
+	uint64_t ebda = ptr ? (uint64_t)rd16(ptr) << 4 : 0;
+	if (ebda >= EBDA_LO && ebda < EBDA_HI)
+		at = acpi_scan_rsdp(&boot_memory, ebda, ebda + EBDA_SCAN_LEN);
+	*source = "the EBDA scan";
+	if (!at) {
+		at = acpi_scan_rsdp(&boot_memory, BIOS_AREA_LO, BIOS_AREA_HI);
+		*source = "the BIOS area scan";
+	}
+	return at;
 }
 
 void acpi_init(void)
 {
 	acpi_platform *pf = &acpi_boot_platform;
-	char earlier[ACPI_PROBLEM_LEN] = "";
+	/* Why the tag's RSDP was not used, kept across the scan's parse. */
+	char tag_problem[ACPI_PROBLEM_LEN] = "";
 	if (boot.acpi.version) {
-		if (acpi_parse(&boot_memory, boot.acpi.bytes, sizeof(boot.acpi.bytes),
-			       boot.acpi.version == 2 ? "multiboot2 tag 15" : "multiboot2 tag 14", pf))
+		const char *tag = boot.acpi.version == 2 ? "multiboot2 tag 15" : "multiboot2 tag 14";
+		if (acpi_parse(&boot_memory, boot.acpi.bytes, sizeof(boot.acpi.bytes), tag, pf))
 			return;
-		if (pf->problem_count)
-			memcpy(earlier, pf->problems[0], ACPI_PROBLEM_LEN);
+		ksnprintf(tag_problem, sizeof tag_problem, "%s",
+			  pf->problem_count ? pf->problems[0] : "the tag's RSDP led nowhere");
 	}
-	/* BIOS: the EBDA's first KiB, then the BIOS area. */
-	uint64_t at = 0;
-	uint16_t seg = rd16(phys_to_virt(BIOS_EBDA_SEGMENT_PTR));
-	uint64_t ebda = (uint64_t)seg << 4;
-	if (ebda >= EBDA_LO && ebda < EBDA_HI)
-		at = acpi_scan_rsdp(&boot_memory, ebda, ebda + EBDA_SCAN_LEN);
-	const char *source = "the EBDA scan";
-	if (!at) {
-		at = acpi_scan_rsdp(&boot_memory, BIOS_AREA_LO, BIOS_AREA_HI);
-		source = "the BIOS area scan";
-	}
-	if (!at || !parse_at(at, source)) {
-		if (!at) {
+	const char *source;
+	uint64_t at = bios_scan(&source);
+	const uint8_t *r = at ? boot_map(NULL, at, RSDP_V2_LEN) : NULL;
+	if (!r || !acpi_parse(&boot_memory, r, RSDP_V2_LEN, source, pf)) {
+		if (!r) {
 			memset(pf, 0, sizeof(*pf));
 			pf->has_8042 = ACPI_UNKNOWN;
-			problem(pf, "no RSDP: no multiboot2 ACPI tag%s and none in the EBDA or "
-				"0xe0000-0xfffff", boot.acpi.version ? " that checks out" : "");
+			problem(pf, "no RSDP: %s, and none in the EBDA or 0xe0000-0xfffff",
+				boot.acpi.version ? "the multiboot2 tag's is bad" : "no multiboot2 ACPI tag");
 		}
 	}
-	if (earlier[0])
-		problem(pf, "%s", earlier);
+	if (tag_problem[0])
+		problem(pf, "%s", tag_problem);
 }
 
 static const char *tristate(int v)

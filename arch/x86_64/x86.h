@@ -336,7 +336,8 @@ typedef struct acpi_platform {
 	uint8_t rsdp_revision;   /* 0: ACPI 1.0, 2: 2.0+ */
 	bool root_is_xsdt;
 	uint64_t root_phys;
-	char tables[ACPI_MAX_TABLES][5]; /* signatures of the valid tables, in order */
+	char tables[ACPI_MAX_TABLES][5]; /* signatures, in order, of the tables whose
+					  * length and checksum held */
 	size_t table_count;
 	bool madt, lapic_addr_overridden, pcat_compat;
 	uint64_t lapic_addr;
@@ -371,7 +372,9 @@ bool acpi_parse(const acpi_memory *mem, const uint8_t *rsdp, size_t rsdp_len,
 /* The first RSDP (signature and checksum) on a 16-byte boundary in
  * [lo, hi); 0 if none. */
 uint64_t acpi_scan_rsdp(const acpi_memory *mem, uint64_t lo, uint64_t hi);
-void acpi_init(void);  /* after vmm_init: the multiboot2 tag, else the BIOS scan */
+/* Fills acpi_boot_platform (after vmm_init): from the multiboot2 tag's
+ * RSDP, else from the BIOS scan; a bad tag is named among the problems. */
+void acpi_init(void);
 void acpi_print(const acpi_platform *pf);
 
 /* ---- symbols (symbols.c) ---------------------------------------------- */

@@ -552,3 +552,68 @@ TEST(acpi, boot_tables)
 	CHECK(b->hpet);
 	CHECK_EQ(b->hpet_addr, 0xfed00000);
 }
+
+/* UEFI firmware passes its system table (multiboot2 tags 11, 12); a BIOS
+ * does not, and only a BIOS promises an RSDP in its scan areas. */
+static bool booted_by_efi(void)
+{
+	const uint8_t *base = phys_to_virt(boot.info_phys);
+	for (uint64_t off = 8; off + 8 <= boot.info_size;) {
+		uint32_t type, size;
+		memcpy(&type, base + off, 4);
+		memcpy(&size, base + off + 4, 4);
+		if (type == 0 || size < 8)
+			break;
+		if (type == 11 || type == 12)
+			return true;
+		off += ALIGN_UP(size, 8);
+	}
+	return false;
+}
+
+/* acpi_init() without the tag's RSDP, or with a corrupt copy of it: the
+ * BIOS scan finds the same tables; the bad copy is named. */
+TEST(acpi, boot_falls_back_to_bios_scan)
+{
+	static acpi_platform bad_tag, no_tag;
+	acpi_platform *b = &acpi_boot_platform;
+	CHECK(b->found);
+	uint64_t root = b->root_phys;
+	size_t ncpu = b->cpu_count;
+	int version = boot.acpi.version;
+	CHECK_NE(version, 0);
+	/* Both runs first, the boot's state back, and only then the checks:
+	 * a failed check must not leave the boot's tables changed. */
+	boot.acpi.bytes[8] ^= 0xff; /* the RSDP checksum */
+	acpi_init();
+	bad_tag = *b;
+	boot.acpi.bytes[8] ^= 0xff;
+	boot.acpi.version = 0;
+	acpi_init();
+	no_tag = *b;
+	boot.acpi.version = version;
+	acpi_init();
+	CHECK(b->found);
+	CHECK_EQ(b->root_phys, root);
+	CHECK_EQ(b->problem_count, 0);
+
+	const char *tag = version == 2 ? "RSDP from multiboot2 tag 15: checksum mismatch"
+				       : "RSDP from multiboot2 tag 14: checksum mismatch";
+	bool named = false;
+	for (size_t i = 0; i < bad_tag.problem_count; i++)
+		named |= strstr(bad_tag.problems[i], tag) != NULL;
+	CHECK(named);
+	if (booted_by_efi()) {
+		test_log("UEFI: the BIOS scan %s", no_tag.found ? "found tables" : "found none");
+		CHECK(bad_tag.found || strstr(bad_tag.problems[0], "no RSDP: the multiboot2 tag's is bad"));
+		return;
+	}
+	CHECK(bad_tag.found && no_tag.found);
+	test_log("without the tag: the RSDP from %s", no_tag.rsdp_source);
+	CHECK(strstr(no_tag.rsdp_source, " scan") != NULL);
+	CHECK_EQ(bad_tag.root_phys, root);
+	CHECK_EQ(no_tag.root_phys, root);
+	CHECK_EQ(no_tag.cpu_count, ncpu);
+	CHECK_EQ(bad_tag.problem_count, 1);
+	CHECK_EQ(no_tag.problem_count, 0);
+}
