@@ -333,6 +333,13 @@ extern const lib_machine arch_machine;
  * the first code runs. */
 _Noreturn void kernel_main(void);
 
+/* ---- the platform ----------------------------------------------------- */
+/* A few lines on what the machine is (the shell's `platform`, and once at
+ * boot on x86): CPUs and their APIC ids, interrupt controllers and timers
+ * from the ACPI tables, and which clock calibrated which; the hosted build
+ * names the process and its CPUs. */
+void arch_print_platform(void);
+
 /* ---- leaving ---------------------------------------------------------- */
 /* Ends the machine/process with `status` (0..111); QEMU reports it through
  * isa-debug-exit, the host script turns it back into an exit code. */

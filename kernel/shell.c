@@ -399,6 +399,14 @@ static shell_status cmd_bench(int argc, char **argv)
 	return SHELL_OK;
 }
 
+static shell_status cmd_platform(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	arch_print_platform();
+	return SHELL_OK;
+}
+
 static shell_status cmd_halt(int argc, char **argv)
 {
 	(void)argc;
@@ -432,6 +440,8 @@ static const shell_command shell_commands[] = {
 	{ "demo", "NAME", "run a demo", 1, 1, cmd_demo },
 	{ "test", "[SUITE]", "run self-tests (all, list, SUITE, SUITE.NAME)", 0, 1, cmd_test },
 	{ "bench", "[SUITE]", "run benchmarks (all, list, SUITE, SUITE.NAME)", 0, 1, cmd_bench },
+	{ "platform", "", "CPUs, APIC ids, interrupt controllers, timers (ACPI tables)", 0, 0,
+	  cmd_platform },
 	{ "halt", "", "leave (QEMU exits with status 0)", 0, 0, cmd_halt },
 	{ "reboot", "", "reset the machine (under make run: QEMU ends, status 0)", 0, 0,
 	  cmd_reboot },

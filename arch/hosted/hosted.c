@@ -274,6 +274,17 @@ _Noreturn void arch_reboot(void)
 	arch_exit(EXIT_PASS);
 }
 
+void arch_print_platform(void)
+{
+	char line[192];
+	int n = snprintf(line, sizeof line,
+			 "platform: hosted: a Linux process, %ld CPUs online; no ACPI tables, "
+			 "the cycle counter is calibrated against CLOCK_MONOTONIC\n",
+			 sysconf(_SC_NPROCESSORS_ONLN));
+	if (n > 0)
+		arch_console_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
 _Noreturn void arch_halt(void)
 {
 	/* A process cannot stop its CPU; ending it is the nearest thing. */

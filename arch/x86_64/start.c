@@ -6,7 +6,9 @@
  * boot information next (the command line and memory map live there), the
  * command line before anything it configures, GDT/IDT before the first
  * fault can happen on purpose, pmm before vmm (page tables need frames),
- * vmm before the LAPIC (its registers are mapped uncached), timers last.
+ * vmm before the LAPIC (its registers are mapped uncached) and the ACPI
+ * tables (a table beyond the direct map gets a mapping), timers last, then
+ * the platform summary (it names the clock the timers were calibrated with).
  */
 #include "arch/x86_64/x86.h"
 
@@ -48,9 +50,11 @@ void kmain(uint32_t magic, uint32_t info_phys)
 		arch_exit(EXIT_CMDLINE);
 	pmm_init();
 	vmm_init();
+	acpi_init();
 	pic_disable();
 	lapic_init();
 	timer_init();
+	arch_print_platform();
 	arch_irq_enable();
 	kernel_main();
 }

@@ -328,6 +328,97 @@ void *vmm_map_mmio(uint64_t phys, size_t len);
 /* True when [va, va+len) is mapped readable (backtraces use it). */
 bool vmm_is_readable(uintptr_t va, size_t len);
 
+/* ---- ACPI tables (acpi.c) --------------------------------------------- */
+#define ACPI_TABLE_MAX (4u << 20)  /* a longer table is taken as corrupt */
+#define ACPI_MAX_ROOT_ENTRIES 64
+#define ACPI_MAX_TABLES 32
+#define ACPI_MAX_CPUS 256
+#define ACPI_MAX_IOAPICS 16
+#define ACPI_MAX_OVERRIDES 24
+#define ACPI_MAX_NMIS 16
+#define ACPI_MAX_PROBLEMS 8
+#define ACPI_PROBLEM_LEN 128
+enum { ACPI_UNKNOWN = -1, ACPI_NO = 0, ACPI_YES = 1 };
+
+/* How the parser reads physical memory: a readable view of [phys,
+ * phys+len), or NULL when that cannot be had. The boot accessor uses the
+ * direct map (or maps); the tests map addresses into their own buffers. */
+typedef struct acpi_memory {
+	const void *(*map)(void *ctx, uint64_t phys, size_t len);
+	void *ctx;
+} acpi_memory;
+
+typedef struct acpi_cpu {
+	uint32_t apic_id, uid;   /* uid: the ACPI processor uid */
+	bool enabled;            /* usable now */
+	bool online_capable;     /* disabled, but may be brought online */
+	bool x2apic;             /* from an x2APIC entry (type 9) */
+} acpi_cpu;
+typedef struct acpi_ioapic {
+	uint8_t id;
+	uint32_t addr, gsi_base;
+} acpi_ioapic;
+/* ISA IRQ `irq` arrives at global system interrupt `gsi`; flags: MPS INTI
+ * polarity (bits 0-1) and trigger mode (bits 2-3). */
+typedef struct acpi_override {
+	uint8_t bus, irq;
+	uint32_t gsi;
+	uint16_t flags;
+} acpi_override;
+typedef struct acpi_lapic_nmi {
+	uint32_t uid; /* 0xff: every processor */
+	uint16_t flags;
+	uint8_t lint;
+} acpi_lapic_nmi;
+
+/* What the tables say, only from tables whose checksum and length held. */
+typedef struct acpi_platform {
+	bool found;              /* an RSDP and a valid root table */
+	const char *rsdp_source; /* "multiboot2 tag 15", "the EBDA scan", ... */
+	uint8_t rsdp_revision;   /* 0: ACPI 1.0, 2: 2.0+ */
+	bool root_is_xsdt;
+	uint64_t root_phys;
+	char tables[ACPI_MAX_TABLES][5]; /* signatures, in order, of the tables whose
+					  * length and checksum held */
+	size_t table_count;
+	bool madt, lapic_addr_overridden, pcat_compat;
+	uint64_t lapic_addr;
+	acpi_cpu cpus[ACPI_MAX_CPUS];
+	size_t cpu_count, cpus_dropped; /* dropped: beyond ACPI_MAX_CPUS */
+	acpi_ioapic ioapics[ACPI_MAX_IOAPICS];
+	size_t ioapic_count;
+	acpi_override overrides[ACPI_MAX_OVERRIDES];
+	size_t override_count;
+	acpi_lapic_nmi nmis[ACPI_MAX_NMIS];
+	size_t nmi_count;
+	bool hpet;
+	uint64_t hpet_addr;
+	uint32_t hpet_block_id;
+	uint8_t hpet_number;
+	uint16_t hpet_min_tick;
+	bool fadt;
+	uint8_t fadt_revision;
+	uint32_t pm_timer_port;  /* 0: none */
+	bool pm_timer_32bit;
+	int has_8042;            /* ACPI_YES/NO, or ACPI_UNKNOWN before FADT rev 3 */
+	/* Every table or entry rejected, named; problems_dropped beyond these. */
+	char problems[ACPI_MAX_PROBLEMS][ACPI_PROBLEM_LEN];
+	size_t problem_count, problems_dropped;
+} acpi_platform;
+
+extern acpi_platform acpi_boot_platform; /* filled by acpi_init() */
+/* Parses from the RSDP bytes (a copy or a mapping, rsdp_len of them);
+ * `source` names where they came from. False when no root table held. */
+bool acpi_parse(const acpi_memory *mem, const uint8_t *rsdp, size_t rsdp_len,
+		const char *source, acpi_platform *pf);
+/* The first RSDP (signature and checksum) on a 16-byte boundary in
+ * [lo, hi); 0 if none. */
+uint64_t acpi_scan_rsdp(const acpi_memory *mem, uint64_t lo, uint64_t hi);
+/* Fills acpi_boot_platform (after vmm_init): from the multiboot2 tag's
+ * RSDP, else from the BIOS scan; a bad tag is named among the problems. */
+void acpi_init(void);
+void acpi_print(const acpi_platform *pf);
+
 /* ---- symbols (symbols.c) ---------------------------------------------- */
 extern char __text_start[], __text_end[], __rodata_start[], __rodata_end[];
 extern char __data_start[], __data_end[], __bss_start[], __bss_end[];

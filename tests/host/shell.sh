@@ -147,6 +147,16 @@ drive() {
 	step "$where.demo_switches" "demo switches" "^  semaphore +wait for I/O completion" \
 		"no user mode and no system calls" "'semaphore' above is what stands in for it"
 	step "$where.leaks" "leaks" "(no leaked tasks|can never wake)"
+	if [ "$where" = qemu ]; then
+		step "$where.platform" "platform" "^platform: ACPI via multiboot2 tag 1[45]" \
+			"^platform: 1 CPU \(1 enabled\), APIC ids 0;" \
+			"I/O APIC \[id [0-9]+ at 0xfec00000, GSI base 0\], overrides IRQ0->GSI2" \
+			"^platform: timers: HPET at 0xfed00000, ACPI PM timer at port 0x[0-9a-f]+" \
+			"^platform: calibration: TSC rate from " "!problem"
+	else
+		step "$where.platform" "platform" "^platform: hosted: a Linux process, [1-9][0-9]* CPUs online"
+	fi
+	step "$where.help_platform" "help" "^  platform +CPUs, APIC ids"
 	step "$where.help_reboot" "help" "^  reboot +reset the machine \(under make run: QEMU ends, status 0\)"
 	printf 'halt\n' >&"$SH_WR"
 	read_to_prompt # reads to the end: there is no prompt after halt
