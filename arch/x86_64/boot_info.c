@@ -146,6 +146,15 @@ bool boot_info_parse(uint64_t info_phys, char *err, size_t errlen)
 				boot.framebuffer.bpp = tag[28];
 				boot.framebuffer.type = tag[29];
 			}
+			/* The RGB channel layout follows the 32-byte common part. */
+			if (size >= 38 && boot.framebuffer.type == BOOT_FRAMEBUFFER_RGB) {
+				boot.framebuffer.red_pos = tag[32];
+				boot.framebuffer.red_size = tag[33];
+				boot.framebuffer.green_pos = tag[34];
+				boot.framebuffer.green_size = tag[35];
+				boot.framebuffer.blue_pos = tag[36];
+				boot.framebuffer.blue_size = tag[37];
+			}
 			break;
 		case MB2_TAG_ACPI_OLD:
 			parse_acpi(tag, size, 1);

@@ -122,6 +122,8 @@ typedef struct boot_info {
 		uint64_t addr; /* physical */
 		uint32_t pitch, width, height;
 		uint8_t bpp, type; /* BOOT_FRAMEBUFFER_* */
+		/* BOOT_FRAMEBUFFER_RGB: each channel's lowest bit and width */
+		uint8_t red_pos, red_size, green_pos, green_size, blue_pos, blue_size;
 	} framebuffer;
 	struct {
 		int version; /* 0 = absent, 1 = ACPI 1.0 RSDP, 2 = 2.0+ XSDP */
@@ -140,6 +142,9 @@ const char *memmap_type_name(uint32_t type);
 /* ---- console (console.c) ---------------------------------------------- */
 void serial_init(void);
 void vga_init(bool text_mode, uint64_t phys);
+/* Starts the framebuffer console (needs pmm and vmm) and replays the boot
+ * output so far onto it. */
+void console_fb_start(void);
 
 /* ---- GDT, TSS, IDT (gdt.c, idt.c) ------------------------------------- */
 #define GDT_KERNEL_CODE 0x08
