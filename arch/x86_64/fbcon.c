@@ -299,9 +299,7 @@ static void write_byte(fbcon *c, uint8_t b)
 		return;
 	}
 	switch (b) {
-	case '\n':
-		if (c->col == c->cols) /* the wrap pending is this newline */
-			c->col = 0;
+	case '\n': /* also ends a pending wrap: one row, not two */
 		newline(c);
 		return;
 	case '\r':

@@ -112,8 +112,8 @@ static void glyphs_at(uint32_t bpp)
 	 * every row, '_' is columns 1-5 of the last two rows. */
 	for (uint32_t y = 0; y < 16; y++)
 		for (uint32_t x = 0; x < 8; x++) {
-			CHECK_EQ(pixel(8 + x, y), x == 3 ? pack(GREY) : 0u);
-			CHECK_EQ(pixel(16 + x, y), y >= 14 && x >= 1 && x <= 5 ? pack(GREY) : 0u);
+			CHECK_EQ(pixel(8 + x, y), (x == 3 ? pack(GREY) : 0u));
+			CHECK_EQ(pixel(16 + x, y), (y >= 14 && x >= 1 && x <= 5 ? pack(GREY) : 0u));
 		}
 	CHECK(row_shows(0, "A|_", GREY));
 	CHECK(row_shows(1, "", GREY));
@@ -267,8 +267,8 @@ TEST(fbcon, scale2_doubles_every_pixel)
 	const uint8_t *a = fbcon_font8x16['A' - FBCON_FIRST_GLYPH];
 	for (uint32_t y = 0; y < 32; y++)
 		for (uint32_t x = 0; x < 16; x++) {
-			CHECK_EQ(pixel(x, y), (a[y / 2] & (0x80 >> (x / 2))) ? pack(GREY) : 0u);
-			CHECK_EQ(pixel(16 + x, y), x / 2 == 3 ? pack(GREY) : 0u);
+			CHECK_EQ(pixel(x, y), ((a[y / 2] & (0x80 >> (x / 2))) ? pack(GREY) : 0u));
+			CHECK_EQ(pixel(16 + x, y), (x / 2 == 3 ? pack(GREY) : 0u));
 		}
 }
 
