@@ -117,6 +117,10 @@ static void vga_putc(char c)
 static char early_log[EARLY_LOG_SIZE];
 static size_t early_len;
 static bool early_done; /* console_fb_start ran: nothing more to keep */
+/* Set while fbcon_write runs. A fault inside it (and the panic that
+ * follows) must not draw on a half-updated console: such output goes to
+ * the other consoles only, and the framebuffer stays as it was. */
+static bool fb_in_write;
 
 static void early_keep(const char *buf, size_t len)
 {
@@ -150,10 +154,13 @@ void arch_console_write(const char *buf, size_t len)
 		vga_putc(buf[i]);
 	}
 	fbcon *fb = fbcon_boot();
-	if (fb)
+	if (fb && !fb_in_write) {
+		fb_in_write = true;
 		fbcon_write(fb, buf, len);
-	else
+		fb_in_write = false;
+	} else if (!fb) {
 		early_keep(buf, len);
+	}
 	arch_irq_restore(flags);
 }
 
