@@ -10,7 +10,8 @@
  * a redraw from the shadow, and video memory is written, never read. All of
  * it is handed to fbcon_init_on up front, so the write path (the panic path
  * included) never allocates. The boot instance takes its cells from pmm
- * frames (the direct map), not from the heap.
+ * frames (the direct map), not from the heap, and maps the framebuffer
+ * write-combining (vmm_map_framebuffer): drawing only writes it.
  *
  * Colours: kprintf output is a byte stream, so colours come in two ways.
  * A line whose first bytes are "PANIC:" or "warning:" is drawn bright red
@@ -391,7 +392,7 @@ void fbcon_boot_init(void)
 	size_t ncells = fbcon_cells_needed(w, h, scale);
 	size_t frames = (ncells * sizeof(fbcon_cell) + PAGE_SIZE - 1) / PAGE_SIZE;
 	uint64_t cells_phys = ncells ? pmm_alloc_run(frames, 1) : 0;
-	void *fb = vmm_map_mmio(boot.framebuffer.addr, (size_t)boot.framebuffer.pitch * h);
+	void *fb = vmm_map_framebuffer(boot.framebuffer.addr, (size_t)boot.framebuffer.pitch * h);
 	if (!cells_phys || !fb ||
 	    !fbcon_init_on(&boot_console, fb, w, h, boot.framebuffer.pitch,
 			   boot.framebuffer.bpp, fmt, scale, phys_to_virt(cells_phys), ncells)) {

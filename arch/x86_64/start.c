@@ -6,8 +6,8 @@
  * boot information next (the command line and memory map live there), the
  * command line before anything it configures, GDT/IDT before the first
  * fault can happen on purpose, pmm before vmm (page tables need frames),
- * vmm before the LAPIC (its registers are mapped uncached) and the
- * framebuffer console (its frames and mapping), timers last.
+ * vmm before the LAPIC (its registers are mapped uncached, the first MMIO
+ * mapping) and the framebuffer console (its frames and mapping), timers last.
  */
 #include "arch/x86_64/x86.h"
 
@@ -49,9 +49,9 @@ void kmain(uint32_t magic, uint32_t info_phys)
 		arch_exit(EXIT_CMDLINE);
 	pmm_init();
 	vmm_init();
-	console_fb_start();
 	pic_disable();
 	lapic_init();
+	console_fb_start();
 	timer_init();
 	arch_irq_enable();
 	kernel_main();

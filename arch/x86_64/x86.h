@@ -274,6 +274,10 @@ enum {
 	VMM_WRITE = 1 << 0,
 	VMM_EXEC = 1 << 1,
 	VMM_UNCACHED = 1 << 2,
+	/* Writes are buffered and combined, reads uncached (PAT entry 4,
+	 * which vmm_init sets to WC); for framebuffers. Where the CPU has no
+	 * PAT it falls back to uncached and vmm_flags says VMM_UNCACHED. */
+	VMM_WRITE_COMBINING = 1 << 3,
 };
 void vmm_init(void);
 /* Maps the 4 KiB page va -> phys with VMM_* flags (read is implied). Fails
@@ -288,6 +292,8 @@ bool vmm_translate(uintptr_t va, uint64_t *phys);
 int vmm_flags(uintptr_t va);
 /* Maps device registers (uncached, NX) and returns their virtual address. */
 void *vmm_map_mmio(uint64_t phys, size_t len);
+/* Maps a framebuffer (write-combining, NX) into the MMIO range. */
+void *vmm_map_framebuffer(uint64_t phys, size_t len);
 /* True when [va, va+len) is mapped readable (backtraces use it). */
 bool vmm_is_readable(uintptr_t va, size_t len);
 

@@ -302,6 +302,8 @@ TEST(fbcon, boot_framebuffer)
 		return;
 	}
 	CHECK(fb != NULL);
+	int flags = vmm_flags((uintptr_t)fb->fb);
+	CHECK(flags == (VMM_WRITE | VMM_WRITE_COMBINING) || flags == (VMM_WRITE | VMM_UNCACHED));
 	kprintf("fbcon-check-line\n");
 	uint32_t row = fb->row - 1; /* the line just printed */
 	for (uint32_t x = 0; x < 16; x++)
