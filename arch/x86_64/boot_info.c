@@ -184,13 +184,24 @@ bool boot_info_parse_block(boot_info *b, const uint8_t *base, uint64_t info_phys
 				return false;
 			break;
 		case MB2_TAG_FRAMEBUFFER:
-			b->framebuffer.present = true;
-			b->framebuffer.addr = read_u64(tag + 8);
-			b->framebuffer.pitch = read_u32(tag + 16);
-			b->framebuffer.width = read_u32(tag + 20);
-			b->framebuffer.height = read_u32(tag + 24);
-			b->framebuffer.bpp = tag[28];
-			b->framebuffer.type = tag[29];
+			if (size >= 31) {
+				b->framebuffer.present = true;
+				b->framebuffer.addr = read_u64(tag + 8);
+				b->framebuffer.pitch = read_u32(tag + 16);
+				b->framebuffer.width = read_u32(tag + 20);
+				b->framebuffer.height = read_u32(tag + 24);
+				b->framebuffer.bpp = tag[28];
+				b->framebuffer.type = tag[29];
+			}
+			/* The RGB channel layout follows the 32-byte common part. */
+			if (size >= 38 && b->framebuffer.type == BOOT_FRAMEBUFFER_RGB) {
+				b->framebuffer.red_pos = tag[32];
+				b->framebuffer.red_size = tag[33];
+				b->framebuffer.green_pos = tag[34];
+				b->framebuffer.green_size = tag[35];
+				b->framebuffer.blue_pos = tag[36];
+				b->framebuffer.blue_size = tag[37];
+			}
 			break;
 		case MB2_TAG_EFI32_SYSTEM_TABLE:
 			b->efi_system_table.present = true;

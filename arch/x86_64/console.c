@@ -1,8 +1,14 @@
 /*
- * console.c - the primary console: COM1 16550 UART at 115200 8N1, mirrored to
- * the VGA text screen when GRUB left the machine in text mode. Output polls
- * the UART (no interrupts), so it works from any context, panics included.
+ * console.c - where console output goes: every console present gets every
+ * byte. COM1 16550 UART at 115200 8N1 when a UART answers, the VGA text
+ * screen when GRUB left the machine in text mode, the framebuffer console
+ * (fbcon.c) when it left an RGB framebuffer. Output polls the UART (no
+ * interrupts) and nothing on the path allocates, so it works from any
+ * context, panics included. The framebuffer can be drawn on only once pmm
+ * and vmm are up, so the first bytes of output wait in a small buffer and
+ * are replayed to it then.
  */
+#include "arch/x86_64/fbcon.h"
 #include "arch/x86_64/x86.h"
 
 #define COM1 0x3f8
@@ -105,6 +111,37 @@ static void vga_putc(char c)
 		vga_newline();
 }
 
+/* ---- framebuffer console -------------------------------------------- */
+#define EARLY_LOG_SIZE 8192 /* boot output before the framebuffer is mapped */
+
+static char early_log[EARLY_LOG_SIZE];
+static size_t early_len;
+static bool early_done; /* console_fb_start ran: nothing more to keep */
+/* Set while fbcon_write runs. A fault inside it (and the panic that
+ * follows) must not draw on a half-updated console: such output goes to
+ * the other consoles only, and the framebuffer stays as it was. */
+static bool fb_in_write;
+
+static void early_keep(const char *buf, size_t len)
+{
+	if (early_done)
+		return;
+	size_t n = len < EARLY_LOG_SIZE - early_len ? len : EARLY_LOG_SIZE - early_len;
+	memcpy(early_log + early_len, buf, n);
+	early_len += n;
+}
+
+void console_fb_start(void)
+{
+	fbcon_boot_init();
+	arch_irqflags_t flags = arch_irq_save();
+	early_done = true;
+	fbcon *fb = fbcon_boot();
+	if (fb)
+		fbcon_write(fb, early_log, early_len);
+	arch_irq_restore(flags);
+}
+
 void arch_console_write(const char *buf, size_t len)
 {
 	/* Interrupts off so lines from an interrupt handler do not split a
@@ -115,6 +152,14 @@ void arch_console_write(const char *buf, size_t len)
 			serial_putc('\r');
 		serial_putc(buf[i]);
 		vga_putc(buf[i]);
+	}
+	fbcon *fb = fbcon_boot();
+	if (fb && !fb_in_write) {
+		fb_in_write = true;
+		fbcon_write(fb, buf, len);
+		fb_in_write = false;
+	} else if (!fb) {
+		early_keep(buf, len);
 	}
 	arch_irq_restore(flags);
 }

@@ -6,8 +6,9 @@
  * boot information next (the command line and memory map live there), the
  * command line before anything it configures, GDT/IDT before the first
  * fault can happen on purpose, pmm before vmm (page tables need frames),
- * vmm before the LAPIC (its registers are mapped uncached) and the ACPI
- * tables (a table beyond the direct map gets a mapping), timers last, then
+ * vmm before the LAPIC (its registers are mapped uncached, the first MMIO
+ * mapping), the ACPI tables (a table beyond the direct map gets a mapping)
+ * and the framebuffer console (its frames and mapping), timers last, then
  * the platform summary (it names the clock the timers were calibrated with).
  */
 #include "arch/x86_64/x86.h"
@@ -53,6 +54,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	acpi_init();
 	pic_disable();
 	lapic_init();
+	console_fb_start();
 	timer_init();
 	arch_print_platform();
 	arch_irq_enable();

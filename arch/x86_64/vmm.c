@@ -7,6 +7,11 @@
  * map/unmap/protect/translate for the reserved ranges (the heap arena, task
  * stacks) through the page-source half of arch/arch.h.
  *
+ * Memory types: the PAT keeps the power-on entries 0-3 (WB, WT, UC-, UC:
+ * what PWT/PCD select) and vmm_init sets entry 4 (the 4 KiB leaf's PAT bit
+ * alone) to write-combining for framebuffers. No mapping used entry 4
+ * before, so the change needs no cache or TLB flush.
+ *
  * Invariants: no leaf is ever writable and executable; intermediate entries
  * are present+writable and never NX (NX is decided at the leaf); every table
  * is reached through the direct map. Locking: interrupts off (one CPU).
@@ -18,11 +23,18 @@
 #define PTE_PWT (1UL << 3)
 #define PTE_PCD (1UL << 4)
 #define PTE_LARGE (1UL << 7)
+#define PTE_PAT_4K (1UL << 7) /* in a 4 KiB leaf (PTE_LARGE's bit one level up) */
 #define PTE_GLOBAL (1UL << 8)
 #define PTE_NX (1UL << 63)
 #define PTE_ADDR_MASK 0x000ffffffffff000UL
 #define PTE_TABLE (PTE_PRESENT | PTE_WRITABLE)
 
+#define MSR_PAT 0x277
+#define PAT_TYPE_WC 0x01
+#define PAT_ENTRY_WC 4 /* PAT bit set, PCD and PWT clear */
+#define CPUID_1_EDX_PAT (1u << 16)
+
+static bool pat_has_wc; /* entry PAT_ENTRY_WC is write-combining */
 static uint64_t *kernel_pml4;
 static uint64_t kernel_pml4_phys;
 
@@ -75,6 +87,8 @@ static uint64_t leaf_bits(unsigned flags)
 		bits |= PTE_NX;
 	if (flags & VMM_UNCACHED)
 		bits |= PTE_PCD | PTE_PWT;
+	else if (flags & VMM_WRITE_COMBINING)
+		bits |= pat_has_wc ? PTE_PAT_4K : PTE_PCD | PTE_PWT;
 	return bits;
 }
 
@@ -91,8 +105,20 @@ static void map_kernel_range(uint64_t *pml4, const char *start, const char *end,
 	}
 }
 
+static void pat_init(void)
+{
+	uint32_t r[4];
+	cpuid(1, 0, r);
+	if (!(r[3] & CPUID_1_EDX_PAT))
+		return;
+	uint64_t pat = rdmsr(MSR_PAT) & ~(0xffUL << (8 * PAT_ENTRY_WC));
+	wrmsr(MSR_PAT, pat | (uint64_t)PAT_TYPE_WC << (8 * PAT_ENTRY_WC));
+	pat_has_wc = true;
+}
+
 void vmm_init(void)
 {
+	pat_init();
 	kernel_pml4 = new_table();
 	if (!kernel_pml4)
 		panic("vmm: no frame for the PML4");
@@ -213,6 +239,8 @@ int vmm_flags(uintptr_t va)
 		flags |= VMM_EXEC;
 	if (*e & PTE_PCD)
 		flags |= VMM_UNCACHED;
+	if (size == PAGE_SIZE && (*e & PTE_PAT_4K))
+		flags |= VMM_WRITE_COMBINING;
 	return flags;
 }
 
@@ -227,7 +255,7 @@ bool vmm_is_readable(uintptr_t va, size_t len)
 
 static uintptr_t mmio_next = MMIO_VA_BASE;
 
-void *vmm_map_mmio(uint64_t phys, size_t len)
+static void *map_device(uint64_t phys, size_t len, unsigned flags)
 {
 	uint64_t first = ALIGN_DOWN(phys, PAGE_SIZE);
 	size_t pages = (ALIGN_UP(phys + len, PAGE_SIZE) - first) / PAGE_SIZE;
@@ -235,10 +263,20 @@ void *vmm_map_mmio(uint64_t phys, size_t len)
 		return NULL;
 	uintptr_t va = mmio_next;
 	for (size_t i = 0; i < pages; i++)
-		if (!vmm_map(va + i * PAGE_SIZE, first + i * PAGE_SIZE, VMM_WRITE | VMM_UNCACHED))
+		if (!vmm_map(va + i * PAGE_SIZE, first + i * PAGE_SIZE, flags))
 			return NULL;
 	mmio_next += pages * PAGE_SIZE;
 	return (void *)(va + (phys - first));
+}
+
+void *vmm_map_mmio(uint64_t phys, size_t len)
+{
+	return map_device(phys, len, VMM_WRITE | VMM_UNCACHED);
+}
+
+void *vmm_map_framebuffer(uint64_t phys, size_t len)
+{
+	return map_device(phys, len, VMM_WRITE | VMM_WRITE_COMBINING);
 }
 
 /* ---- the page source (arch/arch.h) ------------------------------------ */

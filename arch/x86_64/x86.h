@@ -141,6 +141,8 @@ typedef struct boot_info {
 		uint64_t addr; /* physical */
 		uint32_t pitch, width, height;
 		uint8_t bpp, type; /* BOOT_FRAMEBUFFER_* */
+		/* BOOT_FRAMEBUFFER_RGB: each channel's lowest bit and width */
+		uint8_t red_pos, red_size, green_pos, green_size, blue_pos, blue_size;
 	} framebuffer;
 	/* The newer of rsdp_v1/rsdp_v2 (a summary for printing). */
 	struct {
@@ -182,6 +184,9 @@ const char *memmap_type_name(uint32_t type);
 /* ---- console (console.c) ---------------------------------------------- */
 void serial_init(void);
 void vga_init(bool text_mode, uint64_t phys);
+/* Starts the framebuffer console (needs pmm and vmm) and replays the boot
+ * output so far onto it. */
+void console_fb_start(void);
 
 /* ---- GDT, TSS, IDT (gdt.c, idt.c) ------------------------------------- */
 #define GDT_KERNEL_CODE 0x08
@@ -311,6 +316,10 @@ enum {
 	VMM_WRITE = 1 << 0,
 	VMM_EXEC = 1 << 1,
 	VMM_UNCACHED = 1 << 2,
+	/* Writes are buffered and combined, reads uncached (PAT entry 4,
+	 * which vmm_init sets to WC); for framebuffers. Where the CPU has no
+	 * PAT it falls back to uncached and vmm_flags says VMM_UNCACHED. */
+	VMM_WRITE_COMBINING = 1 << 3,
 };
 void vmm_init(void);
 /* Maps the 4 KiB page va -> phys with VMM_* flags (read is implied). Fails
@@ -325,6 +334,8 @@ bool vmm_translate(uintptr_t va, uint64_t *phys);
 int vmm_flags(uintptr_t va);
 /* Maps device registers (uncached, NX) and returns their virtual address. */
 void *vmm_map_mmio(uint64_t phys, size_t len);
+/* Maps a framebuffer (write-combining, NX) into the MMIO range. */
+void *vmm_map_framebuffer(uint64_t phys, size_t len);
 /* True when [va, va+len) is mapped readable (backtraces use it). */
 bool vmm_is_readable(uintptr_t va, size_t len);
 

@@ -201,6 +201,25 @@ TEST(vmm, commit_out_of_memory_commits_nothing)
 	CHECK(!vmm_translate((uintptr_t)va + (pages / 2) * PAGE_SIZE, &phys));
 }
 
+TEST(vmm, write_combining_page)
+{
+	/* With a PAT, the page selects entry 4 and vmm_init made it WC;
+	 * without one the request falls back to uncached. */
+	uint32_t r[4];
+	cpuid(1, 0, r);
+	bool pat = r[3] & (1u << 16);
+	uint64_t phys;
+	uintptr_t va = map_test_page(VMM_WRITE | VMM_WRITE_COMBINING, &phys);
+	CHECK_EQ(vmm_flags(va), (pat ? VMM_WRITE | VMM_WRITE_COMBINING : VMM_WRITE | VMM_UNCACHED));
+	if (pat)
+		CHECK_EQ((rdmsr(0x277) >> 32) & 0xff, 0x01u); /* entry 4: WC */
+	/* Entries 0-3 (what the other mappings select) are the power-on
+	 * ones: WB, WT, UC-, UC. */
+	if (pat)
+		CHECK_EQ(rdmsr(0x277) & 0xffffffffu, 0x00070406u);
+	unmap_test_page(va, phys);
+}
+
 TEST(vmm, mmio_is_uncached)
 {
 	/* The LAPIC registers lapic_init mapped: the first MMIO page. */
