@@ -166,21 +166,31 @@ test-qemu: deps $(KERNEL_ELF)
 		$(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).iso)
 
 # The platform suites under both machine types and a small and a large RAM
-# under SeaBIOS, and on q35 under UEFI (OVMF, tools/qemu-run.sh --uefi).
+# under SeaBIOS, on q35 under UEFI (OVMF, tools/qemu-run.sh --uefi) and,
+# when asked for, on the legacy-free q35 (below).
 # Each firmware gets its own ISO (the same hybrid image) whose command line
 # says which firmware boot.firmware_kind must see. Every run happens even
 # if one fails.
-MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi
+MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,pci,serial
 MATRIX_MACHINES := pc q35
 MATRIX_MEMS := 128M 4G
 # UEFI at 4G passes too but takes ~38 s under TCG (OVMF sets up all of
 # RAM; 128M: ~10 s), so only on request: make test-matrix MATRIX_UEFI_MEMS='128M 4G'.
 MATRIX_UEFI_MACHINES := q35
 MATRIX_UEFI_MEMS ?= 128M
+# The legacy-free PC (tools/qemu-run.sh --legacy-free: q35 under UEFI with
+# no PIT, HPET, i8042 or COM1; the console on a PCI serial card). Off by
+# default for now: the kernel calibrates its timers against the PIT, so it
+# panics there ("PIT channel 2 does not count") after the PCI console has
+# come up. Turn it on with MATRIX_LEGACY_FREE_MEMS=128M once calibration
+# falls back to the ACPI PM timer.
+MATRIX_LEGACY_FREE_MEMS ?=
 MATRIX_LOGS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(KBUILD)/matrix-$(m)-$(mem).log)) \
-	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(KBUILD)/matrix-$(m)-uefi-$(mem).log))
+	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(KBUILD)/matrix-$(m)-uefi-$(mem).log)) \
+	$(foreach mem,$(MATRIX_LEGACY_FREE_MEMS),$(KBUILD)/matrix-q35-legacy-free-$(mem).log)
 MATRIX_RUNS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(m):$(mem):bios)) \
-	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(m):$(mem):uefi))
+	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(m):$(mem):uefi)) \
+	$(foreach mem,$(MATRIX_LEGACY_FREE_MEMS),q35:$(mem):legacy-free)
 test-matrix: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix.iso tests=$(MATRIX_TESTS) expect_firmware=bios
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix-uefi.iso tests=$(MATRIX_TESTS) expect_firmware=uefi
@@ -188,6 +198,8 @@ test-matrix: deps $(KERNEL_ELF)
 		m=$${run%%:*}; mem=$${run#*:}; mem=$${mem%:*}; fw=$${run##*:}; \
 		if [ $$fw = uefi ]; then log=$(KBUILD)/matrix-$$m-uefi-$$mem.log; \
 			opt=--uefi; iso=$(KBUILD)/matrix-uefi.iso; \
+		elif [ $$fw = legacy-free ]; then log=$(KBUILD)/matrix-$$m-legacy-free-$$mem.log; \
+			opt=--legacy-free; iso=$(KBUILD)/matrix-uefi.iso; \
 		else log=$(KBUILD)/matrix-$$m-$$mem.log; opt=; iso=$(KBUILD)/matrix.iso; fi; \
 		if tools/qemu-run.sh --tests $$opt --machine $$m --mem $$mem --timeout 300 \
 			--log $$log $$iso >/dev/null 2>$$log.err; then \

@@ -6,6 +6,12 @@
 #   --uefi             boot under UEFI firmware (OVMF) instead of SeaBIOS:
 #                      OVMF_CODE read-only and a private copy of OVMF_VARS
 #                      as pflash (never -bios), the copy removed on exit
+#   --pci-serial       no ISA serial port (-serial none): the console on a
+#                      PCI 16550 card (QEMU's pci-serial) instead
+#   --legacy-free      a PC without the legacy devices: q35 with pit=off,
+#                      hpet=off, i8042=off; implies --pci-serial and --uefi
+#   --monitor PATH     the QEMU monitor on a unix socket at PATH (for
+#                      screendump; tools/screencheck.py), not -monitor none
 #   --mem SIZE         RAM, e.g. 128M or 4G (default 512M)
 #   --timeout SECONDS  a run still going then is a hang: failure (default 300)
 #   --boot-timeout SECONDS  the kernel's first line not seen by then: GRUB
@@ -28,6 +34,7 @@
 set -uo pipefail
 
 machine=q35 mem=512M timeout=300 boot_timeout=120 tests=0 debug=0 log="" print_accel=0 uefi=0
+legacy_free=0 pci_serial=0 monitor=""
 [ "${1:-}" = --print-accel ] && print_accel=1 && set -- --print-accel none
 while [ $# -gt 1 ]; do
 	case $1 in
@@ -37,6 +44,9 @@ while [ $# -gt 1 ]; do
 	--boot-timeout) boot_timeout=$2; shift 2 ;;
 	--tests) tests=1; shift ;;
 	--uefi) uefi=1; shift ;;
+	--pci-serial) pci_serial=1; shift ;;
+	--legacy-free) legacy_free=1 pci_serial=1 uefi=1; shift ;;
+	--monitor) monitor=$2; shift 2 ;;
 	--debug) debug=1; shift ;;
 	--log) log=$2; shift 2 ;;
 	--print-accel) shift ;;
@@ -74,12 +84,27 @@ if [ "$uefi" = 1 ]; then
 		exit 2
 	fi
 fi
-echo "qemu-run: machine $machine, $mem RAM, accelerator $accel," \
+machine_opt=$machine serial=(-serial stdio)
+if [ "$legacy_free" = 1 ]; then
+	[ "$machine" = q35 ] || { echo "qemu-run: --legacy-free needs --machine q35" >&2; exit 2; }
+	# isa-debug-exit stays (the exit status); it is QEMU's, not the PC's.
+	machine_opt=q35,pit=off,hpet=off,i8042=off
+fi
+if [ "$pci_serial" = 1 ]; then
+	serial=(-serial none -chardev stdio,id=console,signal=off
+		-device pci-serial,chardev=console)
+fi
+echo "qemu-run: machine $machine_opt, $mem RAM, accelerator $accel," \
 	"firmware $([ "$uefi" = 1 ] && echo "UEFI ($ovmf_code)" || echo BIOS)"
 
-args=(-machine "$machine" -accel "$accel" -cpu "$cpu" -m "$mem"
-	-cdrom "$iso" -boot d -no-reboot -display none -serial stdio
-	-monitor none -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+args=(-machine "$machine_opt" -accel "$accel" -cpu "$cpu" -m "$mem"
+	-cdrom "$iso" -boot d -no-reboot -display none "${serial[@]}"
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04)
+if [ -n "$monitor" ]; then
+	args+=(-monitor "unix:$monitor,server=on,wait=off")
+else
+	args+=(-monitor none)
+fi
 if [ "$debug" = 1 ]; then
 	args+=(-s -S)
 	timeout=0

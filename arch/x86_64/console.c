@@ -1,6 +1,8 @@
 /*
  * console.c - where console output goes: every console present gets every
- * byte. COM1 16550 UART at 115200 8N1 when a UART answers, the VGA text
+ * byte. A 16550 UART at 115200 8N1: COM1 (0x3f8) when a UART answers
+ * there, else the first 16550-compatible PCI serial card (pci.c; legacy-free
+ * machines have no COM1), else no serial console. The VGA text
  * screen when GRUB left the machine in text mode, the framebuffer console
  * (fbcon.c) when it left an RGB framebuffer. Output polls the UART (no
  * interrupts) and nothing on the path allocates, so it works from any
@@ -20,6 +22,8 @@
 #define UART_LCR 3
 #define UART_MCR 4
 #define UART_LSR 5
+#define UART_SCRATCH 7
+#define UART_SCRATCH_PATTERN 0xa5
 #define UART_IER_NONE 0x00 /* no UART interrupts: output polls */
 #define UART_FCR_FIFO_ON 0x01
 #define UART_FCR_CLEAR_RX 0x02
@@ -37,31 +41,72 @@
 #define UART_BAUD 115200
 #define UART_SPIN_LIMIT 100000 /* no UART (some real machines): give up */
 
-static bool serial_present;
+static uint16_t uart;             /* I/O base of the console's UART; 0 = none */
+static const char *uart_how = "none";
+
+bool uart_answers(uint16_t base)
+{
+	if (inb(base + UART_LSR) == UART_ABSENT)
+		return false;
+	outb(base + UART_SCRATCH, UART_SCRATCH_PATTERN);
+	return inb(base + UART_SCRATCH) == UART_SCRATCH_PATTERN;
+}
+
+uint16_t serial_select(bool (*answers)(uint16_t base), bool (*find_pci)(uint16_t *base),
+		       const char **how)
+{
+	uint16_t base;
+	if (answers(COM1)) {
+		*how = "COM1";
+		return COM1;
+	}
+	if (find_pci(&base) && answers(base)) {
+		*how = "PCI";
+		return base;
+	}
+	*how = "none";
+	return 0;
+}
+
+static void uart_setup(uint16_t base)
+{
+	outb(base + UART_IER, UART_IER_NONE);
+	outb(base + UART_LCR, UART_LCR_DLAB);
+	outb(base + UART_DIVISOR_LO, UART_BASE_CLOCK / UART_BAUD);
+	outb(base + UART_DIVISOR_HI, 0);
+	outb(base + UART_LCR, UART_LCR_8N1);
+	outb(base + UART_FCR,
+	     UART_FCR_FIFO_ON | UART_FCR_CLEAR_RX | UART_FCR_CLEAR_TX | UART_FCR_TRIGGER_14);
+	outb(base + UART_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2);
+}
 
 void serial_init(void)
 {
-	outb(COM1 + UART_IER, UART_IER_NONE);
-	outb(COM1 + UART_LCR, UART_LCR_DLAB);
-	outb(COM1 + UART_DIVISOR_LO, UART_BASE_CLOCK / UART_BAUD);
-	outb(COM1 + UART_DIVISOR_HI, 0);
-	outb(COM1 + UART_LCR, UART_LCR_8N1);
-	outb(COM1 + UART_FCR,
-	     UART_FCR_FIFO_ON | UART_FCR_CLEAR_RX | UART_FCR_CLEAR_TX | UART_FCR_TRIGGER_14);
-	outb(COM1 + UART_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2);
-	serial_present = inb(COM1 + UART_LSR) != UART_ABSENT;
+	uart = serial_select(uart_answers, pci_find_serial, &uart_how);
+	if (uart)
+		uart_setup(uart);
+}
+
+uint16_t serial_base(void) { return uart; }
+
+void serial_print(void)
+{
+	if (uart)
+		kprintf("serial: %s 16550 at I/O port 0x%x\n", uart_how, uart);
+	else
+		kprintf("serial: none (no UART at COM1, no PCI serial card)\n");
 }
 
 static void serial_putc(char c)
 {
-	if (!serial_present)
+	if (!uart)
 		return;
 	for (int i = 0; i < UART_SPIN_LIMIT; i++) {
-		if (inb(COM1 + UART_LSR) & UART_LSR_THR_EMPTY)
+		if (inb(uart + UART_LSR) & UART_LSR_THR_EMPTY)
 			break;
 		__asm__ volatile("pause");
 	}
-	outb(COM1 + UART_DATA, (uint8_t)c);
+	outb(uart + UART_DATA, (uint8_t)c);
 }
 
 /* ---- VGA text mode ---------------------------------------------------- */
@@ -166,7 +211,7 @@ void arch_console_write(const char *buf, size_t len)
 
 int arch_console_getc(void)
 {
-	if (!serial_present || !(inb(COM1 + UART_LSR) & UART_LSR_DATA_READY))
+	if (!uart || !(inb(uart + UART_LSR) & UART_LSR_DATA_READY))
 		return -1;
-	return inb(COM1 + UART_DATA);
+	return inb(uart + UART_DATA);
 }

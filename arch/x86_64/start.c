@@ -2,7 +2,8 @@
  * start.c - kmain, where boot/boot.S lands in the higher half: brings the
  * machine up in dependency order and hands over to the portable
  * kernel_main(). Order matters: the base library's machine hooks first,
- * the console next (to report anything), the
+ * the console next (to report anything; the serial console may be a PCI
+ * card, found through configuration ports, which need no mapping), the
  * boot information next (the command line and memory map live there), the
  * command line before anything it configures, GDT/IDT before the first
  * fault can happen on purpose, pmm before vmm (page tables need frames),
@@ -38,6 +39,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	vga_init(vga_text_mode(), vga_text_mode() && boot.framebuffer.present
 					  ? boot.framebuffer.addr : VGA_TEXT_PHYS);
 	boot_info_print();
+	serial_print();
 
 	gdt_init();
 	idt_init();

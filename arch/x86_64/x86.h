@@ -43,6 +43,18 @@ static inline uint8_t inb(uint16_t port)
 	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
 }
+static inline uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
 static inline uint64_t rdmsr(uint32_t msr)
 {
 	uint32_t lo, hi;
@@ -182,7 +194,52 @@ void boot_info_print(void);
 const char *memmap_type_name(uint32_t type);
 
 /* ---- console (console.c) ---------------------------------------------- */
+/* Finds the serial console: COM1 when a UART answers there, else the first
+ * 16550-compatible PCI serial card (pci.c), else none. */
 void serial_init(void);
+/* The UART's I/O base the console uses; 0 = none. */
+uint16_t serial_base(void);
+/* One line saying which UART the console uses (for the boot log). */
+void serial_print(void);
+/* True when a 16550 answers at `base`: its line status is not the 0xff of
+ * an empty port and its scratch register keeps what is written to it. */
+bool uart_answers(uint16_t base);
+/* The choice serial_init makes, with the probes passed in (the tests fake
+ * them): COM1 when it answers; else the PCI card find_pci reports, when it
+ * answers; else 0. *how says which ("COM1", "PCI", "none"). */
+uint16_t serial_select(bool (*answers)(uint16_t base), bool (*find_pci)(uint16_t *base),
+		       const char **how);
+
+/* ---- PCI configuration space (pci.c) ----------------------------------- */
+/* Configuration mechanism #1 (ports 0xcf8/0xcfc): every function of every
+ * bus answers there on PCs, and it needs no mapping, so it works before pmm
+ * and vmm. Not locked: used at boot and by the tests only, never from an
+ * interrupt handler (an address/data pair must not be split). */
+#define PCI_VENDOR_NONE 0xffff /* what an absent function reads */
+#define PCI_CLASS_SERIAL 0x07
+#define PCI_SUBCLASS_SERIAL_UART 0x00
+#define PCI_PROGIF_16550 0x02
+#define PCI_VENDOR_REDHAT 0x1b36
+#define PCI_DEVICE_QEMU_SERIAL 0x0002
+typedef struct pci_function {
+	uint8_t bus, dev, fn;
+	uint16_t vendor, device;
+	uint8_t class_code, subclass, prog_if, header_type;
+} pci_function;
+uint32_t pci_read32(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t offset);
+uint16_t pci_read16(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t offset);
+void pci_write16(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t offset, uint16_t v);
+/* Reads one function's identity; false when nothing answers there. */
+bool pci_probe(uint8_t bus, uint8_t dev, uint8_t fn, pci_function *out);
+/* Every present function of buses 0-255 (the first `max` stored in out);
+ * returns how many there are. */
+size_t pci_enumerate(pci_function *out, size_t max);
+/* A 16550-compatible serial controller: class 07/00 prog-if 02, or QEMU's
+ * pci-serial (1b36:0002). */
+bool pci_is_16550(const pci_function *f);
+/* The first 16550-compatible PCI serial card with an assigned I/O BAR0:
+ * enables its I/O decoding and stores the base. False when there is none. */
+bool pci_find_serial(uint16_t *io_base);
 void vga_init(bool text_mode, uint64_t phys);
 /* Starts the framebuffer console (needs pmm and vmm) and replays the boot
  * output so far onto it. */
