@@ -76,7 +76,7 @@ help:
 	@echo "  make test-build      the kernel and the hosted test binary, once, for all stages"
 	@echo "  make check-layers    every #include follows the layers (tools/check-layers.py)"
 	@echo "  make test-qemu       the QEMU self-tests only (TESTS=suite,suite.name to select)"
-	@echo "  make test-matrix     boot the platform suites on pc/q35 with 128M and 4G, BIOS and UEFI"
+	@echo "  make test-matrix     boot the platform suites on pc/q35 with 128M and 4G, BIOS and UEFI, PCI serial"
 	@echo "  make test-harness    host-side checks: command lines through GRUB, faults, experiments, build files"
 	@echo "  make test-shell      the serial shell driven by a script, in QEMU and natively"
 	@echo "  make hosted-test     the suites natively under ASan+UBSan"
@@ -185,12 +185,17 @@ MATRIX_UEFI_MEMS ?= 128M
 # come up. Turn it on with MATRIX_LEGACY_FREE_MEMS=128M once calibration
 # falls back to the ACPI PM timer.
 MATRIX_LEGACY_FREE_MEMS ?=
+# Until then the PCI console is exercised on its own: q35 under SeaBIOS
+# with no COM1 and a pci-serial card (tools/qemu-run.sh --pci-serial).
+MATRIX_PCI_SERIAL_MEMS ?= 128M
 MATRIX_LOGS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(KBUILD)/matrix-$(m)-$(mem).log)) \
 	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(KBUILD)/matrix-$(m)-uefi-$(mem).log)) \
-	$(foreach mem,$(MATRIX_LEGACY_FREE_MEMS),$(KBUILD)/matrix-q35-legacy-free-$(mem).log)
+	$(foreach mem,$(MATRIX_LEGACY_FREE_MEMS),$(KBUILD)/matrix-q35-legacy-free-$(mem).log) \
+	$(foreach mem,$(MATRIX_PCI_SERIAL_MEMS),$(KBUILD)/matrix-q35-pci-serial-$(mem).log)
 MATRIX_RUNS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(m):$(mem):bios)) \
 	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(m):$(mem):uefi)) \
-	$(foreach mem,$(MATRIX_LEGACY_FREE_MEMS),q35:$(mem):legacy-free)
+	$(foreach mem,$(MATRIX_LEGACY_FREE_MEMS),q35:$(mem):legacy-free) \
+	$(foreach mem,$(MATRIX_PCI_SERIAL_MEMS),q35:$(mem):pci-serial)
 test-matrix: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix.iso tests=$(MATRIX_TESTS) expect_firmware=bios
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix-uefi.iso tests=$(MATRIX_TESTS) expect_firmware=uefi
@@ -200,6 +205,8 @@ test-matrix: deps $(KERNEL_ELF)
 			opt=--uefi; iso=$(KBUILD)/matrix-uefi.iso; \
 		elif [ $$fw = legacy-free ]; then log=$(KBUILD)/matrix-$$m-legacy-free-$$mem.log; \
 			opt=--legacy-free; iso=$(KBUILD)/matrix-uefi.iso; \
+		elif [ $$fw = pci-serial ]; then log=$(KBUILD)/matrix-$$m-pci-serial-$$mem.log; \
+			opt=--pci-serial; iso=$(KBUILD)/matrix.iso; \
 		else log=$(KBUILD)/matrix-$$m-$$mem.log; opt=; iso=$(KBUILD)/matrix.iso; fi; \
 		if tools/qemu-run.sh --tests $$opt --machine $$m --mem $$mem --timeout 300 \
 			--log $$log $$iso >/dev/null 2>$$log.err; then \
