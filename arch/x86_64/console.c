@@ -198,7 +198,10 @@ void arch_console_write(const char *buf, size_t len)
 		serial_putc(buf[i]);
 		vga_putc(buf[i]);
 	}
-	fbcon *fb = fbcon_boot();
+	/* Until console_fb_start has replayed the early log, even a started
+	 * framebuffer console gets nothing directly (fbcon_boot_init's own
+	 * line would come out above the boot log): the bytes wait in order. */
+	fbcon *fb = early_done ? fbcon_boot() : NULL;
 	if (fb && !fb_in_write) {
 		fb_in_write = true;
 		fbcon_write(fb, buf, len);
