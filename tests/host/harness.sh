@@ -9,7 +9,9 @@
 # a message (under BIOS and UEFI); that qemu-run leaves no temporary files;
 # that the ISO is hybrid (BIOS and UEFI) and make usb refuses every device
 # it must not overwrite (never writing to a real disk); and that
-# tools/test-summary.sh names every failed or crashed stage. Run by
+# tools/test-summary.sh names every failed or crashed stage; and that the
+# framebuffer shows what the console log says (tools/screencheck.py, a QEMU
+# screendump compared cell by cell, under BIOS and UEFI). Run by
 # `make test`. make itself exits 2 whenever a recipe fails; the kernel's own
 # status is in qemu-run's last line.
 #
@@ -339,6 +341,35 @@ if [ -b "$root_disk" ] && [ -d "/sys/block/${root_disk##*/}" ]; then
 		-- tools/usb-write.sh "$root_disk" "$iso"
 fi
 rm -f "$work/usb-file" "$iso"
+
+# ---- The framebuffer's pixels (tools/screencheck.py) ----
+# The shell booted under SeaBIOS (GRUB's VBE framebuffer) and under UEFI
+# (OVMF's GOP), `help` typed so the screen has scrolled, then a QEMU
+# screendump: every character cell must show, in the kernel's own font and
+# colours, what the console log says was written. The checker must fail on
+# a wrong screen: the saved dump against a log with one character changed,
+# a dump with one pixel flipped, and a font with one glyph changed.
+screen_iso=$work/screen.iso
+tools/mkiso.sh "$KERNEL" "$screen_iso" shell=1 >/dev/null
+for fw in bios uefi; do
+	check "screen.$fw" 0 "^screencheck: [0-9]+x[0-9]+ scale [12]: all [0-9]+x[0-9]+ cells match" \
+		-- python3 tools/screencheck.py $([ $fw = uefi ] && echo --uefi) --type help \
+		--timeout "$RUN_TIMEOUT" --keep "$work/screen-$fw" "$screen_iso"
+done
+shot=$work/screen-bios
+if [ -s "$shot/screen.ppm" ]; then
+	sed 's/^  halt  /  hxlt  /' "$shot/console.log" >"$shot/wrong.log"
+	check screen.wrong_text_fails 1 "FAILED: 1 of [0-9]+ cells differ from the log; first: cell \(3,[0-9]+\) should be 'x'" \
+		-- python3 tools/screencheck.py --verify "$shot/screen.ppm" "$shot/wrong.log"
+	python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[-1] ^= 0xff
+open(sys.argv[2], "wb").write(d)' "$shot/screen.ppm" "$shot/wrong.ppm" # the last pixel's blue
+	check screen.wrong_pixel_fails 1 "FAILED: 1 of [0-9]+ cells differ from the log" \
+		-- python3 tools/screencheck.py --verify "$shot/wrong.ppm" "$shot/console.log"
+	sed '/0x74 t /s/{0x[0-9a-f]*,/{0xff,/' arch/x86_64/font8x16.c >"$shot/wrong-font.c"
+	check screen.wrong_font_fails 1 "FAILED: [0-9]+ of [0-9]+ cells differ from the log; first: cell \([0-9]+,[0-9]+\) should be 't'" \
+		-- python3 tools/screencheck.py --font "$shot/wrong-font.c" --verify "$shot/screen.ppm" "$shot/console.log"
+fi
+rm -rf "$work/screen-bios" "$work/screen-uefi" "$screen_iso"
 
 # tools/check-layers.py over small trees of its own: a clean one passes;
 # each broken copy fails naming the file, the line and the reason.
