@@ -298,7 +298,33 @@ clock_reading clock_read_bracketed(uint64_t (*read)(void));
  * off meanwhile). NULL on success, else why not (the PIT does not count,
  * or the window ran past the one-shot's end). */
 const char *pit_measure_tsc_hz(timer_rate *out);
-const char *timer_tsc_source(void); /* "cpuid 0x15", "cpuid 0x16", "pit" */
+/* "cpuid 0x15", "hpet", "pmtimer", "pit", "cpuid 0x16" */
+const char *timer_tsc_source(void);
+const char *timer_clocksource_option(void); /* clocksource=: "auto", ... */
+/* The platform summary's calibration lines: the source, why the ones
+ * before it were passed over. */
+void timer_print_calibration(void);
+/* An up-counting hardware counter the TSC can be measured against. */
+typedef struct timer_counter {
+	const char *name;                          /* "hpet", "pmtimer" */
+	uint64_t (*read)(const struct timer_counter *c); /* masked to the width */
+	volatile void *regs;                       /* HPET registers */
+	uint16_t port;                             /* PM timer port */
+	uint64_t hz;                               /* counts per second */
+	uint64_t mask;                             /* 2^width - 1 */
+	const char *dead;                          /* "... does not advance" */
+} timer_counter;
+/* The TSC rate over one ~30 ms window of c, as counter_measure_tsc_hz
+ * for the PIT: NULL, or c->dead when the counter does not move (after a
+ * bounded number of reads), or another reason. */
+const char *counter_measure_tsc_hz(const timer_counter *c, timer_rate *out);
+/* The HPET whose registers are at regs (mapped): validates the period,
+ * sets the enable bit if it was clear (*started). NULL or why not. */
+const char *hpet_counter_open(volatile void *regs, timer_counter *out, bool *started);
+/* The boot platform's HPET (mapped on first use) and PM timer. */
+const char *timer_counter_hpet(timer_counter *out);
+const char *timer_counter_pmtimer(timer_counter *out);
+void timer_counter_pmtimer_at(uint16_t port, bool is_32bit, timer_counter *out);
 /* The TSC rate the clock was calibrated with (arch_cycles_per_sec() is
  * its middle). From CPUID: the nominal rate +-0.1%. */
 timer_rate timer_tsc_rate(void);
