@@ -175,7 +175,15 @@ bool ioapic_route_isa(unsigned isa_irq, uint8_t vector)
 			isa_irq);
 		return false;
 	}
-	if (!ioapic_write_gsi(r.gsi, ioapic_entry_for(vector, r.active_low, r.level, lapic_id()))) {
+	uint32_t dest = lapic_id();
+	if (dest > 0xff) {
+		/* An entry's physical destination has 8 bits; more needs
+		 * interrupt remapping, which this kernel does not set up. */
+		kprintf("ioapic: the boot CPU's APIC id %u does not fit an I/O APIC entry "
+			"(ISA IRQ %u not routed)\n", dest, isa_irq);
+		return false;
+	}
+	if (!ioapic_write_gsi(r.gsi, ioapic_entry_for(vector, r.active_low, r.level, dest))) {
 		kprintf("ioapic: no I/O APIC serves GSI %u (ISA IRQ %u)\n", r.gsi, isa_irq);
 		return false;
 	}

@@ -457,8 +457,9 @@ void timer_print_calibration(void)
 			hpet_started_by_us ? ", main counter started here" : "");
 	else if (strcmp(tsc_source, "pmtimer") == 0)
 		kprintf(" (ACPI PM timer at port 0x%x)", acpi_boot_platform.pm_timer_port);
-	kprintf(", clocksource=%s; LAPIC timer measured against the TSC (%llu kHz)\n",
-		clocksource, (unsigned long long)(timer_lapic_hz() / 1000));
+	kprintf(", clocksource=%s; LAPIC timer measured against the TSC (%llu kHz, %s)\n",
+		clocksource, (unsigned long long)(timer_lapic_hz() / 1000),
+		lapic_is_x2apic() ? "x2APIC: MSRs, as the firmware left it" : "xAPIC: MMIO");
 	for (size_t i = 0; i < skipped_count; i++)
 		kprintf("platform: calibration: %s not used: %s\n", skipped[i].source,
 			skipped[i].why);

@@ -273,6 +273,11 @@ bool ioapic_read_gsi(uint32_t gsi, uint64_t *entry);
 size_t ioapic_count(void);      /* I/O APICs found */
 uint32_t ioapic_gsi_count(void); /* redirection entries over all of them */
 void lapic_init(void);
+/* xAPIC (MMIO) or x2APIC (MSRs): x2APIC only when CPUID.1:ECX[21] and the
+ * firmware left IA32_APIC_BASE enabled with EXTD set (lapic.c). */
+bool lapic_choose_x2apic(uint32_t cpuid1_ecx, uint64_t apic_base);
+bool lapic_is_x2apic(void);
+uint32_t lapic_x2apic_msr(uint32_t reg); /* the MSR of MMIO offset reg */
 void lapic_eoi(void);
 uint32_t lapic_id(void);
 void lapic_timer_start(uint32_t hz);

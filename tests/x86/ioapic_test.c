@@ -192,3 +192,27 @@ TEST(ioapic, pit_interrupt_delivered)
 		 (unsigned long long)((arch_nanotime() - t0) / 1000));
 	CHECK_EQ(test_irqs, 1); /* a one-shot: one edge */
 }
+
+/* The local APIC's access mode: x2APIC (MSRs) only when the CPU has it and
+ * the firmware left it on; QEMU TCG has no x2APIC, so this boot is xAPIC
+ * and the MSR path runs only on real machines that need it. */
+TEST(ioapic, lapic_mode_choice)
+{
+	enum { X2 = 1u << 21 };
+	const uint64_t en = 1u << 11, extd = 1u << 10, base = 0xfee00000;
+	CHECK(lapic_choose_x2apic(X2, base | en | extd));
+	CHECK(!lapic_choose_x2apic(X2, base | en));        /* available, not on */
+	CHECK(!lapic_choose_x2apic(0, base | en));
+	CHECK(!lapic_choose_x2apic(X2, base | extd));      /* disabled */
+	CHECK_EQ(lapic_x2apic_msr(0x020), 0x802); /* id */
+	CHECK_EQ(lapic_x2apic_msr(0x0b0), 0x80b); /* EOI */
+	CHECK_EQ(lapic_x2apic_msr(0x0f0), 0x80f); /* spurious vector */
+	CHECK_EQ(lapic_x2apic_msr(0x320), 0x832); /* LVT timer */
+	CHECK_EQ(lapic_x2apic_msr(0x380), 0x838); /* initial count */
+	CHECK_EQ(lapic_x2apic_msr(0x390), 0x839); /* current count */
+	CHECK_EQ(lapic_x2apic_msr(0x3e0), 0x83e); /* divide */
+	uint32_t r[4];
+	cpuid(1, 0, r);
+	CHECK_EQ(lapic_is_x2apic(), lapic_choose_x2apic(r[2], rdmsr(0x1b)));
+	test_log("local APIC: %s, id %u", lapic_is_x2apic() ? "x2APIC" : "xAPIC", lapic_id());
+}
