@@ -171,7 +171,7 @@ test-qemu: deps $(KERNEL_ELF)
 # Each firmware gets its own ISO (the same hybrid image) whose command line
 # says which firmware boot.firmware_kind must see. Every run happens even
 # if one fails.
-MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,pci,serial
+MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,ioapic,pci,serial
 MATRIX_MACHINES := pc q35
 MATRIX_MEMS := 128M 4G
 # UEFI at 4G passes too but takes ~38 s under TCG (OVMF sets up all of
@@ -179,14 +179,11 @@ MATRIX_MEMS := 128M 4G
 MATRIX_UEFI_MACHINES := q35
 MATRIX_UEFI_MEMS ?= 128M
 # The legacy-free PC (tools/qemu-run.sh --legacy-free: q35 under UEFI with
-# no PIT, HPET, i8042 or COM1; the console on a PCI serial card). Off by
-# default for now: the kernel calibrates its timers against the PIT, so it
-# panics there ("PIT channel 2 does not count") after the PCI console has
-# come up. Turn it on with MATRIX_LEGACY_FREE_MEMS=128M once calibration
-# falls back to the ACPI PM timer.
-MATRIX_LEGACY_FREE_MEMS ?=
-# Until then the PCI console is exercised on its own: q35 under SeaBIOS
-# with no COM1 and a pci-serial card (tools/qemu-run.sh --pci-serial).
+# no PIT, HPET, i8042 or COM1; the console on a PCI serial card; the TSC
+# calibrated against the ACPI PM timer).
+MATRIX_LEGACY_FREE_MEMS ?= 128M
+# The PCI console under SeaBIOS too: q35 with no COM1 and a pci-serial card
+# (tools/qemu-run.sh --pci-serial).
 MATRIX_PCI_SERIAL_MEMS ?= 128M
 MATRIX_LOGS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(KBUILD)/matrix-$(m)-$(mem).log)) \
 	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(KBUILD)/matrix-$(m)-uefi-$(mem).log)) \
@@ -196,6 +193,11 @@ MATRIX_RUNS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(m):$
 	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(m):$(mem):uefi)) \
 	$(foreach mem,$(MATRIX_LEGACY_FREE_MEMS),q35:$(mem):legacy-free) \
 	$(foreach mem,$(MATRIX_PCI_SERIAL_MEMS),q35:$(mem):pci-serial)
+# The timer suite once more per forced calibration source (clocksource=;
+# the runs above use auto, which picks the HPET under QEMU TCG), on q35
+# with 128M: ~5 s each.
+MATRIX_CLOCKSOURCES := pmtimer pit
+MATRIX_LOGS += $(foreach cs,$(MATRIX_CLOCKSOURCES),$(KBUILD)/matrix-q35-clocksource-$(cs).log)
 test-matrix: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix.iso tests=$(MATRIX_TESTS) expect_firmware=bios
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix-uefi.iso tests=$(MATRIX_TESTS) expect_firmware=uefi
@@ -213,6 +215,16 @@ test-matrix: deps $(KERNEL_ELF)
 			echo "matrix $$m $$mem $$fw: $$(grep -E '^[0-9]+ passed' $$log)"; \
 		else \
 			cat $$log $$log.err; echo "matrix $$m $$mem $$fw: FAILED"; failed=1; \
+		fi; \
+	done; \
+	for cs in $(MATRIX_CLOCKSOURCES); do \
+		iso=$(KBUILD)/matrix-clocksource-$$cs.iso; log=$(KBUILD)/matrix-q35-clocksource-$$cs.log; \
+		if tools/mkiso.sh $(KERNEL_ELF) $$iso tests=timer clocksource=$$cs && \
+			tools/qemu-run.sh --tests --machine q35 --mem 128M --timeout 300 \
+			--log $$log $$iso >/dev/null 2>$$log.err; then \
+			echo "matrix q35 128M clocksource=$$cs: $$(grep -E '^[0-9]+ passed' $$log)"; \
+		else \
+			cat $$log $$log.err; echo "matrix q35 128M clocksource=$$cs: FAILED"; failed=1; \
 		fi; \
 	done; exit $$failed
 

@@ -526,7 +526,5 @@ void acpi_print(const acpi_platform *pf)
 void arch_print_platform(void)
 {
 	acpi_print(&acpi_boot_platform);
-	kprintf("platform: calibration: TSC rate from %s, LAPIC timer measured against the TSC "
-		"(%llu kHz); HPET and PM timer not used\n", timer_tsc_source(),
-		(unsigned long long)(timer_lapic_hz() / 1000));
+	timer_print_calibration();
 }

@@ -4,6 +4,15 @@
  * the timer tick (and, later, inter-processor interrupts). The timer's
  * rate is measured against the calibrated TSC in brackets, as timer.c
  * explains, and kept as an interval the tests check the tick against.
+ *
+ * Register access: xAPIC (memory-mapped, uncached) unless the firmware
+ * left the LAPIC in x2APIC mode (IA32_APIC_BASE.EXTD set; machines with
+ * APIC ids above 255 or interrupt remapping do): then the MMIO page does
+ * not answer and every register is an MSR (0x800 + offset / 16). The
+ * kernel does not switch to x2APIC itself: xAPIC serves one CPU with a
+ * small id, and QEMU TCG (7.2) offers no x2APIC to test it on; so the
+ * MSR path runs only on such real machines. Neither is the TSC-deadline
+ * timer used (the periodic LAPIC timer works everywhere).
  */
 #include "arch/x86_64/x86.h"
 
@@ -36,6 +45,9 @@ void pic_disable(void)
 
 #define MSR_APIC_BASE 0x1b
 #define APIC_BASE_ENABLE (1UL << 11)
+#define APIC_BASE_X2APIC (1UL << 10) /* EXTD: x2APIC mode */
+#define MSR_X2APIC_FIRST 0x800
+#define CPUID_ECX_X2APIC (1u << 21)
 #define APIC_BASE_ADDR_MASK 0xffffff000UL
 
 #define LAPIC_ID 0x020
@@ -55,10 +67,31 @@ void pic_disable(void)
 #define LAPIC_TIMER_STOPPED_MAX 0xffffffffu /* a one-shot from here: 68 s at 62.5 MHz */
 #define LAPIC_WINDOW_MS 20
 
-static volatile uint32_t *lapic;
+static volatile uint32_t *lapic; /* xAPIC: the register page */
+static bool x2apic;
 
-static uint32_t lapic_read(uint32_t reg) { return lapic[reg / 4]; }
-static void lapic_write(uint32_t reg, uint32_t v) { lapic[reg / 4] = v; }
+uint32_t lapic_x2apic_msr(uint32_t reg) { return MSR_X2APIC_FIRST + reg / 16; }
+
+bool lapic_choose_x2apic(uint32_t cpuid1_ecx, uint64_t apic_base)
+{
+	return (cpuid1_ecx & CPUID_ECX_X2APIC) && (apic_base & APIC_BASE_ENABLE) &&
+	       (apic_base & APIC_BASE_X2APIC);
+}
+
+bool lapic_is_x2apic(void) { return x2apic; }
+
+static uint32_t lapic_read(uint32_t reg)
+{
+	return x2apic ? (uint32_t)rdmsr(lapic_x2apic_msr(reg)) : lapic[reg / 4];
+}
+
+static void lapic_write(uint32_t reg, uint32_t v)
+{
+	if (x2apic)
+		wrmsr(lapic_x2apic_msr(reg), v);
+	else
+		lapic[reg / 4] = v;
+}
 
 void lapic_init(void)
 {
@@ -67,10 +100,15 @@ void lapic_init(void)
 	if (!(r[3] & CPUID_EDX_APIC))
 		panic("this CPU has no local APIC");
 	uint64_t base = rdmsr(MSR_APIC_BASE);
+	x2apic = lapic_choose_x2apic(r[2], base);
+	/* Setting only the enable bit keeps the mode the firmware chose
+	 * (EXTD stays as it was). */
 	wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE);
-	lapic = vmm_map_mmio(base & APIC_BASE_ADDR_MASK, PAGE_SIZE);
-	if (!lapic)
-		panic("cannot map the local APIC");
+	if (!x2apic) {
+		lapic = vmm_map_mmio(base & APIC_BASE_ADDR_MASK, PAGE_SIZE);
+		if (!lapic)
+			panic("cannot map the local APIC");
+	}
 	lapic_write(LAPIC_TPR, 0);
 	lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | IRQ_SPURIOUS_VECTOR);
 	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
@@ -78,7 +116,11 @@ void lapic_init(void)
 
 void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
 
-uint32_t lapic_id(void) { return lapic_read(LAPIC_ID) >> LAPIC_ID_SHIFT; }
+uint32_t lapic_id(void)
+{
+	/* x2APIC: the whole register is the 32-bit id. */
+	return x2apic ? lapic_read(LAPIC_ID) : lapic_read(LAPIC_ID) >> LAPIC_ID_SHIFT;
+}
 
 static uint64_t lapic_read_current(void) { return lapic_read(LAPIC_TIMER_CURRENT); }
 

@@ -1,9 +1,21 @@
 /*
  * timer.c - time: the TSC as the cycle clock and the monotonic nanosecond
- * clock, its frequency from CPUID 0x15/0x16 when the CPU reports it, else
- * measured against the PIT; and the periodic tick from the LAPIC timer at
- * `hz=` per second (lapic.c). Conversions use a precomputed 32.32
- * fixed-point factor, so reading the clock takes no division.
+ * clock, and the periodic tick from the LAPIC timer at `hz=` per second
+ * (lapic.c, which measures the LAPIC timer against the TSC). Conversions
+ * use a precomputed 32.32 fixed-point factor, so reading the clock takes
+ * no division.
+ *
+ * The TSC's rate comes from the best source present (`clocksource=auto`):
+ * CPUID 0x15 (the crystal and the TSC's ratio to it: exact); else measured
+ * against the HPET (the ACPI HPET table; its period from the capabilities
+ * register, the main counter started if the firmware left it stopped);
+ * else against the ACPI PM timer (the FADT's port, 3.579545 MHz, 24 or 32
+ * bits, wraparound handled); else against PIT channel 2; else CPUID 0x16's
+ * nominal base frequency. A source that does not tick is named with the
+ * reason ("HPET main counter does not advance") and the next one tried;
+ * every wait is bounded. `clocksource=cpuid|hpet|pmtimer|pit` forces one:
+ * if it is missing or does not tick, the boot stops with that reason and
+ * exit status EXIT_CMDLINE, like any other bad option.
  *
  * Measuring one clock against another (here and in lapic.c). Under
  * emulation the vCPU can lose the host CPU for many milliseconds at any
@@ -24,6 +36,9 @@
 
 static int64_t tick_hz = 1000;
 CMDLINE_INT(tick_hz, "hz", 10, 10000, "timer interrupts per second");
+static const char *clocksource = "auto";
+CMDLINE_STRING(clocksource, "clocksource",
+	       "what calibrates the TSC: auto, cpuid, hpet, pmtimer or pit");
 
 #define PIT_CHANNEL2 0x42
 #define PIT_COMMAND 0x43
@@ -40,6 +55,12 @@ CMDLINE_INT(tick_hz, "hz", 10, 10000, "timer interrupts per second");
  * faster than any PC or emulator does them. (QEMU -machine pit=off: the
  * kernel stops at once with "PIT channel 2 does not count".) */
 #define PIT_POLLS_MAX (1u << 22)
+/* HPET and PM timer windows: as long as the PIT's, bounded the same way;
+ * a counter that reads the same this many times in a row is dead (the PM
+ * timer, the slowest, moves every 279 ns; no read takes 4 ns). */
+#define COUNTER_WINDOW_MS 30
+#define COUNTER_POLLS_MAX (1u << 22)
+#define COUNTER_STALL_POLLS (1u << 16)
 #define BRACKET_TRIES 8           /* readings per end of a window */
 #define CALIBRATION_TRIES 8       /* windows at most */
 /* A window this narrow (relative width, per million) ends the calibration. */
@@ -126,34 +147,176 @@ const char *pit_measure_tsc_hz(timer_rate *out)
 	return err;
 }
 
+/* ---- HPET and ACPI PM timer ------------------------------------------- */
+#define HPET_MMIO_LEN 0x400
+#define HPET_REG_CAP 0x000        /* capabilities and ID */
+#define HPET_REG_CONFIG 0x010     /* general configuration */
+#define HPET_REG_COUNTER 0x0f0    /* main counter */
+#define HPET_CAP_PERIOD_SHIFT 32  /* femtoseconds per count, bits 63:32 */
+#define HPET_CAP_COUNT_64 (1u << 13)
+#define HPET_CONFIG_ENABLE 1u
+#define HPET_PERIOD_MAX 100000000u /* 100 ns: the spec's slowest */
+#define FS_PER_SEC 1000000000000000ULL
+#define PM_TIMER_HZ 3579545
+#define PM_TIMER_24BIT_MASK 0xffffffULL
+
+static const char hpet_dead[] = "HPET main counter does not advance";
+static const char pmtimer_dead[] = "ACPI PM timer does not advance";
+
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static uint64_t hpet_read(const timer_counter *c)
+{
+	const volatile uint8_t *r = c->regs;
+	uint64_t v = *(const volatile uint64_t *)(r + HPET_REG_COUNTER);
+	return v & c->mask;
+}
+
+static uint64_t pmtimer_read(const timer_counter *c) { return inl(c->port) & c->mask; }
+
+const char *hpet_counter_open(volatile void *regs, timer_counter *out, bool *started)
+{
+	volatile uint8_t *r = regs;
+	uint64_t cap = *(volatile uint64_t *)(r + HPET_REG_CAP);
+	uint32_t period = (uint32_t)(cap >> HPET_CAP_PERIOD_SHIFT);
+	*started = false;
+	if (period == 0 || period > HPET_PERIOD_MAX)
+		return "HPET period register out of range (no HPET at that address?)";
+	volatile uint64_t *config = (volatile uint64_t *)(r + HPET_REG_CONFIG);
+	if (!(*config & HPET_CONFIG_ENABLE)) {
+		*config |= HPET_CONFIG_ENABLE;
+		*started = true;
+	}
+	*out = (timer_counter){
+		.name = "hpet",
+		.read = hpet_read,
+		.regs = regs,
+		.hz = FS_PER_SEC / period,
+		.mask = cap & HPET_CAP_COUNT_64 ? UINT64_MAX : 0xffffffffULL,
+		.dead = hpet_dead,
+	};
+	return NULL;
+}
+
+static volatile void *hpet_regs; /* mapped on first use */
+static bool hpet_started_by_us;
+
+const char *timer_counter_hpet(timer_counter *out)
+{
+	const acpi_platform *pf = &acpi_boot_platform;
+	if (!pf->hpet)
+		return "no HPET in the ACPI tables";
+	if (!hpet_regs)
+		hpet_regs = vmm_map_mmio(pf->hpet_addr, HPET_MMIO_LEN);
+	if (!hpet_regs)
+		return "cannot map the HPET";
+	bool started;
+	const char *err = hpet_counter_open(hpet_regs, out, &started);
+	hpet_started_by_us |= started;
+	return err;
+}
+
+void timer_counter_pmtimer_at(uint16_t port, bool is_32bit, timer_counter *out)
+{
+	*out = (timer_counter){
+		.name = "pmtimer",
+		.read = pmtimer_read,
+		.port = port,
+		.hz = PM_TIMER_HZ,
+		.mask = is_32bit ? 0xffffffffULL : PM_TIMER_24BIT_MASK,
+		.dead = pmtimer_dead,
+	};
+}
+
+const char *timer_counter_pmtimer(timer_counter *out)
+{
+	const acpi_platform *pf = &acpi_boot_platform;
+	if (!pf->pm_timer_port)
+		return "no ACPI PM timer in the FADT";
+	timer_counter_pmtimer_at((uint16_t)pf->pm_timer_port, pf->pm_timer_32bit, out);
+	return NULL;
+}
+
+static clock_reading counter_read_bracketed(const timer_counter *c)
+{
+	clock_reading best = { 0, UINT64_MAX, 0 };
+	for (int i = 0; i < BRACKET_TRIES; i++) {
+		uint64_t before = tsc_ordered();
+		uint64_t count = c->read(c);
+		uint64_t after = tsc_ordered();
+		if (after - before < best.tsc_after - best.tsc_before)
+			best = (clock_reading){ before, after, count };
+	}
+	return best;
+}
+
+/*
+ * One ~30 ms window of an up-counting counter, bracketed at both ends.
+ * Counts are taken modulo the counter's width, so a wrap inside the window
+ * is fine; a wrap the polls do not see (the vCPU stopped longer than the
+ * counter's whole range, 4.7 s for a 24-bit PM timer, between two polls)
+ * is not detected.
+ */
+const char *counter_measure_tsc_hz(const timer_counter *c, timer_rate *out)
+{
+	const char *err = NULL;
+	uint64_t window = c->hz * COUNTER_WINDOW_MS / 1000;
+	arch_irqflags_t flags = arch_irq_save();
+	clock_reading start = counter_read_bracketed(c);
+	uint64_t now = start.count, last = now;
+	uint32_t polls = 0, same = 0;
+	while (((now - start.count) & c->mask) < window) {
+		if (++polls >= COUNTER_POLLS_MAX) {
+			err = c->dead;
+			break;
+		}
+		now = c->read(c);
+		if (now != last)
+			same = 0;
+		else if (++same >= COUNTER_STALL_POLLS) {
+			err = c->dead;
+			break;
+		}
+		last = now;
+	}
+	clock_reading end = counter_read_bracketed(c);
+	arch_irq_restore(flags);
+	if (!err && !timer_rate_from_readings(&start, &end, c->hz,
+					      (end.count - start.count) & c->mask, out))
+		err = "the counter counted too few ticks";
+	return err;
+}
+
+/* ---- the calibration -------------------------------------------------- */
 static timer_rate tsc_rate;    /* the true TSC rate lies in [lo, hi] */
 static uint64_t tsc_hz;        /* the estimate the clocks use */
 static uint64_t tsc_at_boot;
 static uint64_t ns_per_cycle_32_32; /* 1e9 / tsc_hz in 32.32 fixed point */
-static const char *tsc_source = "pit";
+static const char *tsc_source = "none";
 static volatile uint64_t ticks;
 static arch_tick_fn tick_handler;
+/* The sources tried before the one that calibrated, and why each failed. */
+static struct {
+	const char *source, *why;
+} skipped[4];
+static size_t skipped_count;
 
-static uint64_t tsc_from_cpuid(void)
+/* leaf 0x15: exact (crystal * ratio); leaf 0x16: nominal base MHz. */
+static uint64_t tsc_from_cpuid_leaf(uint32_t leaf)
 {
 	uint32_t r[4];
 	cpuid(0, 0, r);
-	uint32_t max_leaf = r[0];
-	if (max_leaf >= 0x15) {
-		cpuid(0x15, 0, r); /* eax: denominator, ebx: numerator, ecx: crystal Hz */
-		if (r[0] && r[1] && r[2]) {
-			tsc_source = "cpuid 0x15";
-			return (uint64_t)r[2] * r[1] / r[0];
-		}
-	}
-	if (max_leaf >= 0x16) {
-		cpuid(0x16, 0, r); /* eax: base frequency in MHz */
-		if (r[0]) {
-			tsc_source = "cpuid 0x16";
-			return (uint64_t)r[0] * 1000000;
-		}
-	}
-	return 0;
+	if (r[0] < leaf)
+		return 0;
+	cpuid(leaf, 0, r);
+	if (leaf == 0x15) /* eax: denominator, ebx: numerator, ecx: crystal Hz */
+		return r[0] && r[1] && r[2] ? (uint64_t)r[2] * r[1] / r[0] : 0;
+	return (uint64_t)r[0] * 1000000; /* eax: base frequency in MHz */
 }
 
 uint64_t timer_rate_width_ppm(const timer_rate *r)
@@ -163,49 +326,143 @@ uint64_t timer_rate_width_ppm(const timer_rate *r)
 	return (uint64_t)((unsigned __int128)(r->hi - r->lo) * 1000000 / r->hi);
 }
 
-/* The narrowest of up to CALIBRATION_TRIES PIT windows. */
-static void tsc_from_pit(void)
+/* The narrowest of up to CALIBRATION_TRIES windows against the PIT (c
+ * NULL) or a counter; NULL or why none could be had. */
+static const char *tsc_measure(const timer_counter *c, timer_rate *best)
 {
 	const char *err = NULL;
 	bool any = false;
 	for (int i = 0; i < CALIBRATION_TRIES; i++) {
 		timer_rate r;
-		err = pit_measure_tsc_hz(&r);
-		if (err == pit_dead)
+		err = c ? counter_measure_tsc_hz(c, &r) : pit_measure_tsc_hz(&r);
+		if (err == pit_dead || (c && err == c->dead))
 			break; /* no use trying again */
 		if (err)
 			continue;
-		if (!any || r.hi - r.lo < tsc_rate.hi - tsc_rate.lo)
-			tsc_rate = r;
+		if (!any || r.hi - r.lo < best->hi - best->lo)
+			*best = r;
 		any = true;
-		if (timer_rate_width_ppm(&tsc_rate) <= CALIBRATION_GOOD_PPM)
+		if (timer_rate_width_ppm(best) <= CALIBRATION_GOOD_PPM)
 			break;
 	}
-	if (!any)
-		panic("cannot measure the TSC against the PIT: %s", err);
+	return any ? NULL : err;
+}
+
+static const char *try_cpuid(uint32_t leaf)
+{
+	uint64_t nominal = tsc_from_cpuid_leaf(leaf);
+	if (!nominal)
+		return leaf == 0x15 ? "CPUID leaf 0x15 gives no TSC/crystal ratio"
+				    : "CPUID leaf 0x16 gives no base frequency";
+	uint64_t slack = nominal / 1000000 * CPUID_TSC_TOLERANCE_PPM;
+	tsc_rate = (timer_rate){ nominal - slack, nominal + slack };
+	tsc_source = leaf == 0x15 ? "cpuid 0x15" : "cpuid 0x16";
+	return NULL;
+}
+
+static const char *try_source(const char *name)
+{
+	timer_counter c;
+	const char *err;
+	if (strcmp(name, "pit") == 0) {
+		if ((err = tsc_measure(NULL, &tsc_rate)))
+			return err;
+	} else if (strcmp(name, "hpet") == 0 || strcmp(name, "pmtimer") == 0) {
+		err = name[0] == 'h' ? timer_counter_hpet(&c) : timer_counter_pmtimer(&c);
+		if (err || (err = tsc_measure(&c, &tsc_rate)))
+			return err;
+	} else {
+		return "not a clock source";
+	}
+	tsc_source = name;
+	return NULL;
+}
+
+static bool clocksource_valid(const char *v)
+{
+	static const char *const names[] = { "auto", "cpuid", "hpet", "pmtimer", "pit" };
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(v, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static void skip(const char *source, const char *why)
+{
+	kprintf("timer: %s: %s; trying the next source\n", source, why);
+	if (skipped_count < ARRAY_SIZE(skipped))
+		skipped[skipped_count++] = (typeof(skipped[0])){ source, why };
+}
+
+static void tsc_calibrate(void)
+{
+	if (!clocksource_valid(clocksource)) {
+		kprintf("cmdline: clocksource=%s: not one of auto, cpuid, hpet, pmtimer, pit\n",
+			clocksource);
+		arch_exit(EXIT_CMDLINE);
+	}
+	const char *err;
+	if (strcmp(clocksource, "cpuid") == 0) {
+		if ((err = try_cpuid(0x15)) && (err = try_cpuid(0x16))) {
+			kprintf("cmdline: clocksource=cpuid: the CPU reports no TSC rate "
+				"(leaves 0x15 and 0x16)\n");
+			arch_exit(EXIT_CMDLINE);
+		}
+		return;
+	}
+	if (strcmp(clocksource, "auto") != 0) {
+		if ((err = try_source(clocksource))) {
+			kprintf("cmdline: clocksource=%s: %s\n", clocksource, err);
+			arch_exit(EXIT_CMDLINE);
+		}
+		return;
+	}
+	if (!(err = try_cpuid(0x15)))
+		return;
+	static const char *const measured[] = { "hpet", "pmtimer", "pit" };
+	for (size_t i = 0; i < ARRAY_SIZE(measured); i++) {
+		if (!(err = try_source(measured[i])))
+			return;
+		skip(measured[i], err);
+	}
+	if (!(err = try_cpuid(0x16)))
+		return;
+	panic("cannot calibrate the TSC: no source ticks (%s)", err);
 }
 
 void timer_init(void)
 {
 	tsc_at_boot = rdtsc();
-	uint64_t nominal = tsc_from_cpuid();
-	if (nominal) {
-		uint64_t slack = nominal / 1000000 * CPUID_TSC_TOLERANCE_PPM;
-		tsc_rate = (timer_rate){ nominal - slack, nominal + slack };
-		tsc_hz = nominal;
-	} else {
-		tsc_from_pit();
-		tsc_hz = tsc_rate.lo + (tsc_rate.hi - tsc_rate.lo) / 2;
-	}
+	tsc_calibrate();
+	tsc_hz = tsc_rate.lo + (tsc_rate.hi - tsc_rate.lo) / 2;
 	if (tsc_hz < 1000000)
 		panic("TSC frequency %llu Hz is implausible", (unsigned long long)tsc_hz);
 	ns_per_cycle_32_32 = (1000000000ULL << 32) / tsc_hz;
 	lapic_timer_start((uint32_t)tick_hz);
-	kprintf("TSC %llu.%03llu MHz (%s, within %llu ppm), LAPIC timer %llu kHz, tick %lld Hz\n",
+	kprintf("TSC %llu.%03llu MHz (%s, within %llu ppm), LAPIC timer %llu kHz (against "
+		"the TSC), tick %lld Hz\n",
 		(unsigned long long)(tsc_hz / 1000000),
 		(unsigned long long)(tsc_hz / 1000 % 1000), tsc_source,
 		(unsigned long long)timer_rate_width_ppm(&tsc_rate),
 		(unsigned long long)(timer_lapic_hz() / 1000), (long long)tick_hz);
+}
+
+const char *timer_clocksource_option(void) { return clocksource; }
+
+void timer_print_calibration(void)
+{
+	kprintf("platform: calibration: TSC rate from %s", tsc_source);
+	if (strcmp(tsc_source, "hpet") == 0)
+		kprintf(" (HPET at 0x%llx%s)", (unsigned long long)acpi_boot_platform.hpet_addr,
+			hpet_started_by_us ? ", main counter started here" : "");
+	else if (strcmp(tsc_source, "pmtimer") == 0)
+		kprintf(" (ACPI PM timer at port 0x%x)", acpi_boot_platform.pm_timer_port);
+	kprintf(", clocksource=%s; LAPIC timer measured against the TSC (%llu kHz, %s)\n",
+		clocksource, (unsigned long long)(timer_lapic_hz() / 1000),
+		lapic_is_x2apic() ? "x2APIC: MSRs, as the firmware left it" : "xAPIC: MMIO");
+	for (size_t i = 0; i < skipped_count; i++)
+		kprintf("platform: calibration: %s not used: %s\n", skipped[i].source,
+			skipped[i].why);
 }
 
 const char *timer_tsc_source(void) { return tsc_source; }

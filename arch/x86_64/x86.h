@@ -269,6 +269,8 @@ enum {
 #define IRQ_PIC_BASE 0x20      /* legacy PIC, remapped and masked */
 #define IRQ_PIC_LINES 16       /* two cascaded 8259s of 8 lines each */
 #define IRQ_TIMER_VECTOR 0x30  /* LAPIC timer */
+#define IRQ_KEYBOARD_VECTOR 0x31 /* ISA IRQ 1 through the I/O APIC (i8042) */
+#define IRQ_TEST_VECTOR 0x3f   /* the tests' own (tests/x86/ioapic_test.c) */
 #define IRQ_SPURIOUS_VECTOR 0xff
 
 /* The register frame isr.S builds on every interrupt and exception, lowest
@@ -281,6 +283,12 @@ typedef struct trap_frame {
 } trap_frame;
 
 void trap_dispatch(trap_frame *tf); /* called from isr.S */
+/* Device interrupts: fn runs for every interrupt on `vector` (interrupts
+ * off), then the LAPIC gets its EOI. NULL removes the handler; a vector
+ * below VECTOR_EXCEPTIONS, or IRQ_TIMER_VECTOR / IRQ_SPURIOUS_VECTOR
+ * (handled apart), is refused with a panic. An interrupt on a vector
+ * without a handler is reported and acknowledged. */
+void idt_set_irq_handler(uint8_t vector, void (*fn)(void));
 /* Prints a trap frame: vector name, error code (decoded for #PF, with CR2),
  * every register and a backtrace from the interrupted frame. */
 void trap_print(const trap_frame *tf, uint64_t cr2);
@@ -293,9 +301,40 @@ typedef struct try_context {
 int try_save(try_context *ctx) __attribute__((returns_twice));
 _Noreturn void try_resume(const try_context *ctx);
 
-/* ---- interrupt controllers and time (pic.c, lapic.c, timer.c) --------- */
+/* ---- interrupt controllers and time (ioapic.c, lapic.c, timer.c) ------ */
 void pic_disable(void);
+/* Maps and masks every I/O APIC of acpi_boot_platform (after acpi_init and
+ * lapic_init). */
+void ioapic_init(void);
+/* Routes ISA IRQ isa_irq (after the MADT's interrupt source overrides: GSI, polarity, trigger) to vector on the boot CPU's LAPIC, unmasked. Returns false, with the reason printed, when no I/O APIC serves that GSI. */
+bool ioapic_route_isa(unsigned isa_irq, uint8_t vector);
+/* Masks ISA IRQ isa_irq's entry again; false as above, silently. */
+bool ioapic_mask_isa(unsigned isa_irq);
+struct acpi_platform; /* ACPI tables, below */
+/* Where an ISA IRQ arrives: its GSI and the pin's electrical mode. */
+typedef struct ioapic_gsi_route {
+	uint32_t gsi;
+	bool active_low, level; /* ISA's default: active high, edge */
+} ioapic_gsi_route;
+/* The translation alone, from pf's overrides; false for isa_irq > 15. */
+bool ioapic_isa_to_gsi(const struct acpi_platform *pf, unsigned isa_irq, ioapic_gsi_route *out);
+/* Redirection entry bits (82093AA datasheet, 3.2.4). */
+#define IOAPIC_REDIR_ACTIVE_LOW (1u << 13)
+#define IOAPIC_REDIR_LEVEL (1u << 15)
+#define IOAPIC_REDIR_MASKED (1u << 16)
+/* A fixed, physical-destination, unmasked entry. */
+uint64_t ioapic_entry_for(uint8_t vector, bool active_low, bool level, uint32_t apic_id);
+/* The raw redirection entry of a GSI; false when no I/O APIC serves it. */
+bool ioapic_write_gsi(uint32_t gsi, uint64_t entry);
+bool ioapic_read_gsi(uint32_t gsi, uint64_t *entry);
+size_t ioapic_count(void);      /* I/O APICs found */
+uint32_t ioapic_gsi_count(void); /* redirection entries over all of them */
 void lapic_init(void);
+/* xAPIC (MMIO) or x2APIC (MSRs): x2APIC only when CPUID.1:ECX[21] and the
+ * firmware left IA32_APIC_BASE enabled with EXTD set (lapic.c). */
+bool lapic_choose_x2apic(uint32_t cpuid1_ecx, uint64_t apic_base);
+bool lapic_is_x2apic(void);
+uint32_t lapic_x2apic_msr(uint32_t reg); /* the MSR of MMIO offset reg */
 void lapic_eoi(void);
 uint32_t lapic_id(void);
 void lapic_timer_start(uint32_t hz);
@@ -321,7 +360,33 @@ clock_reading clock_read_bracketed(uint64_t (*read)(void));
  * off meanwhile). NULL on success, else why not (the PIT does not count,
  * or the window ran past the one-shot's end). */
 const char *pit_measure_tsc_hz(timer_rate *out);
-const char *timer_tsc_source(void); /* "cpuid 0x15", "cpuid 0x16", "pit" */
+/* "cpuid 0x15", "hpet", "pmtimer", "pit", "cpuid 0x16" */
+const char *timer_tsc_source(void);
+const char *timer_clocksource_option(void); /* clocksource=: "auto", ... */
+/* The platform summary's calibration lines: the source, why the ones
+ * before it were passed over. */
+void timer_print_calibration(void);
+/* An up-counting hardware counter the TSC can be measured against. */
+typedef struct timer_counter {
+	const char *name;                          /* "hpet", "pmtimer" */
+	uint64_t (*read)(const struct timer_counter *c); /* masked to the width */
+	volatile void *regs;                       /* HPET registers */
+	uint16_t port;                             /* PM timer port */
+	uint64_t hz;                               /* counts per second */
+	uint64_t mask;                             /* 2^width - 1 */
+	const char *dead;                          /* "... does not advance" */
+} timer_counter;
+/* The TSC rate over one ~30 ms window of c, as counter_measure_tsc_hz
+ * for the PIT: NULL, or c->dead when the counter does not move (after a
+ * bounded number of reads), or another reason. */
+const char *counter_measure_tsc_hz(const timer_counter *c, timer_rate *out);
+/* The HPET whose registers are at regs (mapped): validates the period,
+ * sets the enable bit if it was clear (*started). NULL or why not. */
+const char *hpet_counter_open(volatile void *regs, timer_counter *out, bool *started);
+/* The boot platform's HPET (mapped on first use) and PM timer. */
+const char *timer_counter_hpet(timer_counter *out);
+const char *timer_counter_pmtimer(timer_counter *out);
+void timer_counter_pmtimer_at(uint16_t port, bool is_32bit, timer_counter *out);
 /* The TSC rate the clock was calibrated with (arch_cycles_per_sec() is
  * its middle). From CPUID: the nominal rate +-0.1%. */
 timer_rate timer_tsc_rate(void);

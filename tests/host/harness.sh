@@ -58,6 +58,10 @@ check cmdline.bad_value 2 "bad value in 'hz=abc'" \
 	-- make -s run CMDLINE='hz=abc'
 check cmdline.help 0 "hz" "tests" \
 	-- make -s run CMDLINE='help=1'
+check cmdline.clocksource_unknown 2 "clocksource=tsc: not one of auto, cpuid, hpet, pmtimer, pit" \
+	"bad kernel command line" -- make -s run CMDLINE='clocksource=tsc'
+check cmdline.clocksource_missing 2 "clocksource=hpet: no HPET in the ACPI tables" \
+	"bad kernel command line" -- make -s run MACHINE=q35,hpet=off CMDLINE='clocksource=hpet'
 check experiment.result 2 "hello from an experiment" "kernel exit status 7$" \
 	-- make -s run EXP=tests/experiments/hello.c
 check experiment.kernel_fault 2 "page fault \(vector 14" "page fault at 0x10: page not present, write" \

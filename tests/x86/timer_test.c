@@ -13,9 +13,11 @@
  *     an interrupt left pending from before);
  *   - no tick is taken with interrupts off.
  * Together they catch a wrong divisor or count (the registers, the
- * interval), a wrong calibration (the overlap), a timer that runs fast (the
- * count bound) or not at all (the tick wait, bounded so it fails, not
- * hangs).
+ * interval), a wrong calibration (the overlap, against each source present:
+ * PIT, HPET, PM timer), a timer that runs fast (the count bound) or not at
+ * all (the tick wait, bounded so it fails, not hangs). Sources that do not
+ * tick (a stuck counter, a fake HPET, a port with no PM timer) must be
+ * named, not waited on.
  */
 #include "arch/x86_64/x86.h"
 #include "lib/lib.h"
@@ -66,26 +68,224 @@ TEST(timer, calibration_is_an_interval)
 	CHECK_LE(timer_rate_width_ppm(&st.rate), USEFUL_WIDTH_PPM);
 }
 
-/* A fresh measurement against the PIT must overlap the calibration: both
- * contain the true rate. The best of up to 8 windows, as at boot. */
-TEST(timer, tsc_agrees_with_pit)
+/* A clock other than the one the boot calibrated with must overlap the
+ * calibration widened by this much (0.1%): on a PC the PIT, the HPET and
+ * the PM timer run off the chipset's crystals, each within ~100 ppm of
+ * nominal; under QEMU all follow the host's clock and agree exactly. A
+ * wrong period, counter width or unit is off by far more. */
+#define OTHER_SOURCE_TOLERANCE_PPM 1000
+
+/* The narrowest of up to 8 windows against the PIT (c NULL) or c; NULL
+ * when one was had, else the last reason. */
+static const char *measure_best(const timer_counter *c, timer_rate *best)
 {
-	timer_rate best = { 0, UINT64_MAX }, r;
+	timer_rate r;
 	const char *err = NULL;
-	for (int i = 0; i < 8 && timer_rate_width_ppm(&best) > USEFUL_WIDTH_PPM / 20; i++) {
-		err = pit_measure_tsc_hz(&r);
-		if (!err && r.hi - r.lo < best.hi - best.lo)
-			best = r;
+	*best = (timer_rate){ 0, UINT64_MAX };
+	for (int i = 0; i < 8 && timer_rate_width_ppm(best) > USEFUL_WIDTH_PPM / 20; i++) {
+		err = c ? counter_measure_tsc_hz(c, &r) : pit_measure_tsc_hz(&r);
+		if (!err && r.hi - r.lo < best->hi - best->lo)
+			*best = r;
 	}
-	CHECK_MSG(best.hi != UINT64_MAX, "no PIT window: %s", err);
+	return best->hi != UINT64_MAX ? NULL : err;
+}
+
+/* A fresh measurement against `source` must overlap the calibration: both
+ * contain the true rate (widened when they come from different clocks). */
+static void check_agrees(const char *source, const timer_rate *now)
+{
 	timer_rate cal = timer_tsc_rate();
+	bool same = strcmp(source, timer_tsc_source()) == 0;
+	uint64_t slack = same ? 0 : cal.hi / 1000000 * OTHER_SOURCE_TOLERANCE_PPM;
+	timer_rate wide = { cal.lo - slack, cal.hi + slack };
 	test_log("TSC source %s", timer_tsc_source());
 	log_rate("TSC, calibrated", &cal);
-	log_rate("TSC, against the PIT now", &best);
-	CHECK_LE(timer_rate_width_ppm(&best), USEFUL_WIDTH_PPM);
-	CHECK_MSG(rates_overlap(&best, &cal), "TSC rate [%llu, %llu] Hz now, [%llu, %llu] Hz "
-		  "at boot", (unsigned long long)best.lo, (unsigned long long)best.hi,
-		  (unsigned long long)cal.lo, (unsigned long long)cal.hi);
+	int64_t off_ppm = ((int64_t)(now->lo / 2 + now->hi / 2) - (int64_t)arch_cycles_per_sec()) /
+			  (int64_t)(arch_cycles_per_sec() / 1000000);
+	test_log("TSC, against %s now: [%llu, %llu] Hz (%llu ppm wide), middle %s%lld ppm from "
+		 "the calibration's", source, (unsigned long long)now->lo,
+		 (unsigned long long)now->hi, (unsigned long long)timer_rate_width_ppm(now),
+		 off_ppm < 0 ? "-" : "+", (long long)(off_ppm < 0 ? -off_ppm : off_ppm));
+	CHECK_LE(timer_rate_width_ppm(now), USEFUL_WIDTH_PPM);
+	CHECK_MSG(rates_overlap(now, &wide), "TSC rate [%llu, %llu] Hz against %s, [%llu, "
+		  "%llu] Hz at boot (%s, widened by %llu)", (unsigned long long)now->lo,
+		  (unsigned long long)now->hi, source, (unsigned long long)cal.lo,
+		  (unsigned long long)cal.hi, timer_tsc_source(), (unsigned long long)slack);
+}
+
+/* No PIT (QEMU -machine pit=off) is the one absence these accept: the
+ * ACPI tables say nothing about it. */
+TEST(timer, tsc_agrees_with_pit)
+{
+	timer_rate best;
+	const char *err = measure_best(NULL, &best);
+	if (err && strcmp(err, "PIT channel 2 does not count") == 0 &&
+	    strcmp(timer_tsc_source(), "pit") != 0) {
+		test_log("no PIT here: %s", err);
+		return;
+	}
+	CHECK_MSG(!err, "no PIT window: %s", err);
+	check_agrees("pit", &best);
+}
+
+TEST(timer, tsc_agrees_with_hpet)
+{
+	timer_counter c;
+	const char *err = timer_counter_hpet(&c);
+	if (!acpi_boot_platform.hpet) {
+		CHECK_STREQ(err, "no HPET in the ACPI tables");
+		test_log("no HPET here");
+		return;
+	}
+	CHECK_MSG(!err, "HPET: %s", err);
+	test_log("HPET: %llu Hz, %s-bit main counter", (unsigned long long)c.hz,
+		 c.mask == UINT64_MAX ? "64" : "32");
+	timer_rate best;
+	err = measure_best(&c, &best);
+	CHECK_MSG(!err, "no HPET window: %s", err);
+	check_agrees("hpet", &best);
+}
+
+TEST(timer, tsc_agrees_with_pmtimer)
+{
+	timer_counter c;
+	const char *err = timer_counter_pmtimer(&c);
+	if (!acpi_boot_platform.pm_timer_port) {
+		CHECK_STREQ(err, "no ACPI PM timer in the FADT");
+		test_log("no PM timer here");
+		return;
+	}
+	CHECK_MSG(!err, "PM timer: %s", err);
+	timer_rate best;
+	err = measure_best(&c, &best);
+	CHECK_MSG(!err, "no PM timer window: %s", err);
+	check_agrees("pmtimer", &best);
+}
+
+/* clocksource= forces the source; "auto" picks the first that works, and
+ * on QEMU TCG (no CPUID 0x15) that is the HPET when the machine has one,
+ * else the PM timer. */
+TEST(timer, clocksource_used)
+{
+	const char *opt = timer_clocksource_option();
+	test_log("clocksource=%s, TSC calibrated from %s", opt, timer_tsc_source());
+	if (strcmp(opt, "auto") != 0) {
+		CHECK_EQ(strncmp(timer_tsc_source(), opt, strlen(opt)), 0);
+		return;
+	}
+	if (strncmp(timer_tsc_source(), "cpuid", 5) == 0)
+		return; /* a CPU that reports its TSC rate (KVM, -cpu host) */
+	if (acpi_boot_platform.hpet)
+		CHECK_STREQ(timer_tsc_source(), "hpet");
+	else if (acpi_boot_platform.pm_timer_port)
+		CHECK_STREQ(timer_tsc_source(), "pmtimer");
+	else
+		CHECK_STREQ(timer_tsc_source(), "pit");
+}
+
+/* ---- the window arithmetic, against a counter made from the TSC -------- */
+/* A counter at fake.hz, computed from the TSC at the calibrated rate and
+ * started near the top of its width: its true rate is arch_cycles_per_sec()
+ * exactly (up to the truncation), so the measured interval must contain
+ * it, however the vCPU is held up - and the window crosses the wrap. */
+static uint64_t fake_tsc0, fake_start;
+
+static uint64_t read_from_tsc(const timer_counter *c)
+{
+	uint64_t cycles = arch_cycles() - fake_tsc0;
+	uint64_t counts = (uint64_t)((unsigned __int128)cycles * c->hz / arch_cycles_per_sec());
+	return (fake_start + counts) & c->mask;
+}
+
+TEST(timer, counter_window_wraps)
+{
+	static const struct {
+		uint64_t hz, mask;
+	} kinds[] = {
+		{ 3579545, 0xffffff },          /* 24-bit PM timer */
+		{ 3579545, 0xffffffff },        /* 32-bit PM timer */
+		{ 14318180, 0xffffffff },       /* 32-bit HPET */
+		{ 100000000, UINT64_MAX },      /* 64-bit HPET (QEMU's) */
+	};
+	uint64_t f = arch_cycles_per_sec();
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		timer_counter c = { .name = "fake", .read = read_from_tsc, .hz = kinds[i].hz,
+				    .mask = kinds[i].mask, .dead = "fake does not advance" };
+		/* ~5 ms of counts before the top: the 30 ms window wraps. */
+		fake_start = kinds[i].mask - kinds[i].hz / 200;
+		fake_tsc0 = arch_cycles();
+		timer_rate r;
+		const char *err = counter_measure_tsc_hz(&c, &r);
+		CHECK_MSG(!err, "fake counter %zu: %s", i, err);
+		if (err)
+			continue;
+		test_log("%llu Hz counter of mask 0x%llx: TSC [%llu, %llu] Hz", (unsigned long long)c.hz,
+			 (unsigned long long)c.mask, (unsigned long long)r.lo, (unsigned long long)r.hi);
+		CHECK(read_from_tsc(&c) < fake_start); /* it did wrap (unsigned) */
+		/* Truncation makes the fake counter at most one count late. */
+		CHECK_MSG(r.lo <= f && f <= r.hi, "TSC %llu Hz outside [%llu, %llu]",
+			  (unsigned long long)f, (unsigned long long)r.lo, (unsigned long long)r.hi);
+		CHECK_LE(timer_rate_width_ppm(&r), USEFUL_WIDTH_PPM);
+	}
+}
+
+/* ---- sources that do not tick: named, bounded, no hang ---------------- */
+static uint64_t read_stuck(const timer_counter *c)
+{
+	(void)c;
+	return 12345;
+}
+
+TEST(timer, dead_counter_reported)
+{
+	timer_counter c = { .name = "stuck", .read = read_stuck, .hz = 3579545,
+			    .mask = 0xffffff, .dead = "stuck counter does not advance" };
+	timer_rate r = { 1, 2 };
+	uint64_t t0 = arch_nanotime();
+	CHECK_STREQ(counter_measure_tsc_hz(&c, &r), "stuck counter does not advance");
+	test_log("given up after %llu us", (unsigned long long)((arch_nanotime() - t0) / 1000));
+	CHECK_EQ(r.lo, 1); /* untouched */
+}
+
+/* A fake HPET in RAM: all ones (nothing decodes the address) has no valid
+ * period; a valid one that is stopped gets its enable bit set, and its
+ * main counter, which nothing advances, is reported by name. */
+static uint64_t fake_hpet[0x400 / 8] __attribute__((aligned(4096)));
+
+TEST(timer, fake_hpet_reported)
+{
+	timer_counter c;
+	bool started = true;
+	memset(fake_hpet, 0xff, sizeof fake_hpet);
+	const char *err = hpet_counter_open(fake_hpet, &c, &started);
+	CHECK(err != NULL);
+	CHECK(strstr(err, "period") != NULL);
+	CHECK(!started);
+
+	memset(fake_hpet, 0, sizeof fake_hpet);
+	fake_hpet[0] = (uint64_t)10000000 << 32 | (1u << 13); /* 10 ns: 100 MHz, 64-bit */
+	CHECK(hpet_counter_open(fake_hpet, &c, &started) == NULL);
+	CHECK(started);
+	CHECK_EQ(fake_hpet[2] & 1, 1); /* general configuration: enabled */
+	CHECK_EQ(c.hz, 100000000);
+	CHECK_EQ(c.mask, UINT64_MAX);
+	timer_rate r;
+	CHECK_STREQ(counter_measure_tsc_hz(&c, &r), "HPET main counter does not advance");
+	fake_hpet[0] = (uint64_t)69841279 << 32; /* 14.318 MHz, 32-bit */
+	CHECK(hpet_counter_open(fake_hpet, &c, &started) == NULL);
+	CHECK(!started); /* already enabled */
+	CHECK_EQ(c.hz, 14318179); /* 1e15 fs / period, truncated */
+	CHECK_EQ(c.mask, 0xffffffffULL);
+}
+
+/* A PM timer at a port where none is (0x80, the POST code port): reported
+ * by name, in bounded time. */
+TEST(timer, pmtimer_absent_port_reported)
+{
+	timer_counter c;
+	timer_counter_pmtimer_at(0x80, false, &c);
+	timer_rate r;
+	CHECK_STREQ(counter_measure_tsc_hz(&c, &r), "ACPI PM timer does not advance");
 }
 
 /* The LAPIC timer as programmed: periodic, our vector, divide by 16 (the
