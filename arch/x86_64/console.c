@@ -164,9 +164,10 @@ void arch_console_write(const char *buf, size_t len)
 	arch_irq_restore(flags);
 }
 
+/* The serial line first, then the PS/2 keyboard's ring (i8042.c). */
 int arch_console_getc(void)
 {
-	if (!serial_present || !(inb(COM1 + UART_LSR) & UART_LSR_DATA_READY))
-		return -1;
-	return inb(COM1 + UART_DATA);
+	if (serial_present && (inb(COM1 + UART_LSR) & UART_LSR_DATA_READY))
+		return inb(COM1 + UART_DATA);
+	return i8042_getc();
 }

@@ -56,6 +56,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	lapic_init();
 	console_fb_start();
 	timer_init();
+	i8042_init();
 	arch_print_platform();
 	arch_irq_enable();
 	kernel_main();
