@@ -170,7 +170,7 @@ test-qemu: deps $(KERNEL_ELF)
 # Each firmware gets its own ISO (the same hybrid image) whose command line
 # says which firmware boot.firmware_kind must see. Every run happens even
 # if one fails.
-MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi
+MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,ioapic
 MATRIX_MACHINES := pc q35
 MATRIX_MEMS := 128M 4G
 # UEFI at 4G passes too but takes ~38 s under TCG (OVMF sets up all of

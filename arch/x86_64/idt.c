@@ -1,6 +1,7 @@
 /*
  * idt.c - the IDT and the C side of every interrupt and exception: timer
- * ticks, spurious interrupts, faults caught by arch_try(), and the report a
+ * ticks, device interrupts (a handler per vector, idt_set_irq_handler),
+ * spurious interrupts, faults caught by arch_try(), and the report a
  * fault nobody catches ends in (vector name, decoded error code, CR2, every
  * register, symbolized backtrace, then panic).
  */
@@ -222,6 +223,18 @@ void trap_print(const trap_frame *tf, uint64_t cr2)
 }
 
 /* ---- dispatch --------------------------------------------------------- */
+/* Device interrupt handlers by vector (idt_set_irq_handler); read in
+ * trap_dispatch with interrupts off. */
+static void (*volatile irq_handlers[VECTOR_COUNT])(void);
+
+void idt_set_irq_handler(uint8_t vector, void (*fn)(void))
+{
+	if (vector < VECTOR_EXCEPTIONS || vector == IRQ_TIMER_VECTOR ||
+	    vector == IRQ_SPURIOUS_VECTOR)
+		panic("idt_set_irq_handler: vector %u is not for device interrupts", vector);
+	irq_handlers[vector] = fn;
+}
+
 void trap_dispatch(trap_frame *tf)
 {
 	if (tf->vector < VECTOR_EXCEPTIONS) {
@@ -254,6 +267,11 @@ void trap_dispatch(trap_frame *tf)
 	case IRQ_SPURIOUS_VECTOR:
 		return; /* no EOI for a spurious LAPIC interrupt */
 	default:
+		if (irq_handlers[tf->vector]) {
+			irq_handlers[tf->vector]();
+			lapic_eoi();
+			return;
+		}
 		if (tf->vector >= IRQ_PIC_BASE && tf->vector < IRQ_PIC_BASE + IRQ_PIC_LINES) {
 			/* The PIC is masked; only its spurious IRQ 7/15 can
 			 * arrive, and those take no EOI either. */

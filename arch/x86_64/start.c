@@ -7,7 +7,8 @@
  * command line before anything it configures, GDT/IDT before the first
  * fault can happen on purpose, pmm before vmm (page tables need frames),
  * vmm before the LAPIC (its registers are mapped uncached, the first MMIO
- * mapping), the ACPI tables (a table beyond the direct map gets a mapping)
+ * mapping), the ACPI tables (a table beyond the direct map gets a mapping),
+ * the I/O APICs (listed by the MADT; every entry masked, the 8259s too)
  * and the framebuffer console (its frames and mapping), timers last, then
  * the platform summary (it names the clock the timers were calibrated with).
  */
@@ -54,6 +55,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	acpi_init();
 	pic_disable();
 	lapic_init();
+	ioapic_init();
 	console_fb_start();
 	timer_init();
 	i8042_init();

@@ -212,6 +212,8 @@ enum {
 #define IRQ_PIC_BASE 0x20      /* legacy PIC, remapped and masked */
 #define IRQ_PIC_LINES 16       /* two cascaded 8259s of 8 lines each */
 #define IRQ_TIMER_VECTOR 0x30  /* LAPIC timer */
+#define IRQ_KEYBOARD_VECTOR 0x31 /* ISA IRQ 1 through the I/O APIC (i8042) */
+#define IRQ_TEST_VECTOR 0x3f   /* the tests' own (tests/x86/ioapic_test.c) */
 #define IRQ_SPURIOUS_VECTOR 0xff
 
 /* The register frame isr.S builds on every interrupt and exception, lowest
@@ -224,6 +226,12 @@ typedef struct trap_frame {
 } trap_frame;
 
 void trap_dispatch(trap_frame *tf); /* called from isr.S */
+/* Device interrupts: fn runs for every interrupt on `vector` (interrupts
+ * off), then the LAPIC gets its EOI. NULL removes the handler; a vector
+ * below VECTOR_EXCEPTIONS, or IRQ_TIMER_VECTOR / IRQ_SPURIOUS_VECTOR
+ * (handled apart), is refused with a panic. An interrupt on a vector
+ * without a handler is reported and acknowledged. */
+void idt_set_irq_handler(uint8_t vector, void (*fn)(void));
 /* Prints a trap frame: vector name, error code (decoded for #PF, with CR2),
  * every register and a backtrace from the interrupted frame. */
 void trap_print(const trap_frame *tf, uint64_t cr2);
@@ -236,8 +244,34 @@ typedef struct try_context {
 int try_save(try_context *ctx) __attribute__((returns_twice));
 _Noreturn void try_resume(const try_context *ctx);
 
-/* ---- interrupt controllers and time (pic.c, lapic.c, timer.c) --------- */
+/* ---- interrupt controllers and time (ioapic.c, lapic.c, timer.c) ------ */
 void pic_disable(void);
+/* Maps and masks every I/O APIC of acpi_boot_platform (after acpi_init and
+ * lapic_init). */
+void ioapic_init(void);
+/* Routes ISA IRQ isa_irq (after the MADT's interrupt source overrides: GSI, polarity, trigger) to vector on the boot CPU's LAPIC, unmasked. Returns false, with the reason printed, when no I/O APIC serves that GSI. */
+bool ioapic_route_isa(unsigned isa_irq, uint8_t vector);
+/* Masks ISA IRQ isa_irq's entry again; false as above, silently. */
+bool ioapic_mask_isa(unsigned isa_irq);
+struct acpi_platform; /* ACPI tables, below */
+/* Where an ISA IRQ arrives: its GSI and the pin's electrical mode. */
+typedef struct ioapic_gsi_route {
+	uint32_t gsi;
+	bool active_low, level; /* ISA's default: active high, edge */
+} ioapic_gsi_route;
+/* The translation alone, from pf's overrides; false for isa_irq > 15. */
+bool ioapic_isa_to_gsi(const struct acpi_platform *pf, unsigned isa_irq, ioapic_gsi_route *out);
+/* Redirection entry bits (82093AA datasheet, 3.2.4). */
+#define IOAPIC_REDIR_ACTIVE_LOW (1u << 13)
+#define IOAPIC_REDIR_LEVEL (1u << 15)
+#define IOAPIC_REDIR_MASKED (1u << 16)
+/* A fixed, physical-destination, unmasked entry. */
+uint64_t ioapic_entry_for(uint8_t vector, bool active_low, bool level, uint32_t apic_id);
+/* The raw redirection entry of a GSI; false when no I/O APIC serves it. */
+bool ioapic_write_gsi(uint32_t gsi, uint64_t entry);
+bool ioapic_read_gsi(uint32_t gsi, uint64_t *entry);
+size_t ioapic_count(void);      /* I/O APICs found */
+uint32_t ioapic_gsi_count(void); /* redirection entries over all of them */
 void lapic_init(void);
 void lapic_eoi(void);
 uint32_t lapic_id(void);
