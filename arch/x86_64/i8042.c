@@ -19,7 +19,9 @@
  * Translation stays on, so the keyboard's scan code set 2 reaches us as
  * set 1, whatever set the keyboard speaks; only set 1 is decoded.
  *
- * Input: IRQ 1 (or a poll) drains the output buffer; each byte goes
+ * Input: IRQ 1, routed through the I/O APIC to IRQ_KEYBOARD_VECTOR (or,
+ * when it cannot be routed, a poll from every timer tick) drains the
+ * output buffer; each byte goes
  * through kbd_translate (pure: US layout, shift, ctrl+letter, caps lock,
  * 0xe0 extended keys as ANSI escape sequences, 0xe1 Pause swallowed) and
  * kbd_feed puts the bytes into the ring, or scrolls the framebuffer
@@ -43,6 +45,7 @@
 #define KBD_CMD_ENABLE_SCANNING 0xf4
 #define KBD_ACK 0xfa
 #define I8042_DRAIN_MAX 16 /* bytes one interrupt takes at most */
+#define I8042_ISA_IRQ 1
 
 /* ---- scan code set 1 -------------------------------------------------- */
 #define SC_RELEASE 0x80
@@ -354,6 +357,7 @@ static bool kbd_present;
 static char kbd_reason[96];
 static kbd_state kbd_boot_state;
 static kbd_ring kbd_boot_ring;
+static bool kbd_polled; /* no interrupt route: timer_tick polls */
 
 static uint8_t port_in(void *ctx, uint16_t port)
 {
@@ -394,8 +398,28 @@ void i8042_init(void)
 		return;
 	}
 	kbd_reason[0] = '\0';
-	kprintf("keyboard: i8042 PS/2, scan code set 1 (translated), config 0x%02x, polled "
-		"from the timer tick%s%s\n", config, why[0] ? "; " : "", why);
+	/* The handler first: the entry is live once routed. IRQ 1 is edge
+	 * triggered, so a byte that came before the route would never raise
+	 * another edge: drain once after routing. */
+	idt_set_irq_handler(IRQ_KEYBOARD_VECTOR, i8042_poll);
+	kbd_polled = !ioapic_route_isa(I8042_ISA_IRQ, IRQ_KEYBOARD_VECTOR);
+	if (kbd_polled)
+		idt_set_irq_handler(IRQ_KEYBOARD_VECTOR, NULL);
+	i8042_poll();
+	if (kbd_polled)
+		kprintf("keyboard: i8042 PS/2, scan code set 1 (translated), config 0x%02x, "
+			"polled from the timer tick (IRQ 1 has no route)%s%s\n",
+			config, why[0] ? "; " : "", why);
+	else
+		kprintf("keyboard: i8042 PS/2, scan code set 1 (translated), config 0x%02x, "
+			"IRQ 1 -> vector 0x%x%s%s\n", config, IRQ_KEYBOARD_VECTOR,
+			why[0] ? "; " : "", why);
+}
+
+void i8042_tick(void)
+{
+	if (kbd_polled)
+		i8042_poll();
 }
 
 bool i8042_present(void)

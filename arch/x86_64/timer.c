@@ -214,7 +214,7 @@ timer_rate timer_tsc_rate(void) { return tsc_rate; }
 void timer_tick(void)
 {
 	ticks++;
-	i8042_poll(); /* the keyboard has no interrupt route yet */
+	i8042_tick(); /* the keyboard, when IRQ 1 has no route */
 	if (tick_handler)
 		tick_handler();
 }

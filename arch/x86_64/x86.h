@@ -546,8 +546,10 @@ void i8042_init(void);
 bool i8042_present(void);
 const char *i8042_skip_reason(void); /* why not present; "" when present */
 /* Drains the controller's output buffer into the ring (the interrupt
- * handler; also safe to call polled). */
+ * handler; interrupts off). */
 void i8042_poll(void);
+/* From timer_tick: polls when IRQ 1 could not be routed. */
+void i8042_tick(void);
 int i8042_getc(void);            /* the oldest keyboard byte, or -1 */
 uint32_t i8042_dropped(void);    /* bytes lost to a full ring */
 
