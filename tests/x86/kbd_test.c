@@ -74,7 +74,7 @@ TEST(kbd, caps_lock)
 	/* Caps on: letters upper case, digits and punctuation unchanged;
 	 * shift inverts it back for letters only. The key's typematic
 	 * repeat (more makes before the release) does not toggle again. */
-	TYPE(&s, out, K_CAPS, K_CAPS, K_CAPS, K_CAPS | REL, K_A, K_1, K_MINUS, K_LSHIFT, K_A, K_1,
+	TYPE(&s, out, K_CAPS, K_CAPS, K_CAPS | REL, K_A, K_1, K_MINUS, K_LSHIFT, K_A, K_1,
 	     K_LSHIFT | REL);
 	CHECK_MSG(strcmp(out, "A1-a!") == 0, "got '%s'", out);
 	CHECK(s.caps);
@@ -129,7 +129,9 @@ TEST(kbd, releases_unknown_and_pause)
 		 0u);
 	/* Pause: e1 1d 45 e1 9d c5 types nothing, changes no modifier, and
 	 * the key after it types normally. */
-	TYPE(&s, out, 0xe1, 0x1d, 0x45, 0xe1, 0x9d, 0xc5, K_H);
+	CHECK_EQ(TYPE(&s, out, 0xe1, 0x1d, 0x45), 0u);
+	CHECK(!s.lctrl); /* the 0x1d inside is not Ctrl */
+	TYPE(&s, out, 0xe1, 0x9d, 0xc5, K_H);
 	CHECK(strcmp(out, "h") == 0);
 	CHECK(!s.lctrl && !s.rctrl && s.skip == 0 && s.prefix == 0);
 }
@@ -240,7 +242,14 @@ TEST(kbd, feed_scrolls_and_queues)
 }
 
 /* ---- the setup against a simulated controller -------------------------- */
-typedef enum { SIM_WORKING, SIM_ABSENT, SIM_SILENT, SIM_SELF_TEST_FAILS, SIM_NO_KEYBOARD } sim_kind;
+typedef enum {
+	SIM_WORKING,
+	SIM_ABSENT,          /* every port reads 0xff */
+	SIM_SILENT,          /* idle status, but no command is ever answered */
+	SIM_STUCK_FULL,      /* the output buffer never empties */
+	SIM_SELF_TEST_FAILS,
+	SIM_NO_KEYBOARD,     /* the controller works; no keyboard acknowledges */
+} sim_kind;
 
 typedef struct sim8042 {
 	sim_kind kind;
@@ -266,6 +275,8 @@ static uint8_t sim_in(void *ctx, uint16_t port)
 	c->reads++;
 	if (c->kind == SIM_ABSENT)
 		return I8042_ABSENT;
+	if (c->kind == SIM_STUCK_FULL)
+		return port == I8042_STATUS ? 0x01 : 0x00;
 	if (port == I8042_STATUS)
 		return c->out_len ? 0x01 : 0x00; /* input buffer always empty */
 	if (port != I8042_DATA || !c->out_len)
@@ -383,6 +394,11 @@ TEST(kbd, setup_bounded_when_silent)
 	sim.out_len = 0;
 	CHECK(!i8042_setup(&sim_io, ACPI_YES, &cfg, why, sizeof why));
 	CHECK_MSG(strstr(why, "no answer to read-config") != NULL, "%s", why);
+	CHECK_LE(sim.reads, SIM_READ_BOUND);
+	/* An output buffer that never empties: the flush gives up. */
+	sim_start(SIM_STUCK_FULL);
+	CHECK(!i8042_setup(&sim_io, ACPI_YES, &cfg, why, sizeof why));
+	CHECK_MSG(strstr(why, "output buffer does not empty") != NULL, "%s", why);
 	CHECK_LE(sim.reads, SIM_READ_BOUND);
 	/* A failing self-test is named with its result. */
 	sim_start(SIM_SELF_TEST_FAILS);
