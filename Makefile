@@ -142,11 +142,15 @@ usb:
 # With a terminal on stdin, the shell runs after boot (shell=1 comes first,
 # so CMDLINE=shell=0 still wins). DEMO=name runs one demo (demo=name).
 # CMDLINE goes to mkiso.sh as typed (sh_quote), after the two, if not empty.
+# With a display (DISPLAY or WAYLAND_DISPLAY set) QEMU also opens a window
+# on the framebuffer console, whose keyboard reaches the shell too;
+# otherwise it stays headless. The serial console is on stdio either way.
 run: deps $(KERNEL_ELF)
 	@set -- $$([ -t 0 ] && echo shell=1) $(if $(DEMO),$(call sh_quote,demo=$(value DEMO))); \
 		line=$(call sh_quote,$(value CMDLINE)); \
 		tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso "$$@" $${line:+"$$line"}
-	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 $(KBUILD)/run.iso
+	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 \
+		$$([ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ] && echo --display) $(KBUILD)/run.iso
 
 debug: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(call sh_quote,$(value CMDLINE))
@@ -170,7 +174,7 @@ test-qemu: deps $(KERNEL_ELF)
 # Each firmware gets its own ISO (the same hybrid image) whose command line
 # says which firmware boot.firmware_kind must see. Every run happens even
 # if one fails.
-MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,ioapic
+MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,kbd,ioapic
 MATRIX_MACHINES := pc q35
 MATRIX_MEMS := 128M 4G
 # UEFI at 4G passes too but takes ~38 s under TCG (OVMF sets up all of

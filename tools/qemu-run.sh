@@ -13,6 +13,11 @@
 #   --tests            a self-test run: also require the "N passed, N failed"
 #                      summary line with 0 failed
 #   --debug            start the gdb stub (-s -S) and wait for a debugger
+#   --display          also open a window showing the screen (the
+#                      framebuffer console; keys typed there reach the
+#                      kernel's PS/2 keyboard): GTK, else SDL, whichever this
+#                      QEMU has (Debian: qemu-system-gui); without either, a
+#                      note and headless. The serial console stays on stdout.
 #   --log FILE         also write the console output to FILE
 #   --print-accel      print the accelerator a run would use, and exit
 #
@@ -27,7 +32,7 @@
 # is usable (a nested, software /dev/kvm runs this kernel far slower than TCG).
 set -uo pipefail
 
-machine=q35 mem=512M timeout=300 boot_timeout=120 tests=0 debug=0 log="" print_accel=0 uefi=0
+machine=q35 mem=512M timeout=300 boot_timeout=120 tests=0 debug=0 log="" print_accel=0 uefi=0 display=0
 [ "${1:-}" = --print-accel ] && print_accel=1 && set -- --print-accel none
 while [ $# -gt 1 ]; do
 	case $1 in
@@ -38,6 +43,7 @@ while [ $# -gt 1 ]; do
 	--tests) tests=1; shift ;;
 	--uefi) uefi=1; shift ;;
 	--debug) debug=1; shift ;;
+	--display) display=1; shift ;;
 	--log) log=$2; shift 2 ;;
 	--print-accel) shift ;;
 	*) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
@@ -77,8 +83,17 @@ fi
 echo "qemu-run: machine $machine, $mem RAM, accelerator $accel," \
 	"firmware $([ "$uefi" = 1 ] && echo "UEFI ($ovmf_code)" || echo BIOS)"
 
+ui=none
+if [ "$display" = 1 ]; then
+	backends=$(qemu-system-x86_64 -display help 2>/dev/null)
+	for b in gtk sdl; do
+		if grep -qx "$b" <<<"$backends"; then ui=$b; break; fi
+	done
+	[ "$ui" != none ] || echo "qemu-run: no QEMU window (this QEMU has neither GTK nor SDL;" \
+		"Debian: apt-get install qemu-system-gui); running headless" >&2
+fi
 args=(-machine "$machine" -accel "$accel" -cpu "$cpu" -m "$mem"
-	-cdrom "$iso" -boot d -no-reboot -display none -serial stdio
+	-cdrom "$iso" -boot d -no-reboot -display "$ui" -serial stdio
 	-monitor none -device isa-debug-exit,iobase=0xf4,iosize=0x04)
 if [ "$debug" = 1 ]; then
 	args+=(-s -S)
