@@ -6,7 +6,8 @@
  * interrupts) and nothing on the path allocates, so it works from any
  * context, panics included. The framebuffer can be drawn on only once pmm
  * and vmm are up, so the first bytes of output wait in a small buffer and
- * are replayed to it then.
+ * are replayed to it then. Input: the UART's received byte, polled, else
+ * the PS/2 keyboard's ring (i8042.c).
  */
 #include "arch/x86_64/fbcon.h"
 #include "arch/x86_64/x86.h"
