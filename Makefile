@@ -65,7 +65,7 @@ help:
 	@echo "  make hosted-bench  the hosted -O2 binary, no sanitizers (build/hosted/tricolor-bench)"
 	@echo "  make sizeclasses   regenerate mm/sizeclasses.inc (tools/mksizeclasses.py)"
 	@echo "Run (run, debug and bench install missing host packages first: make deps):"
-	@echo "  make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c, DEMO=name)"
+	@echo "  make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c, DEMO=name); a window too if DISPLAY/WAYLAND_DISPLAY is set"
 	@echo "  make debug      QEMU waiting for gdb (prints how to attach)"
 	@echo "  make hosted-run EXP=file.c [CMDLINE=...]  an experiment in the hosted build"
 	@echo "  make bench      benchmarks: native (hosted, the honest numbers), then QEMU (emulated)"
