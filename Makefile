@@ -65,7 +65,7 @@ help:
 	@echo "  make hosted-bench  the hosted -O2 binary, no sanitizers (build/hosted/tricolor-bench)"
 	@echo "  make sizeclasses   regenerate mm/sizeclasses.inc (tools/mksizeclasses.py)"
 	@echo "Run (run, debug and bench install missing host packages first: make deps):"
-	@echo "  make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c, DEMO=name)"
+	@echo "  make run        boot the ISO in QEMU (CMDLINE='key=value ...', EXP=file.c, DEMO=name); a window too if DISPLAY/WAYLAND_DISPLAY is set"
 	@echo "  make debug      QEMU waiting for gdb (prints how to attach)"
 	@echo "  make hosted-run EXP=file.c [CMDLINE=...]  an experiment in the hosted build"
 	@echo "  make bench      benchmarks: native (hosted, the honest numbers), then QEMU (emulated)"
@@ -142,11 +142,15 @@ usb:
 # With a terminal on stdin, the shell runs after boot (shell=1 comes first,
 # so CMDLINE=shell=0 still wins). DEMO=name runs one demo (demo=name).
 # CMDLINE goes to mkiso.sh as typed (sh_quote), after the two, if not empty.
+# With a display (DISPLAY or WAYLAND_DISPLAY set) QEMU also opens a window
+# on the framebuffer console, whose keyboard reaches the shell too;
+# otherwise it stays headless. The serial console is on stdio either way.
 run: deps $(KERNEL_ELF)
 	@set -- $$([ -t 0 ] && echo shell=1) $(if $(DEMO),$(call sh_quote,demo=$(value DEMO))); \
 		line=$(call sh_quote,$(value CMDLINE)); \
 		tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso "$$@" $${line:+"$$line"}
-	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 $(KBUILD)/run.iso
+	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 \
+		$$([ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ] && echo --display) $(KBUILD)/run.iso
 
 debug: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(call sh_quote,$(value CMDLINE))
@@ -171,7 +175,7 @@ test-qemu: deps $(KERNEL_ELF)
 # Each firmware gets its own ISO (the same hybrid image) whose command line
 # says which firmware boot.firmware_kind must see. Every run happens even
 # if one fails.
-MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,ioapic,pci,serial
+MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,ioapic,kbd,pci,serial
 MATRIX_MACHINES := pc q35
 MATRIX_MEMS := 128M 4G
 # UEFI at 4G passes too but takes ~38 s under TCG (OVMF sets up all of

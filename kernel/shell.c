@@ -5,7 +5,8 @@
  * collector, tests, benchmarks, demos). kernel_main runs it after boot when
  * `shell=1` is given and no test, benchmark or demo was asked for.
  *
- * Input is polled (arch_console_getc has no interrupt): every byte waiting
+ * Input is polled (arch_console_getc wakes nobody; on bare metal it reads
+ * the UART and the ring the keyboard's interrupt fills): every byte waiting
  * is handled, then the shell task sleeps one tick, so an idle shell costs
  * one wakeup per tick and the other tasks (the collector's included) run.
  */

@@ -19,6 +19,11 @@
 #   --tests            a self-test run: also require the "N passed, N failed"
 #                      summary line with 0 failed
 #   --debug            start the gdb stub (-s -S) and wait for a debugger
+#   --display          also open a window showing the screen (the
+#                      framebuffer console; keys typed there reach the
+#                      kernel's PS/2 keyboard): GTK, else SDL, whichever this
+#                      QEMU has (Debian: qemu-system-gui); without either, a
+#                      note and headless. The serial console stays on stdout.
 #   --log FILE         also write the console output to FILE
 #   --print-accel      print the accelerator a run would use, and exit
 #
@@ -34,7 +39,7 @@
 set -uo pipefail
 
 machine=q35 mem=512M timeout=300 boot_timeout=120 tests=0 debug=0 log="" print_accel=0 uefi=0
-legacy_free=0 pci_serial=0 monitor=""
+legacy_free=0 pci_serial=0 monitor="" display=0
 [ "${1:-}" = --print-accel ] && print_accel=1 && set -- --print-accel none
 while [ $# -gt 1 ]; do
 	case $1 in
@@ -48,6 +53,7 @@ while [ $# -gt 1 ]; do
 	--legacy-free) legacy_free=1 pci_serial=1 uefi=1; shift ;;
 	--monitor) monitor=$2; shift 2 ;;
 	--debug) debug=1; shift ;;
+	--display) display=1; shift ;;
 	--log) log=$2; shift 2 ;;
 	--print-accel) shift ;;
 	*) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
@@ -97,8 +103,17 @@ fi
 echo "qemu-run: machine $machine_opt, $mem RAM, accelerator $accel," \
 	"firmware $([ "$uefi" = 1 ] && echo "UEFI ($ovmf_code)" || echo BIOS)"
 
+ui=none
+if [ "$display" = 1 ]; then
+	backends=$(qemu-system-x86_64 -display help 2>/dev/null)
+	for b in gtk sdl; do
+		if grep -qx "$b" <<<"$backends"; then ui=$b; break; fi
+	done
+	[ "$ui" != none ] || echo "qemu-run: no QEMU window (this QEMU has neither GTK nor SDL;" \
+		"Debian: apt-get install qemu-system-gui); running headless" >&2
+fi
 args=(-machine "$machine_opt" -accel "$accel" -cpu "$cpu" -m "$mem"
-	-cdrom "$iso" -boot d -no-reboot -display none "${serial[@]}"
+	-cdrom "$iso" -boot d -no-reboot -display "$ui" "${serial[@]}"
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04)
 if [ -n "$monitor" ]; then
 	args+=(-monitor "unix:$monitor,server=on,wait=off")

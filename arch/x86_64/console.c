@@ -8,7 +8,8 @@
  * interrupts) and nothing on the path allocates, so it works from any
  * context, panics included. The framebuffer can be drawn on only once pmm
  * and vmm are up, so the first bytes of output wait in a small buffer and
- * are replayed to it then.
+ * are replayed to it then. Input: the UART's received byte, polled, else
+ * the PS/2 keyboard's ring (i8042.c).
  */
 #include "arch/x86_64/fbcon.h"
 #include "arch/x86_64/x86.h"
@@ -212,9 +213,10 @@ void arch_console_write(const char *buf, size_t len)
 	arch_irq_restore(flags);
 }
 
+/* The serial line first, then the PS/2 keyboard's ring (i8042.c). */
 int arch_console_getc(void)
 {
-	if (!uart || !(inb(uart + UART_LSR) & UART_LSR_DATA_READY))
-		return -1;
-	return inb(uart + UART_DATA);
+	if (uart && (inb(uart + UART_LSR) & UART_LSR_DATA_READY))
+		return inb(uart + UART_DATA);
+	return i8042_getc();
 }

@@ -10,8 +10,10 @@
  * vmm before the LAPIC (its registers are mapped uncached, the first MMIO
  * mapping), the ACPI tables (a table beyond the direct map gets a mapping),
  * the I/O APICs (listed by the MADT; every entry masked, the 8259s too)
- * and the framebuffer console (its frames and mapping), timers last, then
- * the platform summary (it names the clock the timers were calibrated with).
+ * and the framebuffer console (its frames and mapping), timers, then the
+ * keyboard (the FADT says whether there is an 8042; IRQ 1 goes through the
+ * I/O APIC, or the timer tick polls it), then the platform summary (it
+ * names the clock the timers were calibrated with).
  */
 #include "arch/x86_64/x86.h"
 
@@ -60,6 +62,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	ioapic_init();
 	console_fb_start();
 	timer_init();
+	i8042_init();
 	arch_print_platform();
 	arch_irq_enable();
 	kernel_main();

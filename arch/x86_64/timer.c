@@ -471,6 +471,7 @@ timer_rate timer_tsc_rate(void) { return tsc_rate; }
 void timer_tick(void)
 {
 	ticks++;
+	i8042_tick(); /* the keyboard, when IRQ 1 has no route */
 	if (tick_handler)
 		tick_handler();
 }

@@ -552,6 +552,95 @@ uint64_t acpi_scan_rsdp(const acpi_memory *mem, uint64_t lo, uint64_t hi);
 void acpi_init(void);
 void acpi_print(const acpi_platform *pf);
 
+/* ---- PS/2 keyboard (i8042.c) ----------------------------------------- */
+/* What one scan code byte does (kbd_translate). */
+typedef enum {
+	KBD_NONE = 0,          /* a prefix, a release, a modifier or an unknown code */
+	KBD_BYTES,             /* bytes for the console reader: len of them */
+	KBD_SCROLL_BACK,       /* Shift+PgUp: the framebuffer console's scrollback */
+	KBD_SCROLL_FORWARD,    /* Shift+PgDn */
+} kbd_action;
+#define KBD_SEQ_MAX 4 /* the longest key sequence: ESC [ 5 ~ */
+typedef struct kbd_event {
+	kbd_action action;
+	uint8_t len;                 /* KBD_BYTES: bytes[0 .. len) */
+	char bytes[KBD_SEQ_MAX];
+} kbd_event;
+/* The translator's state between bytes: modifiers held, caps lock, and
+ * where a multi-byte code stands. prefix is 0 or 0xe0; skip counts the
+ * bytes of a 0xe1 (Pause) sequence still to swallow. */
+typedef struct kbd_state {
+	bool lshift, rshift, lctrl, rctrl;
+	bool caps, caps_held;  /* caps lock on; its key down (repeats do not toggle) */
+	uint8_t prefix, skip;
+} kbd_state;
+/* Scan code set 1 (what the controller's translation delivers), US layout:
+ * one byte in, what it means out. Pure: no hardware, no globals. */
+kbd_event kbd_translate(kbd_state *s, uint8_t code);
+
+/* The keyboard's bytes on their way to arch_console_getc: a ring written
+ * by one producer (the interrupt handler) and read by one consumer (the
+ * console reader), without locks or allocation. Invariants: tail <= head,
+ * head - tail <= KBD_RING_SIZE (free-running counters); head is written
+ * only by the producer (release), tail only by the consumer (release);
+ * dropped (bytes refused because the ring was full) only by the producer. */
+#define KBD_RING_SIZE 64
+typedef struct kbd_ring {
+	uint8_t buf[KBD_RING_SIZE];
+	uint32_t head, tail;
+	uint32_t dropped;
+} kbd_ring;
+/* Puts all n bytes or none (a key's sequence is never split); false and
+ * dropped += n when they do not fit. */
+bool kbd_ring_put(kbd_ring *r, const char *bytes, size_t n);
+int kbd_ring_get(kbd_ring *r); /* the oldest byte, or -1 */
+size_t kbd_ring_count(const kbd_ring *r);
+
+/* One scan code byte through the translator into the ring; Shift+PgUp/PgDn
+ * scroll fb (may be NULL) instead, and any key that yields bytes returns
+ * fb's view to the live screen. */
+struct fbcon;
+void kbd_feed(kbd_state *s, kbd_ring *r, struct fbcon *fb, uint8_t code);
+
+/* The controller's two ports as the setup sees them; the boot uses inb and
+ * outb, the tests a simulated controller. */
+typedef struct i8042_io {
+	uint8_t (*in)(void *ctx, uint16_t port);
+	void (*out)(void *ctx, uint16_t port, uint8_t value);
+	void *ctx;
+} i8042_io;
+#define I8042_DATA 0x60
+#define I8042_STATUS 0x64  /* read */
+#define I8042_COMMAND 0x64 /* write */
+#define I8042_ABSENT 0xff  /* what the status port reads with no controller */
+/* Polls of the status register one wait may take (real hardware: about
+ * 1 us each) before the controller counts as not answering. */
+#define I8042_WAIT_POLLS 200000
+#define I8042_FLUSH_MAX 32 /* stale output bytes thrown away at most */
+/* Controller configuration byte bits. */
+#define I8042_CFG_KBD_IRQ 0x01
+#define I8042_CFG_AUX_IRQ 0x02
+#define I8042_CFG_KBD_CLOCK_OFF 0x10
+#define I8042_CFG_AUX_CLOCK_OFF 0x20
+#define I8042_CFG_TRANSLATE 0x40
+/* Brings the controller up: port 1 on with its interrupt and scan code
+ * translation (set 1), port 2 off. True when ready (*config: the byte
+ * written); false with the reason in why when has_8042 (ACPI_*) says there
+ * is none, or the controller does not answer in bounded waits. */
+bool i8042_setup(const i8042_io *io, int has_8042, uint8_t *config, char *why, size_t whylen);
+/* Boot: sets up the machine's controller and hooks IRQ 1; one line says
+ * what happened. */
+void i8042_init(void);
+bool i8042_present(void);
+const char *i8042_skip_reason(void); /* why not present; "" when present */
+/* Drains the controller's output buffer into the ring (the interrupt
+ * handler; interrupts off). */
+void i8042_poll(void);
+/* From timer_tick: polls when IRQ 1 could not be routed. */
+void i8042_tick(void);
+int i8042_getc(void);            /* the oldest keyboard byte, or -1 */
+uint32_t i8042_dropped(void);    /* bytes lost to a full ring */
+
 /* ---- symbols (symbols.c) ---------------------------------------------- */
 extern char __text_start[], __text_end[], __rodata_start[], __rodata_end[];
 extern char __data_start[], __data_end[], __bss_start[], __bss_end[];

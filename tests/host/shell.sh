@@ -3,7 +3,9 @@
 # script and checks what each command prints and how the run ends: in the
 # hosted build (stdin/stdout) and in QEMU (the real 16550 UART through
 # -serial stdio). Each command is sent only once the prompt is back, since
-# bytes that reach the UART before the kernel sets it up are lost.
+# bytes that reach the UART before the kernel sets it up are lost. In QEMU
+# the shell is also typed at through the PS/2 keyboard (the monitor's
+# sendkey), and booted without an 8042 (q35 and pc, i8042=off).
 #
 #   tests/host/shell.sh [hosted|qemu|all]     (default: all)
 #
@@ -240,6 +242,106 @@ if [ "$which" = qemu ] || [ "$which" = all ]; then
 		fi
 	fi
 	exec {SH_RD}<&- {SH_WR}>&-
+
+	# The PS/2 keyboard (arch/x86_64/i8042.c): keys pressed through QEMU's
+	# monitor (sendkey, into the emulated i8042) reach the shell like
+	# serial bytes; the serial side only reads. The monitor is a pair of
+	# FIFOs (-monitor pipe:), opened read-write here so no open blocks.
+	# Each step waits for the prompt (no fixed sleeps): QEMU holds each
+	# key 100 ms and queues the next behind it, so the order is kept.
+	kbd_session() { # kbd_session MACHINE
+		mon=$(mktemp -d -t tricolor-kbd.XXXXXX)
+		mkfifo "$mon/m.in" "$mon/m.out"
+		coproc SH { exec qemu-system-x86_64 -machine "$1" -accel "$accel" -cpu "$cpu" \
+			-m 512M -cdrom "$iso" -boot d -no-reboot -display none -serial stdio \
+			-monitor "pipe:$mon/m" -device isa-debug-exit,iobase=0xf4,iosize=0x04 2>&1; }
+		attach
+		exec {MON}<>"$mon/m.in"
+		cat <>"$mon/m.out" >/dev/null &
+		mon_cat=$!
+	}
+	kbd_end() {
+		kill "$mon_cat" "$session_pid" 2>/dev/null
+		wait "$session_pid" 2>/dev/null
+		exec {SH_RD}<&- {SH_WR}>&- {MON}>&-
+		rm -rf "$mon"
+	}
+	# kbd_step NAME "KEY KEY ..." PATTERN... : presses the keys (QEMU key
+	# names), waits for the prompt and checks like step.
+	kbd_step() {
+		local name=$1 k
+		# After a step without a prompt, the rest would each wait out
+		# the whole timeout: they are reported as skipped instead.
+		if [ "$fail" -gt "$kbd_fail0" ]; then
+			not_ok "$name" "skipped after the failure above"
+			return
+		fi
+		for k in $2; do printf 'sendkey %s\n' "$k" >&"$MON"; done
+		shift 2
+		if ! read_to_prompt; then
+			not_ok "$name" "no prompt after the keys"
+			return
+		fi
+		local why=""
+		for p in "$@"; do
+			grep -qE -- "$p" <<<"$out" || why="${why:+$why; }no line matches '$p'"
+		done
+		if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
+	}
+	kbd_session q35
+	kbd_fail0=$fail
+	if ! read_to_prompt; then
+		not_ok qemu.kbd.boot "no prompt after boot"
+	elif ! grep -qE "^keyboard: i8042 PS/2, scan code set 1 \(translated\), config 0x[0-9a-f]+, IRQ 1 -> vector" <<<"$out"; then
+		not_ok qemu.kbd.boot "no 'keyboard: i8042 PS/2 ... IRQ 1' line"
+	else
+		ok qemu.kbd.boot
+		# Shifted characters, and the line reaches the command table.
+		kbd_step qemu.kbd.shift "b o g u s shift-minus shift-x ret" \
+			"^bogus_X$" "unknown command 'bogus_X'"
+		kbd_step qemu.kbd.command "h e l p ret" "^commands:" "^  platform +CPUs"
+		# Backspace edits; Ctrl+C cancels the line.
+		kbd_step qemu.kbd.backspace "m e x backspace m ret" "^memstats at"
+		kbd_step qemu.kbd.ctrl_c "a b c ctrl-c" "abc\^C"
+		# Shift+PgUp/PgDn scroll the screen and type nothing: the next
+		# line is exactly what was typed after them.
+		kbd_step qemu.kbd.scroll_keys "shift-pgup shift-pgup shift-pgdn x y z ret" \
+			"unknown command 'xyz'"
+		# caps lock: letters upper case, digits not.
+		kbd_step qemu.kbd.caps "caps_lock a b 1 caps_lock c ret" "unknown command 'AB1c'"
+		status=none
+		if [ "$fail" = "$kbd_fail0" ]; then
+			for k in h a l t ret; do printf 'sendkey %s\n' "$k" >&"$MON"; done
+			read_to_prompt # to the end: no prompt after halt
+			# Bounded: QEMU still running after the read is a failure.
+			kill -0 "$session_pid" 2>/dev/null || { wait "$session_pid"; status=$?; }
+		fi
+		if grep -q "^halting" <<<"$out" && [ "$status" = 33 ]; then
+			ok qemu.kbd.halt
+		else
+			not_ok qemu.kbd.halt "exit status $status (want 33), or no 'halting'"
+		fi
+	fi
+	kbd_end
+
+	# No 8042: one line why, and the serial shell works. q35's FADT says
+	# there is none; pc's (revision 1) cannot say, so the kernel probes
+	# and port 0x64 reads 0xff.
+	for run in "q35,i8042=off:the FADT says there is no 8042" \
+		"pc,i8042=off:no controller: port 0x64 reads 0xff"; do
+		m=${run%%:*}
+		name=qemu.kbd.none_${m%%,*}
+		kbd_session "$m"
+		if ! read_to_prompt; then
+			not_ok "$name" "no prompt after boot"
+		elif ! grep -q "^keyboard: none: ${run#*:}" <<<"$out"; then
+			not_ok "$name" "no 'keyboard: none: ${run#*:}' line"
+		else
+			ok "$name"
+			step "${name}_serial" "help" "^commands:"
+		fi
+		kbd_end
+	done
 fi
 
 echo "$pass passed, $fail failed"
