@@ -171,7 +171,7 @@ test-qemu: deps $(KERNEL_ELF)
 
 # The platform suites under both machine types and a small and a large RAM
 # under SeaBIOS, on q35 under UEFI (OVMF, tools/qemu-run.sh --uefi) and,
-# when asked for, on the legacy-free q35 (below).
+# on the legacy-free q35 (below; its ISO also says expect_legacy_free=1).
 # Each firmware gets its own ISO (the same hybrid image) whose command line
 # says which firmware boot.firmware_kind must see. Every run happens even
 # if one fails.
@@ -205,12 +205,14 @@ MATRIX_LOGS += $(foreach cs,$(MATRIX_CLOCKSOURCES),$(KBUILD)/matrix-q35-clocksou
 test-matrix: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix.iso tests=$(MATRIX_TESTS) expect_firmware=bios
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix-uefi.iso tests=$(MATRIX_TESTS) expect_firmware=uefi
+	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix-legacy-free.iso tests=$(MATRIX_TESTS) \
+		expect_firmware=uefi expect_legacy_free=1
 	@failed=0; for run in $(MATRIX_RUNS); do \
 		m=$${run%%:*}; mem=$${run#*:}; mem=$${mem%:*}; fw=$${run##*:}; \
 		if [ $$fw = uefi ]; then log=$(KBUILD)/matrix-$$m-uefi-$$mem.log; \
 			opt=--uefi; iso=$(KBUILD)/matrix-uefi.iso; \
 		elif [ $$fw = legacy-free ]; then log=$(KBUILD)/matrix-$$m-legacy-free-$$mem.log; \
-			opt=--legacy-free; iso=$(KBUILD)/matrix-uefi.iso; \
+			opt=--legacy-free; iso=$(KBUILD)/matrix-legacy-free.iso; \
 		elif [ $$fw = pci-serial ]; then log=$(KBUILD)/matrix-$$m-pci-serial-$$mem.log; \
 			opt=--pci-serial; iso=$(KBUILD)/matrix.iso; \
 		else log=$(KBUILD)/matrix-$$m-$$mem.log; opt=; iso=$(KBUILD)/matrix.iso; fi; \

@@ -53,7 +53,7 @@ CMDLINE_STRING(clocksource, "clocksource",
 /* Polls of the count before the PIT is declared dead: a 30 ms window in
  * this many polls would take 7 ns a poll of three port accesses, far
  * faster than any PC or emulator does them. (QEMU -machine pit=off: the
- * kernel stops at once with "PIT channel 2 does not count".) */
+ * PIT is passed over at once with "PIT channel 2 does not count".) */
 #define PIT_POLLS_MAX (1u << 22)
 /* HPET and PM timer windows: as long as the PIT's, bounded the same way;
  * a counter that reads the same this many times in a row is dead (the PM
@@ -162,13 +162,6 @@ const char *pit_measure_tsc_hz(timer_rate *out)
 
 static const char hpet_dead[] = "HPET main counter does not advance";
 static const char pmtimer_dead[] = "ACPI PM timer does not advance";
-
-static inline uint32_t inl(uint16_t port)
-{
-	uint32_t v;
-	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
 
 static uint64_t hpet_read(const timer_counter *c)
 {
