@@ -262,6 +262,7 @@ void trap_dispatch(trap_frame *tf)
 		/* EOI first: the tick handler may switch to another task, and
 		 * the LAPIC must not wait for this one to come back. */
 		lapic_eoi();
+		lapic_timer_rearm(); /* deadline mode: the next tick */
 		timer_tick();
 		return;
 	case IRQ_SPURIOUS_VECTOR:

@@ -5,14 +5,24 @@
  * rate is measured against the calibrated TSC in brackets, as timer.c
  * explains, and kept as an interval the tests check the tick against.
  *
- * Register access: xAPIC (memory-mapped, uncached) unless the firmware
- * left the LAPIC in x2APIC mode (IA32_APIC_BASE.EXTD set; machines with
- * APIC ids above 255 or interrupt remapping do): then the MMIO page does
- * not answer and every register is an MSR (0x800 + offset / 16). The
- * kernel does not switch to x2APIC itself: xAPIC serves one CPU with a
- * small id, and QEMU TCG (7.2) offers no x2APIC to test it on; so the
- * MSR path runs only on such real machines. Neither is the TSC-deadline
- * timer used (the periodic LAPIC timer works everywhere).
+ * Register access: x2APIC (every register an MSR, 0x800 + offset / 16)
+ * whenever CPUID offers it: the kernel switches the LAPIC to it if the
+ * firmware did not (IA32_APIC_BASE.EXTD; xAPIC -> x2APIC is a legal
+ * transition, the reverse is not). Otherwise xAPIC, memory-mapped and
+ * uncached. `x2apic=off` keeps xAPIC when the firmware left that on.
+ *
+ * The tick: the TSC-deadline timer when CPUID offers it (the LVT in
+ * deadline mode; each tick writes the next deadline, period cycles after
+ * the last one, into IA32_TSC_DEADLINE), else the periodic LAPIC timer
+ * counting at its calibrated rate. `lapic_timer=periodic|deadline|auto`
+ * chooses. Before trusting the deadline timer the kernel checks it fires:
+ * the first deadline is armed with interrupts off and the MSR must read 0
+ * (disarmed: it fired) within a bounded wait; if not, the tick falls back
+ * to the periodic timer and says why.
+ *
+ * QEMU 7.2's TCG offers neither x2APIC nor the TSC-deadline timer, so
+ * both paths run only on real machines (and KVM); under QEMU the tests
+ * check the mode choices and the periodic path.
  */
 #include "arch/x86_64/x86.h"
 
@@ -48,6 +58,11 @@ void pic_disable(void)
 #define APIC_BASE_X2APIC (1UL << 10) /* EXTD: x2APIC mode */
 #define MSR_X2APIC_FIRST 0x800
 #define CPUID_ECX_X2APIC (1u << 21)
+#define CPUID_ECX_TSC_DEADLINE (1u << 24)
+#define MSR_TSC_DEADLINE 0x6e0
+/* The first deadline must fire within this many periods (the wait that
+ * decides between the deadline and the periodic timer). */
+#define DEADLINE_CHECK_PERIODS 100
 #define APIC_BASE_ADDR_MASK 0xffffff000UL
 
 #define LAPIC_ID 0x020
@@ -63,19 +78,28 @@ void pic_disable(void)
 #define LAPIC_SVR_ENABLE (1u << 8)
 #define CPUID_LEAF_FEATURES 1
 #define CPUID_EDX_APIC (1u << 9)
-/* LAPIC_LVT_MASKED, LAPIC_TIMER_PERIODIC, LAPIC_DIVIDE_16: x86.h (tests) */
+/* LAPIC_LVT_MASKED, LAPIC_TIMER_PERIODIC/_DEADLINE_MODE, LAPIC_DIVIDE_16: x86.h (tests) */
 #define LAPIC_TIMER_STOPPED_MAX 0xffffffffu /* a one-shot from here: 68 s at 62.5 MHz */
 #define LAPIC_WINDOW_MS 20
 
 static volatile uint32_t *lapic; /* xAPIC: the register page */
 static bool x2apic;
+static bool has_tsc_deadline; /* CPUID.1:ECX[24] */
 
 uint32_t lapic_x2apic_msr(uint32_t reg) { return MSR_X2APIC_FIRST + reg / 16; }
 
-bool lapic_choose_x2apic(uint32_t cpuid1_ecx, uint64_t apic_base)
+static bool x2apic_allowed = true;
+CMDLINE_BOOL(x2apic_allowed, "x2apic",
+	     "0: keep the LAPIC in xAPIC mode unless the firmware left x2APIC on");
+
+bool lapic_choose_x2apic(uint32_t cpuid1_ecx, uint64_t apic_base, bool allowed)
 {
-	return (cpuid1_ecx & CPUID_ECX_X2APIC) && (apic_base & APIC_BASE_ENABLE) &&
-	       (apic_base & APIC_BASE_X2APIC);
+	if (!(cpuid1_ecx & CPUID_ECX_X2APIC))
+		return false;
+	/* Once in x2APIC mode, only a reset or disabling the APIC leaves it. */
+	if ((apic_base & APIC_BASE_ENABLE) && (apic_base & APIC_BASE_X2APIC))
+		return true;
+	return allowed;
 }
 
 bool lapic_is_x2apic(void) { return x2apic; }
@@ -100,10 +124,14 @@ void lapic_init(void)
 	if (!(r[3] & CPUID_EDX_APIC))
 		panic("this CPU has no local APIC");
 	uint64_t base = rdmsr(MSR_APIC_BASE);
-	x2apic = lapic_choose_x2apic(r[2], base);
-	/* Setting only the enable bit keeps the mode the firmware chose
-	 * (EXTD stays as it was). */
-	wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE);
+	x2apic = lapic_choose_x2apic(r[2], base, x2apic_allowed);
+	has_tsc_deadline = (r[2] & CPUID_ECX_TSC_DEADLINE) != 0;
+	/* Enable first (EN), then switch to x2APIC (EN and EXTD together):
+	 * the SDM's allowed transitions go disabled -> xAPIC -> x2APIC. */
+	base |= APIC_BASE_ENABLE;
+	wrmsr(MSR_APIC_BASE, base);
+	if (x2apic && !(base & APIC_BASE_X2APIC))
+		wrmsr(MSR_APIC_BASE, base | APIC_BASE_X2APIC);
 	if (!x2apic) {
 		lapic = vmm_map_mmio(base & APIC_BASE_ADDR_MASK, PAGE_SIZE);
 		if (!lapic)
@@ -162,15 +190,41 @@ static bool lapic_measure_irqoff(timer_rate *out)
 
 static timer_rate lapic_rate;
 static uint64_t lapic_hz;
-static uint32_t lapic_tick_hz; /* hz= the periodic timer runs at */
+static uint32_t lapic_tick_hz; /* hz= the tick runs at */
 static uint64_t loaded_tsc, loaded_ticks;
+
+static const char *lapic_timer_option = "auto";
+CMDLINE_STRING(lapic_timer_option, "lapic_timer",
+	       "auto, periodic or deadline: what makes the tick (auto: the TSC-deadline timer "
+	       "when the CPU has one)");
+static lapic_tick_mode tick_mode = LAPIC_TICK_PERIODIC;
+/* Deadline mode: the tick's period in TSC cycles and the deadline armed
+ * last (written only with interrupts off: boot, reprogramming, the tick). */
+static uint64_t deadline_period, deadline_next, deadline_late;
+/* Why the deadline timer was passed over, or "" (for the summary). */
+static char deadline_refused[96];
 
 uint64_t timer_lapic_hz(void) { return lapic_hz; }
 
-/* Periodic, hz per second, from the calibrated rate. */
-static void lapic_timer_program_irqoff(void)
+const char *lapic_choose_tick_mode(const char *option, bool has_deadline, lapic_tick_mode *out)
 {
-	ASSERT(!arch_irq_enabled());
+	if (strcmp(option, "periodic") == 0) {
+		*out = LAPIC_TICK_PERIODIC;
+	} else if (strcmp(option, "deadline") == 0) {
+		if (!has_deadline)
+			return "this CPU has no TSC-deadline timer (CPUID.1:ECX[24])";
+		*out = LAPIC_TICK_DEADLINE;
+	} else if (strcmp(option, "auto") == 0) {
+		*out = has_deadline ? LAPIC_TICK_DEADLINE : LAPIC_TICK_PERIODIC;
+	} else {
+		return "not one of auto, periodic, deadline";
+	}
+	return NULL;
+}
+
+/* Periodic, hz per second, from the calibrated rate. */
+static void lapic_periodic_program_irqoff(void)
+{
 	uint64_t count = lapic_hz / lapic_tick_hz;
 	if (count == 0 || count > 0xffffffffu)
 		panic("LAPIC timer at %llu Hz cannot tick at hz=%u",
@@ -182,9 +236,92 @@ static void lapic_timer_program_irqoff(void)
 	lapic_write(LAPIC_TIMER_INITIAL, (uint32_t)count);
 }
 
+/*
+ * The TSC-deadline timer: arm the first deadline one period ahead and wait,
+ * interrupts off, until the MSR reads 0 (the timer fired and disarmed
+ * itself; the interrupt waits in the IRR and becomes the first tick when
+ * interrupts come back on). A timer that has not fired after
+ * DEADLINE_CHECK_PERIODS periods is disarmed and refused.
+ */
+static bool lapic_deadline_program_irqoff(void)
+{
+	deadline_period = arch_cycles_per_sec() / lapic_tick_hz;
+	lapic_write(LAPIC_TIMER_INITIAL, 0); /* stop the count-down timer */
+	lapic_write(LAPIC_LVT_TIMER, LAPIC_TIMER_DEADLINE_MODE | IRQ_TIMER_VECTOR);
+	/* The SDM: the LVT's switch to deadline mode (an MMIO store in xAPIC
+	 * mode) must be globally visible before the WRMSR that arms it, and
+	 * WRMSR to IA32_TSC_DEADLINE is not serializing. */
+	__asm__ volatile("mfence" ::: "memory");
+	loaded_ticks = arch_ticks();
+	loaded_tsc = rdtsc();
+	deadline_next = loaded_tsc + deadline_period;
+	wrmsr(MSR_TSC_DEADLINE, deadline_next);
+	uint64_t limit = deadline_next + DEADLINE_CHECK_PERIODS * deadline_period;
+	while (rdmsr(MSR_TSC_DEADLINE) != 0) {
+		if ((int64_t)(rdtsc() - limit) > 0) {
+			wrmsr(MSR_TSC_DEADLINE, 0);
+			lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
+			return false;
+		}
+		arch_cpu_relax();
+	}
+	return true;
+}
+
+static void lapic_timer_program_irqoff(void)
+{
+	ASSERT(!arch_irq_enabled());
+	if (tick_mode == LAPIC_TICK_DEADLINE) {
+		if (lapic_deadline_program_irqoff())
+			return;
+		ksnprintf(deadline_refused, sizeof deadline_refused,
+			  "the TSC-deadline timer did not fire within %d periods",
+			  DEADLINE_CHECK_PERIODS);
+		kprintf("timer: %s; the periodic LAPIC timer makes the tick\n", deadline_refused);
+		tick_mode = LAPIC_TICK_PERIODIC;
+	}
+	lapic_periodic_program_irqoff();
+}
+
+uint64_t lapic_deadline_next(uint64_t last, uint64_t period, uint64_t now, bool *late)
+{
+	uint64_t next = last + period;
+	*late = (int64_t)(next - now) <= 0;
+	return *late ? now + period : next;
+}
+
+void lapic_timer_rearm(void)
+{
+	if (tick_mode != LAPIC_TICK_DEADLINE)
+		return;
+	bool late;
+	deadline_next = lapic_deadline_next(deadline_next, deadline_period, rdtsc(), &late);
+	deadline_late += late;
+	wrmsr(MSR_TSC_DEADLINE, deadline_next);
+}
+
+lapic_tick_mode lapic_timer_mode(void) { return tick_mode; }
+
+void lapic_timer_describe(char *buf, size_t len)
+{
+	if (tick_mode == LAPIC_TICK_DEADLINE)
+		ksnprintf(buf, len, "TSC-deadline timer, %llu cycles a tick, %llu late",
+			  (unsigned long long)deadline_period, (unsigned long long)deadline_late);
+	else if (deadline_refused[0])
+		ksnprintf(buf, len, "periodic LAPIC timer (%s)", deadline_refused);
+	else
+		ksnprintf(buf, len, "periodic LAPIC timer%s",
+			  has_tsc_deadline ? " (lapic_timer=periodic)" : " (no TSC-deadline timer)");
+}
+
 void lapic_timer_start(uint32_t hz)
 {
 	enum { TRIES = 8, GOOD_PPM = 1000 };
+	const char *err = lapic_choose_tick_mode(lapic_timer_option, has_tsc_deadline, &tick_mode);
+	if (err) {
+		kprintf("cmdline: lapic_timer=%s: %s\n", lapic_timer_option, err);
+		arch_exit(EXIT_CMDLINE);
+	}
 	arch_irqflags_t flags = arch_irq_save();
 	bool any = false;
 	for (int i = 0; i < TRIES; i++) {
@@ -224,6 +361,8 @@ void lapic_timer_read_state(lapic_timer_state *out)
 		.rate = lapic_rate,
 		.loaded_tsc = loaded_tsc,
 		.loaded_ticks = loaded_ticks,
+		.mode = tick_mode,
+		.deadline_period = deadline_period,
 	};
 	arch_irq_restore(flags);
 }

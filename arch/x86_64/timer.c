@@ -433,11 +433,12 @@ void timer_init(void)
 	ns_per_cycle_32_32 = (1000000000ULL << 32) / tsc_hz;
 	lapic_timer_start((uint32_t)tick_hz);
 	kprintf("TSC %llu.%03llu MHz (%s, within %llu ppm), LAPIC timer %llu kHz (against "
-		"the TSC), tick %lld Hz\n",
+		"the TSC), tick %lld Hz from the %s\n",
 		(unsigned long long)(tsc_hz / 1000000),
 		(unsigned long long)(tsc_hz / 1000 % 1000), tsc_source,
 		(unsigned long long)timer_rate_width_ppm(&tsc_rate),
-		(unsigned long long)(timer_lapic_hz() / 1000), (long long)tick_hz);
+		(unsigned long long)(timer_lapic_hz() / 1000), (long long)tick_hz,
+		lapic_timer_mode() == LAPIC_TICK_DEADLINE ? "TSC-deadline timer" : "periodic LAPIC timer");
 }
 
 const char *timer_clocksource_option(void) { return clocksource; }
@@ -450,9 +451,12 @@ void timer_print_calibration(void)
 			hpet_started_by_us ? ", main counter started here" : "");
 	else if (strcmp(tsc_source, "pmtimer") == 0)
 		kprintf(" (ACPI PM timer at port 0x%x)", acpi_boot_platform.pm_timer_port);
-	kprintf(", clocksource=%s; LAPIC timer measured against the TSC (%llu kHz, %s)\n",
+	char tick[128];
+	lapic_timer_describe(tick, sizeof tick);
+	kprintf(", clocksource=%s; LAPIC timer measured against the TSC (%llu kHz, %s); "
+		"the tick: %s\n",
 		clocksource, (unsigned long long)(timer_lapic_hz() / 1000),
-		lapic_is_x2apic() ? "x2APIC: MSRs, as the firmware left it" : "xAPIC: MMIO");
+		lapic_is_x2apic() ? "x2APIC: MSRs" : "xAPIC: MMIO", tick);
 	for (size_t i = 0; i < skipped_count; i++)
 		kprintf("platform: calibration: %s not used: %s\n", skipped[i].source,
 			skipped[i].why);

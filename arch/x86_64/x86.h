@@ -332,7 +332,9 @@ uint32_t ioapic_gsi_count(void); /* redirection entries over all of them */
 void lapic_init(void);
 /* xAPIC (MMIO) or x2APIC (MSRs): x2APIC only when CPUID.1:ECX[21] and the
  * firmware left IA32_APIC_BASE enabled with EXTD set (lapic.c). */
-bool lapic_choose_x2apic(uint32_t cpuid1_ecx, uint64_t apic_base);
+/* x2APIC when the CPU has it and it is allowed (x2apic=), or when the
+ * firmware left it on (no way back short of disabling the APIC). */
+bool lapic_choose_x2apic(uint32_t cpuid1_ecx, uint64_t apic_base, bool allowed);
 bool lapic_is_x2apic(void);
 uint32_t lapic_x2apic_msr(uint32_t reg); /* the MSR of MMIO offset reg */
 void lapic_eoi(void);
@@ -395,6 +397,15 @@ uint64_t timer_lapic_hz(void);
  * over ~20 ms, its periodic tick stopped meanwhile and then restarted. */
 bool lapic_timer_measure(timer_rate *out);
 /* The LAPIC timer as programmed, read back from its registers, and when. */
+typedef enum { LAPIC_TICK_PERIODIC, LAPIC_TICK_DEADLINE } lapic_tick_mode;
+/* lapic_timer= against the CPU: the mode, or why not (NULL when chosen). */
+const char *lapic_choose_tick_mode(const char *option, bool has_deadline, lapic_tick_mode *out);
+/* The deadline after last, one period on, or now + period when that has
+ * passed already (*late: ticks are dropped, never bunched up). */
+uint64_t lapic_deadline_next(uint64_t last, uint64_t period, uint64_t now, bool *late);
+void lapic_timer_rearm(void); /* the tick: arm the next deadline (deadline mode) */
+lapic_tick_mode lapic_timer_mode(void);
+void lapic_timer_describe(char *buf, size_t len); /* "TSC-deadline timer, ..." */
 typedef struct lapic_timer_state {
 	uint32_t lvt;            /* LVT timer register: mode, mask, vector */
 	uint32_t divide;         /* divide configuration register */
@@ -402,10 +413,14 @@ typedef struct lapic_timer_state {
 	timer_rate rate;         /* the calibration: counts per second */
 	uint64_t loaded_tsc;     /* TSC just before the count was loaded */
 	uint64_t loaded_ticks;   /* arch_ticks() then */
+	lapic_tick_mode mode;
+	uint64_t deadline_period; /* deadline mode: TSC cycles a tick */
 } lapic_timer_state;
 void lapic_timer_read_state(lapic_timer_state *out);
 #define LAPIC_LVT_MASKED (1u << 16)
 #define LAPIC_TIMER_PERIODIC (1u << 17)
+#define LAPIC_TIMER_DEADLINE_MODE (2u << 17)
+#define LAPIC_TIMER_MODE_MASK (3u << 17)
 #define LAPIC_DIVIDE_16 0x3
 
 /* ---- physical frames (pmm.c) ------------------------------------------ */

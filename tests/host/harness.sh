@@ -62,6 +62,11 @@ check cmdline.clocksource_unknown 2 "clocksource=tsc: not one of auto, cpuid, hp
 	"bad kernel command line" -- make -s run CMDLINE='clocksource=tsc'
 check cmdline.clocksource_missing 2 "clocksource=hpet: no HPET in the ACPI tables" \
 	"bad kernel command line" -- make -s run MACHINE=q35,hpet=off CMDLINE='clocksource=hpet'
+check cmdline.lapic_timer_unknown 2 "lapic_timer=oneshot: not one of auto, periodic, deadline" \
+	"bad kernel command line" -- make -s run CMDLINE='lapic_timer=oneshot'
+# QEMU's TCG CPUs have no TSC-deadline timer, so forcing it is refused.
+check cmdline.lapic_timer_missing 2 "lapic_timer=deadline: this CPU has no TSC-deadline timer" \
+	"bad kernel command line" -- make -s run CMDLINE='lapic_timer=deadline'
 check experiment.result 2 "hello from an experiment" "kernel exit status 7$" \
 	-- make -s run EXP=tests/experiments/hello.c
 check experiment.kernel_fault 2 "page fault \(vector 14" "page fault at 0x10: page not present, write" \

@@ -205,17 +205,20 @@ TEST(ioapic, pit_interrupt_delivered)
 	CHECK_EQ(test_irqs, 1); /* a one-shot: one edge */
 }
 
-/* The local APIC's access mode: x2APIC (MSRs) only when the CPU has it and
- * the firmware left it on; QEMU TCG has no x2APIC, so this boot is xAPIC
- * and the MSR path runs only on real machines that need it. */
+/* The local APIC's access mode: x2APIC (MSRs) whenever the CPU has it
+ * (switched on by the kernel unless x2apic=0), and always when the
+ * firmware left it on; QEMU TCG has no x2APIC, so this boot is xAPIC and
+ * the MSR path runs only on real machines. */
 TEST(ioapic, lapic_mode_choice)
 {
 	enum { X2 = 1u << 21 };
 	const uint64_t en = 1u << 11, extd = 1u << 10, base = 0xfee00000;
-	CHECK(lapic_choose_x2apic(X2, base | en | extd));
-	CHECK(!lapic_choose_x2apic(X2, base | en));        /* available, not on */
-	CHECK(!lapic_choose_x2apic(0, base | en));
-	CHECK(!lapic_choose_x2apic(X2, base | extd));      /* disabled */
+	CHECK(lapic_choose_x2apic(X2, base | en | extd, true));
+	CHECK(lapic_choose_x2apic(X2, base | en | extd, false)); /* left on: stays */
+	CHECK(lapic_choose_x2apic(X2, base | en, true));          /* switched on */
+	CHECK(!lapic_choose_x2apic(X2, base | en, false));        /* x2apic=0 */
+	CHECK(!lapic_choose_x2apic(0, base | en, true));          /* not offered */
+	CHECK(!lapic_choose_x2apic(0, base | en | extd, true));
 	CHECK_EQ(lapic_x2apic_msr(0x020), 0x802); /* id */
 	CHECK_EQ(lapic_x2apic_msr(0x0b0), 0x80b); /* EOI */
 	CHECK_EQ(lapic_x2apic_msr(0x0f0), 0x80f); /* spurious vector */
@@ -225,6 +228,53 @@ TEST(ioapic, lapic_mode_choice)
 	CHECK_EQ(lapic_x2apic_msr(0x3e0), 0x83e); /* divide */
 	uint32_t r[4];
 	cpuid(1, 0, r);
-	CHECK_EQ(lapic_is_x2apic(), lapic_choose_x2apic(r[2], rdmsr(0x1b)));
+	/* The mode the kernel uses is the one the APIC is in. */
+	CHECK_EQ(lapic_is_x2apic(), (rdmsr(0x1b) & extd) != 0);
+	if (!(r[2] & X2))
+		CHECK(!lapic_is_x2apic());
 	test_log("local APIC: %s, id %u", lapic_is_x2apic() ? "x2APIC" : "xAPIC", lapic_id());
+}
+
+/* How the tick is made: lapic_timer= against CPUID.1:ECX[24]; the next
+ * deadline one period after the last, or one period from now when that
+ * has passed (ticks are dropped, never delivered in a burst). */
+TEST(ioapic, tick_mode_choice)
+{
+	lapic_tick_mode m = LAPIC_TICK_DEADLINE;
+	CHECK(lapic_choose_tick_mode("auto", false, &m) == NULL);
+	CHECK_EQ(m, LAPIC_TICK_PERIODIC);
+	CHECK(lapic_choose_tick_mode("auto", true, &m) == NULL);
+	CHECK_EQ(m, LAPIC_TICK_DEADLINE);
+	CHECK(lapic_choose_tick_mode("periodic", true, &m) == NULL);
+	CHECK_EQ(m, LAPIC_TICK_PERIODIC);
+	CHECK(lapic_choose_tick_mode("deadline", true, &m) == NULL);
+	CHECK_EQ(m, LAPIC_TICK_DEADLINE);
+	m = LAPIC_TICK_PERIODIC;
+	const char *err = lapic_choose_tick_mode("deadline", false, &m);
+	CHECK(err != NULL && strstr(err, "no TSC-deadline timer") != NULL);
+	CHECK_EQ(m, LAPIC_TICK_PERIODIC); /* untouched on error */
+	err = lapic_choose_tick_mode("oneshot", true, &m);
+	CHECK(err != NULL && strstr(err, "not one of") != NULL);
+
+	bool late = true;
+	CHECK_EQ(lapic_deadline_next(1000, 100, 1050, &late), 1100);
+	CHECK(!late);
+	CHECK_EQ(lapic_deadline_next(1000, 100, 1100, &late), 1200); /* due now: late */
+	CHECK(late);
+	CHECK_EQ(lapic_deadline_next(1000, 100, 5000, &late), 5100);
+	CHECK(late);
+	/* across the TSC's wrap (signed difference) */
+	CHECK_EQ(lapic_deadline_next(UINT64_MAX - 10, 100, UINT64_MAX - 5, &late), 89);
+	CHECK(!late);
+
+	uint32_t r[4];
+	cpuid(1, 0, r);
+	lapic_timer_state st;
+	lapic_timer_read_state(&st);
+	char desc[128];
+	lapic_timer_describe(desc, sizeof desc);
+	test_log("the tick: %s", desc);
+	if (!(r[2] & (1u << 24))) /* QEMU TCG: no TSC-deadline timer */
+		CHECK_EQ(st.mode, LAPIC_TICK_PERIODIC);
+	CHECK_EQ(st.mode, lapic_timer_mode());
 }

@@ -289,7 +289,8 @@ TEST(timer, pmtimer_absent_port_reported)
 }
 
 /* The LAPIC timer as programmed: periodic, our vector, divide by 16 (the
- * divisor it was calibrated with), a period of lapic_hz / hz counts; its
+ * divisor it was calibrated with), a period of lapic_hz / hz counts (or
+ * the TSC-deadline mode, a period of tsc_hz / hz cycles); its
  * rate measured again overlaps the calibration; it runs; and it never
  * delivers more ticks than periods have passed since it was loaded. */
 TEST(timer, tick_rate)
@@ -304,10 +305,16 @@ TEST(timer, tick_rate)
 	log_rate("LAPIC timer, now", &now);
 	CHECK_LE(timer_rate_width_ppm(&now), USEFUL_WIDTH_PPM);
 	CHECK(rates_overlap(&now, &st.rate));
-	CHECK_EQ(st.lvt & (LAPIC_LVT_MASKED | LAPIC_TIMER_PERIODIC | 0xff),
-		 LAPIC_TIMER_PERIODIC | IRQ_TIMER_VECTOR);
-	CHECK_EQ(st.divide & 0xb, LAPIC_DIVIDE_16);
-	CHECK_EQ(st.initial_count, timer_lapic_hz() / hz);
+	if (st.mode == LAPIC_TICK_DEADLINE) {
+		CHECK_EQ(st.lvt & (LAPIC_LVT_MASKED | LAPIC_TIMER_MODE_MASK | 0xff),
+			 LAPIC_TIMER_DEADLINE_MODE | IRQ_TIMER_VECTOR);
+		CHECK_EQ(st.deadline_period, arch_cycles_per_sec() / hz);
+	} else {
+		CHECK_EQ(st.lvt & (LAPIC_LVT_MASKED | LAPIC_TIMER_MODE_MASK | 0xff),
+			 LAPIC_TIMER_PERIODIC | IRQ_TIMER_VECTOR);
+		CHECK_EQ(st.divide & 0xb, LAPIC_DIVIDE_16);
+		CHECK_EQ(st.initial_count, timer_lapic_hz() / hz);
+	}
 
 	uint64_t got = wait_for_ticks(TICKS);
 	CHECK_MSG(got >= TICKS, "%llu of %d ticks in %llu s", (unsigned long long)got, TICKS,
@@ -320,8 +327,12 @@ TEST(timer, tick_rate)
 	uint64_t cycles = arch_cycles() - st.loaded_tsc;
 	arch_irq_restore(irq);
 	timer_rate tsc = timer_tsc_rate();
-	uint64_t periods = (uint64_t)((unsigned __int128)cycles * st.rate.hi /
-				      ((unsigned __int128)tsc.lo * st.initial_count));
+	/* Deadline mode: deadlines are at least a period of TSC cycles
+	 * apart, the first one period after the load. */
+	uint64_t periods = st.mode == LAPIC_TICK_DEADLINE
+		? cycles / st.deadline_period
+		: (uint64_t)((unsigned __int128)cycles * st.rate.hi /
+			     ((unsigned __int128)tsc.lo * st.initial_count));
 	test_log("%llu ticks delivered in %llu periods (%llu us)", (unsigned long long)ticks,
 		 (unsigned long long)periods,
 		 (unsigned long long)((unsigned __int128)cycles * 1000000 / tsc.lo));
