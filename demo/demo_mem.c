@@ -96,7 +96,7 @@ int demo_stack(void)
 	kprintf("stack growth: Go starts a goroutine on a small stack (2 KiB) and, when a "
 		"function's\nprologue finds too little room, copies it to one twice the size, up "
 		"to 1 GB. This kernel's\ntask stacks are fixed-size, with an unmapped guard region "
-		"below each (growable stacks\nare a later issue). A task recursing without end, "
+		"below each (growable stacks\nare not built yet). A task recursing without end, "
 		"512-byte frames:\n");
 	task *t = task_spawn(overflow_task, NULL, "overflower");
 	if (!t)

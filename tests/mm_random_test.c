@@ -4,7 +4,7 @@
  * the heap; each new object must be zeroed, aligned, found by the object
  * queries and overlap nothing; each freed one must still hold its fill.
  * mheap_validate() runs after every batch. `mm_random_ops=` sets the count
- * (default one million, as the issue asks). Collections run meanwhile, so
+ * (default one million). Collections run meanwhile, so
  * the test also frees objects the collector has queued; the last test here
  * drives that case deterministically.
  */

@@ -549,7 +549,7 @@ def render(res):
 
 
 def targets(res):
-    """(target, measured, met) for each target of the issue that this run
+    """(target, measured, met) for each speed and memory target (README) that this run
     measures."""
     rows = []
     by_name = {r["name"]: r for r in res["table"]}
