@@ -149,6 +149,7 @@ run: deps $(KERNEL_ELF)
 	@set -- $$([ -t 0 ] && echo shell=1) $(if $(DEMO),$(call sh_quote,demo=$(value DEMO))); \
 		line=$(call sh_quote,$(value CMDLINE)); \
 		tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso "$$@" $${line:+"$$line"}
+	@if [ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then tools/deps.sh gui; fi
 	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 \
 		$$([ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ] && echo --display) $(KBUILD)/run.iso
 

@@ -9,6 +9,8 @@
 #            `make bench`, `make debug`, tools/qemu-run.sh --uefi)
 #   test     python3 (tools/check-layers.py) and the fuzz group
 #   fuzz     clang and its libFuzzer runtime (`make fuzz`, `make fuzz-short`)
+#   gui      QEMU's GTK window (`make run` installs it when DISPLAY or
+#            WAYLAND_DISPLAY is set; never on a headless machine or in CI)
 #   compare  Go, the Boehm collector (headers and library), gnuplot without X,
 #            python3 and gcc (`make compare`, `make plots`)
 #
@@ -82,6 +84,9 @@ scan() {
 			# The same lookup as tools/qemu-run.sh --uefi.
 			{ [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || [ -f /usr/share/OVMF/OVMF_CODE.fd ]; } ||
 				missing="$missing ovmf"
+			;;
+		gui)
+			ls /usr/lib/*/qemu/ui-gtk.so >/dev/null 2>&1 || missing="$missing qemu-system-gui"
 			;;
 		test)
 			need python3 python3

@@ -516,7 +516,9 @@ void acpi_print(const acpi_platform *pf)
 			pf->pm_timer_32bit ? 32 : 24);
 	else
 		kprintf("no ACPI PM timer, ");
-	kprintf("PIT, TSC, LAPIC timer; 8042 per FADT: %s\n", tristate(pf->has_8042));
+	/* The PIT is not in the tables: timer_print_calibration says whether
+	 * it counts. */
+	kprintf("TSC, LAPIC timer; 8042 per FADT: %s\n", tristate(pf->has_8042));
 	for (size_t i = 0; i < pf->problem_count; i++)
 		kprintf("platform: problem: %s\n", pf->problems[i]);
 	if (pf->problems_dropped)

@@ -111,81 +111,148 @@ static void serial_putc(char c)
 }
 
 /* ---- VGA text mode ---------------------------------------------------- */
-#define VGA_COLS 80
-#define VGA_ROWS 25
 #define VGA_ATTR 0x07 /* light grey on black */
+#define VGA_TAB 8
 
-static volatile uint16_t *vga;
-static unsigned vga_row, vga_col;
+static vga_text boot_vga; /* cells == NULL: not in text mode */
+
+void vga_text_init(vga_text *t, volatile uint16_t *cells)
+{
+	*t = (vga_text){ .cells = cells };
+	for (unsigned i = 0; i < VGA_COLS * VGA_ROWS; i++)
+		cells[i] = (uint16_t)(VGA_ATTR << 8 | ' ');
+}
 
 void vga_init(bool text_mode, uint64_t phys)
 {
-	if (!text_mode)
-		return;
-	vga = phys_to_virt(phys);
-	for (unsigned i = 0; i < VGA_COLS * VGA_ROWS; i++)
-		vga[i] = (uint16_t)(VGA_ATTR << 8 | ' ');
-	vga_row = vga_col = 0;
+	if (text_mode)
+		vga_text_init(&boot_vga, phys_to_virt(phys));
 }
 
-static void vga_newline(void)
+static void vga_newline(vga_text *t)
 {
-	vga_col = 0;
-	if (++vga_row < VGA_ROWS)
+	t->col = 0;
+	if (++t->row < VGA_ROWS)
 		return;
 	for (unsigned i = 0; i < VGA_COLS * (VGA_ROWS - 1); i++)
-		vga[i] = vga[i + VGA_COLS];
+		t->cells[i] = t->cells[i + VGA_COLS];
 	for (unsigned i = 0; i < VGA_COLS; i++)
-		vga[(VGA_ROWS - 1) * VGA_COLS + i] = (uint16_t)(VGA_ATTR << 8 | ' ');
-	vga_row = VGA_ROWS - 1;
+		t->cells[(VGA_ROWS - 1) * VGA_COLS + i] = (uint16_t)(VGA_ATTR << 8 | ' ');
+	t->row = VGA_ROWS - 1;
 }
 
-static void vga_putc(char c)
+/* The same control characters the framebuffer console understands: \n,
+ * \r, \b (back one column, within the line: the shell erases with
+ * "\b \b"), \t (to the next multiple of 8); ANSI escape sequences
+ * (ESC [ ... final byte) are swallowed, as text mode has one colour here. */
+void vga_text_put(vga_text *t, char c)
 {
-	if (!vga)
+	if (!t->cells)
 		return;
-	if (c == '\n') {
-		vga_newline();
+	if (t->in_escape) {
+		/* ESC, then '[' and parameters, then a final byte 0x40-0x7e. */
+		if (t->in_escape == 1 && c != '[')
+			t->in_escape = 0; /* not a CSI: drop the pair */
+		else if (t->in_escape == 2 && c >= 0x40 && c <= 0x7e)
+			t->in_escape = 0;
+		else
+			t->in_escape = 2;
 		return;
 	}
-	if (c == '\r') {
-		vga_col = 0;
+	switch (c) {
+	case '\x1b':
+		t->in_escape = 1;
 		return;
+	case '\n':
+		vga_newline(t);
+		return;
+	case '\r':
+		t->col = 0;
+		return;
+	case '\b':
+		if (t->col > 0)
+			t->col--;
+		return;
+	case '\t':
+		do
+			vga_text_put(t, ' ');
+		while (t->col % VGA_TAB != 0);
+		return;
+	default:
+		break;
 	}
-	vga[vga_row * VGA_COLS + vga_col] = (uint16_t)(VGA_ATTR << 8 | (uint8_t)c);
-	if (++vga_col == VGA_COLS)
-		vga_newline();
+	t->cells[t->row * VGA_COLS + t->col] = (uint16_t)(VGA_ATTR << 8 | (uint8_t)c);
+	if (++t->col == VGA_COLS)
+		vga_newline(t);
 }
 
 /* ---- framebuffer console -------------------------------------------- */
-#define EARLY_LOG_SIZE 8192 /* boot output before the framebuffer is mapped */
-
-static char early_log[EARLY_LOG_SIZE];
-static size_t early_len;
+static console_early early_log; /* boot output before the framebuffer is mapped */
 static bool early_done; /* console_fb_start ran: nothing more to keep */
 /* Set while fbcon_write runs. A fault inside it (and the panic that
  * follows) must not draw on a half-updated console: such output goes to
  * the other consoles only, and the framebuffer stays as it was. */
 static bool fb_in_write;
 
-static void early_keep(const char *buf, size_t len)
+void console_early_keep(console_early *e, const char *buf, size_t len)
 {
-	if (early_done)
-		return;
-	size_t n = len < EARLY_LOG_SIZE - early_len ? len : EARLY_LOG_SIZE - early_len;
-	memcpy(early_log + early_len, buf, n);
-	early_len += n;
+	for (size_t i = 0; i < len; i++)
+		e->buf[(e->total + i) % CONSOLE_EARLY_SIZE] = buf[i];
+	e->total += len;
 }
+
+void console_early_replay(const console_early *e, void (*write)(void *ctx, const char *, size_t),
+			  void *ctx)
+{
+	if (e->total <= CONSOLE_EARLY_SIZE) {
+		write(ctx, e->buf, (size_t)e->total);
+		return;
+	}
+	/* Wrapped: the oldest byte kept is at total % size. Drop the rest of
+	 * its line, so the screen starts on a whole one, and say so. */
+	size_t oldest = (size_t)(e->total % CONSOLE_EARLY_SIZE), skip = 0;
+	while (skip < CONSOLE_EARLY_SIZE && e->buf[(oldest + skip) % CONSOLE_EARLY_SIZE] != '\n')
+		skip++;
+	if (skip < CONSOLE_EARLY_SIZE)
+		skip++;
+	char note[112];
+	int n = ksnprintf(note, sizeof note,
+			  "[the first %llu bytes of the boot log are on the serial console only]\n",
+			  (unsigned long long)(e->total - CONSOLE_EARLY_SIZE + skip));
+	write(ctx, note, (size_t)n);
+	size_t from = (oldest + skip) % CONSOLE_EARLY_SIZE, count = CONSOLE_EARLY_SIZE - skip;
+	size_t first = MIN(count, CONSOLE_EARLY_SIZE - from);
+	write(ctx, e->buf + from, first);
+	write(ctx, e->buf, count - first);
+}
+
+static void fb_write_cb(void *ctx, const char *buf, size_t len)
+{
+	fbcon_write(ctx, buf, len);
+}
+
+static bool fb_starting; /* inside console_fb_start */
 
 void console_fb_start(void)
 {
+	fb_starting = true;
 	fbcon_boot_init();
 	arch_irqflags_t flags = arch_irq_save();
 	early_done = true;
 	fbcon *fb = fbcon_boot();
 	if (fb)
-		fbcon_write(fb, early_log, early_len);
+		console_early_replay(&early_log, fb_write_cb, fb);
+	fb_starting = false;
 	arch_irq_restore(flags);
+}
+
+void console_fb_start_on_exit(void)
+{
+	static bool tried;
+	if (tried || early_done || fb_starting || !vmm_ready())
+		return;
+	tried = true;
+	console_fb_start();
 }
 
 void arch_console_write(const char *buf, size_t len)
@@ -197,7 +264,7 @@ void arch_console_write(const char *buf, size_t len)
 		if (buf[i] == '\n')
 			serial_putc('\r');
 		serial_putc(buf[i]);
-		vga_putc(buf[i]);
+		vga_text_put(&boot_vga, buf[i]);
 	}
 	/* Until console_fb_start has replayed the early log, even a started
 	 * framebuffer console gets nothing directly (fbcon_boot_init's own
@@ -207,8 +274,8 @@ void arch_console_write(const char *buf, size_t len)
 		fb_in_write = true;
 		fbcon_write(fb, buf, len);
 		fb_in_write = false;
-	} else if (!fb) {
-		early_keep(buf, len);
+	} else if (!fb && !early_done) {
+		console_early_keep(&early_log, buf, len);
 	}
 	arch_irq_restore(flags);
 }

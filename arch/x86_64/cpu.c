@@ -48,6 +48,9 @@ _Noreturn void arch_exit(int status)
 {
 	if (status < 0 || status > EXIT_STATUS_MAX)
 		status = EXIT_FAIL;
+	/* A failure before the framebuffer console started would otherwise
+	 * leave a UEFI PC's screen blank: draw the boot log, reason included. */
+	console_fb_start_on_exit();
 	outl(DEBUG_EXIT_PORT, (uint32_t)(status + EXIT_PORT_BIAS));
 	/* Real hardware has no such device: stop here. */
 	kprintf("tricolor: halted (exit status %d)\n", status);

@@ -114,6 +114,8 @@ static bool timer_rate_from_readings(const clock_reading *start, const clock_rea
 }
 
 static const char pit_dead[] = "PIT channel 2 does not count";
+/* What the last PIT measurement found, for the platform summary. */
+static const char *pit_state = "not probed";
 
 const char *pit_measure_tsc_hz(timer_rate *out)
 {
@@ -127,10 +129,20 @@ const char *pit_measure_tsc_hz(timer_rate *out)
 	/* raising the gate starts the count down; OUT2 goes high at zero */
 	outb(PIT_GATE_PORT, (inb(PIT_GATE_PORT) & ~PIT_SPEAKER) | PIT_GATE2);
 	clock_reading start = clock_read_bracketed(pit_read_count2);
-	uint32_t polls = 0;
+	uint32_t polls = 0, same = 0;
 	uint64_t now = start.count;
-	while (start.count - now < PIT_WINDOW && now <= start.count && ++polls < PIT_POLLS_MAX)
-		now = pit_read_count2();
+	/* Dead either way: the same count COUNTER_STALL_POLLS reads in a row
+	 * (the count moves every 838 ns; a gated or absent 8254 reads one
+	 * value for ever), or no window after PIT_POLLS_MAX reads. */
+	while (start.count - now < PIT_WINDOW && now <= start.count && ++polls < PIT_POLLS_MAX) {
+		uint64_t next = pit_read_count2();
+		same = next == now ? same + 1 : 0;
+		now = next;
+		if (same >= COUNTER_STALL_POLLS) {
+			polls = PIT_POLLS_MAX;
+			break;
+		}
+	}
 	clock_reading end = clock_read_bracketed(pit_read_count2);
 	/* OUT2 still low after the last reading: the count never reached
 	 * zero (and wrapped) before it. */
@@ -144,6 +156,7 @@ const char *pit_measure_tsc_hz(timer_rate *out)
 		err = "the PIT one-shot ran out before the closing reading (the CPU was held up)";
 	else if (!timer_rate_from_readings(&start, &end, PIT_HZ, start.count - end.count, out))
 		err = "the PIT counted too few ticks";
+	pit_state = err == pit_dead ? "does not count" : "counts";
 	return err;
 }
 
@@ -460,6 +473,7 @@ void timer_print_calibration(void)
 	for (size_t i = 0; i < skipped_count; i++)
 		kprintf("platform: calibration: %s not used: %s\n", skipped[i].source,
 			skipped[i].why);
+	kprintf("platform: PIT (not in the ACPI tables): %s\n", pit_state);
 }
 
 const char *timer_tsc_source(void) { return tsc_source; }

@@ -116,6 +116,10 @@ static void pat_init(void)
 	pat_has_wc = true;
 }
 
+static bool vmm_up; /* vmm_init finished: mappings can be made */
+
+bool vmm_ready(void) { return vmm_up; }
+
 void vmm_init(void)
 {
 	pat_init();
@@ -147,6 +151,7 @@ void vmm_init(void)
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE); /* boot.S set it; keep it */
 	write_cr3(kernel_pml4_phys);
 	__asm__ volatile("mov %0, %%cr0" ::"r"(read_cr0() | CR0_WP));
+	vmm_up = true;
 	kprintf("vmm: direct map %llu MiB at 0x%llx; kernel text %zu KiB RX, rodata %zu KiB R, "
 		"data+bss %zu KiB RW, boot stack guard gap at 0x%llx\n",
 		(unsigned long long)(end >> 20), (unsigned long long)HHDM_BASE,

@@ -241,9 +241,36 @@ bool pci_is_16550(const pci_function *f);
  * enables its I/O decoding and stores the base. False when there is none. */
 bool pci_find_serial(uint16_t *io_base);
 void vga_init(bool text_mode, uint64_t phys);
+/* The VGA text screen (80x25 cells of character and attribute), written
+ * by vga_text_put: any memory of that shape, for the tests. */
+#define VGA_COLS 80
+#define VGA_ROWS 25
+typedef struct vga_text {
+	volatile uint16_t *cells;
+	unsigned row, col;
+	int in_escape; /* 0, 1 after ESC, 2 inside ESC [ ... */
+} vga_text;
+void vga_text_init(vga_text *t, volatile uint16_t *cells);
+void vga_text_put(vga_text *t, char c);
 /* Starts the framebuffer console (needs pmm and vmm) and replays the boot
  * output so far onto it. */
 void console_fb_start(void);
+/* arch_exit before console_fb_start ran (a panic or a bad option early in
+ * boot): starts the framebuffer console if vmm is up, so the reason is on
+ * the screen too. Once only; never from inside the console's own start. */
+void console_fb_start_on_exit(void);
+
+/* Boot output kept for the framebuffer console until it starts: the last
+ * CONSOLE_EARLY_SIZE bytes (a real UEFI memory map alone can fill 8 KiB).
+ * The replay says how much was dropped from the front (whole lines). */
+#define CONSOLE_EARLY_SIZE 16384
+typedef struct console_early {
+	char buf[CONSOLE_EARLY_SIZE];
+	uint64_t total; /* bytes kept ever; the last CONSOLE_EARLY_SIZE remain */
+} console_early;
+void console_early_keep(console_early *e, const char *buf, size_t len);
+void console_early_replay(const console_early *e, void (*write)(void *ctx, const char *, size_t),
+			  void *ctx);
 
 /* ---- GDT, TSS, IDT (gdt.c, idt.c) ------------------------------------- */
 #define GDT_KERNEL_CODE 0x08
@@ -470,6 +497,7 @@ bool vmm_translate(uintptr_t va, uint64_t *phys);
 /* The leaf entry's flags for va, as VMM_*; -1 when unmapped. */
 int vmm_flags(uintptr_t va);
 /* Maps device registers (uncached, NX) and returns their virtual address. */
+bool vmm_ready(void); /* vmm_init has finished */
 void *vmm_map_mmio(uint64_t phys, size_t len);
 /* Maps a framebuffer (write-combining, NX) into the MMIO range. */
 void *vmm_map_framebuffer(uint64_t phys, size_t len);

@@ -8,6 +8,7 @@
  * QEMU gave this boot, which are deterministic: checked exactly.
  */
 #include "arch/x86_64/x86.h"
+#include "tests/x86/qemu.h"
 #include "lib/lib.h"
 
 #define IMG_BASE 0x40000000ULL
@@ -504,24 +505,9 @@ TEST(acpi, rsdp_scan)
 }
 
 /* ---- the tables this boot found -------------------------------------- */
-#define FW_CFG_SELECTOR 0x510
-#define FW_CFG_DATA 0x511
-#define FW_CFG_SIGNATURE 0x0000
-#define FW_CFG_NB_CPUS 0x0005
-
-static void fw_cfg_read(uint16_t key, void *buf, size_t n)
-{
-	outw(FW_CFG_SELECTOR, key);
-	for (size_t i = 0; i < n; i++)
-		((uint8_t *)buf)[i] = inb(FW_CFG_DATA);
-}
-
-/* The boot matrix's legacy-free run (Makefile, test-matrix) says so on the
- * command line, as it knows which machine it started; QEMU's tables are
- * then checked for what that machine lacks. */
-static bool expect_legacy_free;
-CMDLINE_BOOL(expect_legacy_free, "expect_legacy_free",
-	     "acpi.boot_tables expects QEMU's q35,pit=off,hpet=off,i8042=off");
+/* On QEMU the tables are checked exactly; the boot matrix's legacy-free
+ * run says so on the command line (expect_legacy_free=1, tests/x86/qemu.c)
+ * and the tables are then checked for what that machine lacks. */
 
 TEST(acpi, boot_tables)
 {
@@ -535,9 +521,7 @@ TEST(acpi, boot_tables)
 			at_boot = i;
 	CHECK_LT(at_boot, b->cpu_count); /* this CPU is listed */
 	CHECK(b->cpus[at_boot].enabled);
-	char sig[4];
-	fw_cfg_read(FW_CFG_SIGNATURE, sig, sizeof sig);
-	if (memcmp(sig, "QEMU", 4) != 0) {
+	if (!test_on_qemu()) {
 		test_log("not QEMU: only the generic checks ran");
 		return;
 	}

@@ -4,6 +4,7 @@
  * the collector will scan (data and bss bounds), and symbolized addresses.
  */
 #include "arch/x86_64/x86.h"
+#include "tests/x86/qemu.h"
 #include "lib/lib.h"
 
 TEST(boot, loader_and_cmdline)
@@ -15,23 +16,9 @@ TEST(boot, loader_and_cmdline)
 
 /* QEMU's firmware configuration device: the machine's RAM as configured
  * (-m), to check the memory map against. Other machines have none. */
-#define FW_CFG_SELECTOR 0x510
-#define FW_CFG_DATA 0x511
-#define FW_CFG_SIGNATURE 0x0000
-#define FW_CFG_RAM_SIZE 0x0003
-
-static void fw_cfg_read(uint16_t key, void *buf, size_t n)
-{
-	outw(FW_CFG_SELECTOR, key);
-	for (size_t i = 0; i < n; i++)
-		((uint8_t *)buf)[i] = inb(FW_CFG_DATA);
-}
-
 static bool configured_ram(uint64_t *bytes)
 {
-	char sig[4];
-	fw_cfg_read(FW_CFG_SIGNATURE, sig, sizeof sig);
-	if (memcmp(sig, "QEMU", 4) != 0)
+	if (!test_on_qemu())
 		return false;
 	fw_cfg_read(FW_CFG_RAM_SIZE, bytes, sizeof *bytes); /* little-endian */
 	return true;

@@ -311,3 +311,100 @@ TEST(fbcon, boot_framebuffer)
 	kprintf("    fbcon: %ux%u cells, visible hash 0x%lx\n", fb->cols, fb->rows,
 		(unsigned long)fbcon_hash(fb));
 }
+
+/* ---- the boot output kept until the console starts (console.c) -------- */
+typedef struct replay_sink {
+	char buf[CONSOLE_EARLY_SIZE + 256];
+	size_t len;
+} replay_sink;
+
+static void replay_into(void *ctx, const char *s, size_t n)
+{
+	replay_sink *k = ctx;
+	ASSERT(k->len + n <= sizeof k->buf);
+	memcpy(k->buf + k->len, s, n);
+	k->len += n;
+}
+
+static console_early early_test_log; /* 16 KiB: not on the test's stack */
+static replay_sink early_test_sink;
+
+/* Up to its size the log replays byte for byte; past it, the last lines
+ * stay, the first partial line is dropped, and a note says how many bytes
+ * only the serial console has. */
+TEST(fbcon, early_log_keeps_the_tail)
+{
+	console_early *e = &early_test_log;
+	replay_sink *k = &early_test_sink;
+	memset(e, 0, sizeof *e);
+	k->len = 0;
+	console_early_keep(e, "boot line 1\n", 12);
+	console_early_keep(e, "boot line 2\n", 12);
+	console_early_replay(e, replay_into, k);
+	CHECK_EQ(k->len, 24);
+	CHECK(memcmp(k->buf, "boot line 1\nboot line 2\n", 24) == 0);
+
+	/* 1000 numbered lines of 24 bytes: 24000 bytes, 16384 kept. */
+	memset(e, 0, sizeof *e);
+	k->len = 0;
+	char line[32];
+	for (int i = 0; i < 1000; i++) {
+		int n = ksnprintf(line, sizeof line, "memory map entry: %05d\n", i);
+		CHECK_EQ(n, 24);
+		console_early_keep(e, line, (size_t)n);
+	}
+	CHECK_EQ(e->total, 24000);
+	console_early_replay(e, replay_into, k);
+	/* The oldest kept byte is 24000 - 16384 = 7616, inside line 317
+	 * (7608..7631): the rest of it goes, line 318 starts the screen. */
+	const char *note = "[the first 7632 bytes of the boot log are on the serial console only]\n";
+	size_t nl = strlen(note);
+	CHECK_GE(k->len, nl);
+	CHECK(memcmp(k->buf, note, nl) == 0);
+	CHECK(memcmp(k->buf + nl, "memory map entry: 00318\n", 24) == 0);
+	CHECK_EQ(k->len - nl, (1000 - 318) * 24);
+	CHECK(memcmp(k->buf + k->len - 24, "memory map entry: 00999\n", 24) == 0);
+}
+
+/* ---- the VGA text screen (console.c) ----------------------------------- */
+static uint16_t vga_test_cells[VGA_COLS * VGA_ROWS];
+
+static char vga_at(unsigned row, unsigned col)
+{
+	return (char)(vga_test_cells[row * VGA_COLS + col] & 0xff);
+}
+
+static void vga_puts(vga_text *t, const char *s)
+{
+	while (*s)
+		vga_text_put(t, *s++);
+}
+
+/* Backspace, tab, CR and escapes as the shell and the fbcon use them; the
+ * screen scrolls at the bottom. */
+TEST(fbcon, vga_text_controls)
+{
+	vga_text t;
+	vga_text_init(&t, vga_test_cells);
+	vga_puts(&t, "> helq\b \bp");
+	CHECK_EQ(vga_at(0, 2), 'h');
+	CHECK_EQ(vga_at(0, 5), 'p'); /* the q erased, then overwritten */
+	CHECK_EQ(t.col, 6);
+	vga_puts(&t, "\rX");
+	CHECK_EQ(vga_at(0, 0), 'X');
+	CHECK_EQ(t.col, 1);
+	vga_puts(&t, "\ta\tb");
+	CHECK_EQ(vga_at(0, 8), 'a');
+	CHECK_EQ(vga_at(0, 16), 'b');
+	CHECK_EQ(vga_at(0, 7), ' ');
+	vga_puts(&t, "\n\b\bz"); /* backspace stops at the line's start */
+	CHECK_EQ(vga_at(1, 0), 'z');
+	vga_puts(&t, "\x1b[1;31mred\x1b[0m!");
+	CHECK_EQ(vga_at(1, 1), 'r');
+	CHECK_EQ(vga_at(1, 4), '!');
+	CHECK_EQ((vga_test_cells[VGA_COLS + 1] >> 8), 0x07); /* one attribute */
+	for (int i = 0; i < VGA_ROWS; i++)
+		vga_puts(&t, "\n");
+	CHECK_EQ(t.row, VGA_ROWS - 1);
+	CHECK_EQ(vga_at(0, 0), ' '); /* everything scrolled off */
+}

@@ -10,6 +10,7 @@
  */
 #include "arch/x86_64/fbcon.h"
 #include "arch/x86_64/x86.h"
+#include "tests/x86/qemu.h"
 #include "lib/lib.h"
 
 /* Set 1 make codes used below. */
@@ -407,7 +408,8 @@ TEST(kbd, setup_bounded_when_silent)
 	CHECK(!sim.irq_written); /* the interrupt never enabled */
 }
 
-/* The boot's controller: either present, or skipped with a reason. */
+/* The boot's controller: either present, or skipped with a reason; on
+ * QEMU, exactly as the machine was started. */
 TEST(kbd, boot_state)
 {
 	if (i8042_present()) {
@@ -419,4 +421,7 @@ TEST(kbd, boot_state)
 	}
 	if (acpi_boot_platform.has_8042 == ACPI_NO)
 		CHECK(!i8042_present());
+	/* QEMU's pc and q35 have an 8042 unless the matrix turned it off. */
+	if (test_on_qemu())
+		CHECK_EQ(i8042_present(), !expect_legacy_free);
 }
