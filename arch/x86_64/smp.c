@@ -62,6 +62,7 @@ uint32_t arch_cpu_index(void)
 uint32_t arch_cpu_count(void) { return __atomic_load_n(&online_count, __ATOMIC_ACQUIRE); }
 uint32_t smp_online_count(void) { return arch_cpu_count(); }
 const smp_report *smp_boot_report(void) { return &boot_report; }
+size_t smp_cpus_option(void) { return (size_t)cpus_limit; }
 uint64_t smp_trampoline_phys(void) { return trampoline_page; }
 
 size_t smp_trampoline_avoided(phys_range *out, size_t max)
@@ -348,7 +349,8 @@ void smp_print(void)
 	uint32_t n = arch_cpu_count();
 	kprintf("platform: CPUs: %u online (APIC ids ", n);
 	print_ids();
-	kprintf("), the APs halted (no tasks on them yet); cpus=%lld", (long long)cpus_limit);
+	kprintf(")%s; cpus=%lld", n > 1 ? ", the APs halted (no tasks on them yet)" : "",
+		(long long)cpus_limit);
 	if (boot_report.skipped_count == 0)
 		kprintf(", none skipped\n");
 	else

@@ -752,6 +752,7 @@ void smp_start_cpus(const acpi_platform *pf, size_t limit, uint64_t wait_ns, smp
  * wait bound; prints the "smp:" line. After timer_init. */
 void smp_init(void);
 const smp_report *smp_boot_report(void);
+size_t smp_cpus_option(void); /* cpus= (ACPI_MAX_CPUS when not given) */
 void smp_print(void); /* the platform summary's CPU lines */
 /* A physical range [start, end). */
 typedef struct phys_range {
