@@ -1,17 +1,20 @@
 /*
  * lapic.c - interrupt controllers: the legacy 8259 PICs are remapped away
  * from the exception vectors and masked for good; the local APIC delivers
- * the timer tick (and, later, inter-processor interrupts). The timer's
- * rate is measured against the calibrated TSC in brackets, as timer.c
- * explains, and kept as an interval the tests check the tick against.
+ * the timer tick and sends the INIT and startup IPIs that start the other
+ * CPUs (lapic_send_ipi; smp.c), whose own LAPICs lapic_init_ap enables.
+ * The timer's rate is measured against the calibrated TSC in brackets, as
+ * timer.c explains, and kept as an interval the tests check the tick
+ * against.
  *
  * Register access: xAPIC (memory-mapped, uncached) unless the firmware
  * left the LAPIC in x2APIC mode (IA32_APIC_BASE.EXTD set; machines with
  * APIC ids above 255 or interrupt remapping do): then the MMIO page does
  * not answer and every register is an MSR (0x800 + offset / 16). The
- * kernel does not switch to x2APIC itself: xAPIC serves one CPU with a
- * small id, and QEMU TCG (7.2) offers no x2APIC to test it on; so the
- * MSR path runs only on such real machines. Neither is the TSC-deadline
+ * kernel does not switch to x2APIC itself: xAPIC serves CPUs with ids
+ * below 256 (an AP above that is skipped, named, in xAPIC mode), and QEMU
+ * TCG (7.2) offers no x2APIC to test it on; so the MSR path (the ICR as
+ * one 64-bit write included) runs only on such real machines. Neither is the TSC-deadline
  * timer used (the periodic LAPIC timer works everywhere).
  */
 #include "arch/x86_64/x86.h"
