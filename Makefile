@@ -14,6 +14,8 @@ CMDLINE ?=
 EXP ?=
 MACHINE ?= q35
 MEM ?= 512M
+# CPUs QEMU gives make run, debug and test-qemu (the APs start, then idle).
+SMP ?= 1
 TEST_TIMEOUT ?= 600
 
 # -fstack-clash-protection: a frame larger than a page probes every page on
@@ -76,7 +78,7 @@ help:
 	@echo "  make test-build      the kernel and the hosted test binary, once, for all stages"
 	@echo "  make check-layers    every #include follows the layers (tools/check-layers.py)"
 	@echo "  make test-qemu       the QEMU self-tests only (TESTS=suite,suite.name to select)"
-	@echo "  make test-matrix     boot the platform suites on pc/q35 with 128M and 4G, BIOS and UEFI, PCI serial"
+	@echo "  make test-matrix     boot the platform suites on pc/q35 with 128M and 4G, BIOS and UEFI, PCI serial, 4 CPUs"
 	@echo "  make test-harness    host-side checks: command lines through GRUB, faults, experiments, build files"
 	@echo "  make test-shell      the serial shell driven by a script, in QEMU and natively"
 	@echo "  make hosted-test     the suites natively under ASan+UBSan"
@@ -150,14 +152,14 @@ run: deps $(KERNEL_ELF)
 		line=$(call sh_quote,$(value CMDLINE)); \
 		tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso "$$@" $${line:+"$$line"}
 	@if [ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then tools/deps.sh gui; fi
-	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --timeout 0 \
+	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --smp $(SMP) --timeout 0 \
 		$$([ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ] && echo --display) $(KBUILD)/run.iso
 
 debug: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/run.iso $(call sh_quote,$(value CMDLINE))
 	@echo "QEMU waits for gdb. In another terminal:"
 	@echo "  gdb $(KERNEL_ELF) -ex 'target remote :1234' -ex 'break kmain' -ex continue"
-	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --debug $(KBUILD)/run.iso
+	@tools/qemu-run.sh --machine $(MACHINE) --mem $(MEM) --smp $(SMP) --debug $(KBUILD)/run.iso
 
 TESTS ?= all
 # The ISO and the log are named after the selection, so the harness's
@@ -166,7 +168,7 @@ TESTS_NAME = $(subst /,_,$(subst $(comma),_,$(value TESTS)))
 test-qemu: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).iso) \
 		$(call sh_quote,tests=$(value TESTS))
-	@tools/qemu-run.sh --tests --machine $(MACHINE) --mem $(MEM) \
+	@tools/qemu-run.sh --tests --machine $(MACHINE) --mem $(MEM) --smp $(SMP) \
 		--timeout $(TEST_TIMEOUT) --log $(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).log) \
 		$(call sh_quote,$(KBUILD)/test-$(TESTS_NAME).iso)
 
@@ -176,7 +178,7 @@ test-qemu: deps $(KERNEL_ELF)
 # Each firmware gets its own ISO (the same hybrid image) whose command line
 # says which firmware boot.firmware_kind must see. Every run happens even
 # if one fails.
-MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,ioapic,kbd,pci,serial
+MATRIX_TESTS := boot,pmm,vmm,fault,timer,acpi,ioapic,kbd,pci,serial,smp
 MATRIX_MACHINES := pc q35
 MATRIX_MEMS := 128M 4G
 # UEFI at 4G passes too but takes ~38 s under TCG (OVMF sets up all of
@@ -190,19 +192,26 @@ MATRIX_LEGACY_FREE_MEMS ?= 128M
 # The PCI console under SeaBIOS too: q35 with no COM1 and a pci-serial card
 # (tools/qemu-run.sh --pci-serial).
 MATRIX_PCI_SERIAL_MEMS ?= 128M
+# Four CPUs (tools/qemu-run.sh --smp 4: every AP started, then idle) on
+# q35 under SeaBIOS; the runs above have one. ~6 s.
+MATRIX_SMP_MEMS ?= 128M
 MATRIX_LOGS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(KBUILD)/matrix-$(m)-$(mem).log)) \
 	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(KBUILD)/matrix-$(m)-uefi-$(mem).log)) \
 	$(foreach mem,$(MATRIX_LEGACY_FREE_MEMS),$(KBUILD)/matrix-q35-legacy-free-$(mem).log) \
-	$(foreach mem,$(MATRIX_PCI_SERIAL_MEMS),$(KBUILD)/matrix-q35-pci-serial-$(mem).log)
+	$(foreach mem,$(MATRIX_PCI_SERIAL_MEMS),$(KBUILD)/matrix-q35-pci-serial-$(mem).log) \
+	$(foreach mem,$(MATRIX_SMP_MEMS),$(KBUILD)/matrix-q35-smp4-$(mem).log)
 MATRIX_RUNS = $(foreach m,$(MATRIX_MACHINES),$(foreach mem,$(MATRIX_MEMS),$(m):$(mem):bios)) \
 	$(foreach m,$(MATRIX_UEFI_MACHINES),$(foreach mem,$(MATRIX_UEFI_MEMS),$(m):$(mem):uefi)) \
 	$(foreach mem,$(MATRIX_LEGACY_FREE_MEMS),q35:$(mem):legacy-free) \
-	$(foreach mem,$(MATRIX_PCI_SERIAL_MEMS),q35:$(mem):pci-serial)
+	$(foreach mem,$(MATRIX_PCI_SERIAL_MEMS),q35:$(mem):pci-serial) \
+	$(foreach mem,$(MATRIX_SMP_MEMS),q35:$(mem):smp4)
 # The timer suite once more per forced calibration source (clocksource=;
 # the runs above use auto, which picks the HPET under QEMU TCG), on q35
 # with 128M: ~5 s each.
 MATRIX_CLOCKSOURCES := pmtimer pit
 MATRIX_LOGS += $(foreach cs,$(MATRIX_CLOCKSOURCES),$(KBUILD)/matrix-q35-clocksource-$(cs).log)
+# cpus=2 on four CPUs: two started, two left out and named (~4 s).
+MATRIX_LOGS += $(KBUILD)/matrix-q35-smp4-cpus2.log
 test-matrix: deps $(KERNEL_ELF)
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix.iso tests=$(MATRIX_TESTS) expect_firmware=bios
 	@tools/mkiso.sh $(KERNEL_ELF) $(KBUILD)/matrix-uefi.iso tests=$(MATRIX_TESTS) expect_firmware=uefi
@@ -216,6 +225,8 @@ test-matrix: deps $(KERNEL_ELF)
 			opt=--legacy-free; iso=$(KBUILD)/matrix-legacy-free.iso; \
 		elif [ $$fw = pci-serial ]; then log=$(KBUILD)/matrix-$$m-pci-serial-$$mem.log; \
 			opt=--pci-serial; iso=$(KBUILD)/matrix.iso; \
+		elif [ $$fw = smp4 ]; then log=$(KBUILD)/matrix-$$m-smp4-$$mem.log; \
+			opt="--smp 4"; iso=$(KBUILD)/matrix.iso; \
 		else log=$(KBUILD)/matrix-$$m-$$mem.log; opt=; iso=$(KBUILD)/matrix.iso; fi; \
 		if tools/qemu-run.sh --tests $$opt --machine $$m --mem $$mem --timeout 300 \
 			--log $$log $$iso >/dev/null 2>$$log.err; then \
@@ -233,7 +244,15 @@ test-matrix: deps $(KERNEL_ELF)
 		else \
 			cat $$log $$log.err; echo "matrix q35 128M clocksource=$$cs: FAILED"; failed=1; \
 		fi; \
-	done; exit $$failed
+	done; \
+	iso=$(KBUILD)/matrix-smp4-cpus2.iso; log=$(KBUILD)/matrix-q35-smp4-cpus2.log; \
+	if tools/mkiso.sh $(KERNEL_ELF) $$iso tests=smp,acpi cpus=2 expect_cpus=2 && \
+		tools/qemu-run.sh --tests --machine q35 --mem 128M --smp 4 --timeout 300 \
+		--log $$log $$iso >/dev/null 2>$$log.err; then \
+		echo "matrix q35 128M smp 4 cpus=2: $$(grep -E '^[0-9]+ passed' $$log)"; \
+	else \
+		cat $$log $$log.err; echo "matrix q35 128M smp 4 cpus=2: FAILED"; failed=1; \
+	fi; exit $$failed
 
 # Benchmarks: natively in the hosted build (-O2, no sanitizers: the numbers
 # to quote), then in QEMU (emulated: labelled, never the product's speed).

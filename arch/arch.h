@@ -339,6 +339,12 @@ _Noreturn void kernel_main(void);
  * from the ACPI tables, and which clock calibrated which; the hosted build
  * names the process and its CPUs. */
 void arch_print_platform(void);
+/* This CPU's dense index (0: the boot CPU), and how many CPUs are online.
+ * x86: every enabled MADT CPU is started (cpus=N limits them), but the APs
+ * only idle so far: tasks, timers and interrupts all stay on CPU 0. The
+ * hosted build: 0 and 1. */
+uint32_t arch_cpu_index(void);
+uint32_t arch_cpu_count(void);
 
 /* ---- leaving ---------------------------------------------------------- */
 /* Ends the machine/process with `status` (0..111); QEMU reports it through

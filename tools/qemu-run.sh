@@ -13,6 +13,7 @@
 #   --monitor PATH     the QEMU monitor on a unix socket at PATH (for
 #                      screendump; tools/screencheck.py), not -monitor none
 #   --mem SIZE         RAM, e.g. 128M or 4G (default 512M)
+#   --smp N            N CPUs (default 1); under TCG each is a host thread
 #   --timeout SECONDS  a run still going then is a hang: failure (default 300)
 #   --boot-timeout SECONDS  the kernel's first line not seen by then: GRUB
 #                      did not start it, failure (default 120; 0 = no bound)
@@ -39,12 +40,13 @@
 set -uo pipefail
 
 machine=q35 mem=512M timeout=300 boot_timeout=120 tests=0 debug=0 log="" print_accel=0 uefi=0
-legacy_free=0 pci_serial=0 monitor="" display=0
+legacy_free=0 pci_serial=0 monitor="" display=0 smp=1
 [ "${1:-}" = --print-accel ] && print_accel=1 && set -- --print-accel none
 while [ $# -gt 1 ]; do
 	case $1 in
 	--machine) machine=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
+	--smp) smp=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--boot-timeout) boot_timeout=$2; shift 2 ;;
 	--tests) tests=1; shift ;;
@@ -100,7 +102,10 @@ if [ "$pci_serial" = 1 ]; then
 	serial=(-serial none -chardev stdio,id=console,signal=off
 		-device pci-serial,chardev=console)
 fi
-echo "qemu-run: machine $machine_opt, $mem RAM, accelerator $accel," \
+case $smp in
+''|*[!0-9]*|0) echo "qemu-run: --smp needs a CPU count of 1 or more, not '$smp'" >&2; exit 2 ;;
+esac
+echo "qemu-run: machine $machine_opt, $mem RAM, $smp CPU$([ "$smp" = 1 ] || echo s), accelerator $accel," \
 	"firmware $([ "$uefi" = 1 ] && echo "UEFI ($ovmf_code)" || echo BIOS)"
 
 ui=none
@@ -112,7 +117,7 @@ if [ "$display" = 1 ]; then
 	[ "$ui" != none ] || echo "qemu-run: no QEMU window (this QEMU has neither GTK nor SDL;" \
 		"Debian: apt-get install qemu-system-gui); running headless" >&2
 fi
-args=(-machine "$machine_opt" -accel "$accel" -cpu "$cpu" -m "$mem"
+args=(-machine "$machine_opt" -accel "$accel" -cpu "$cpu" -m "$mem" -smp "$smp"
 	-cdrom "$iso" -boot d -no-reboot -display "$ui" "${serial[@]}"
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04)
 if [ -n "$monitor" ]; then

@@ -274,6 +274,10 @@ _Noreturn void arch_reboot(void)
 	arch_exit(EXIT_PASS);
 }
 
+/* One CPU: the process's tasks all run on its main thread. */
+uint32_t arch_cpu_index(void) { return 0; }
+uint32_t arch_cpu_count(void) { return 1; }
+
 void arch_print_platform(void)
 {
 	char line[192];

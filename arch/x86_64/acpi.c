@@ -528,5 +528,6 @@ void acpi_print(const acpi_platform *pf)
 void arch_print_platform(void)
 {
 	acpi_print(&acpi_boot_platform);
+	smp_print();
 	timer_print_calibration();
 }

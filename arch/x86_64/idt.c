@@ -68,6 +68,11 @@ void idt_init(void)
 	idt_set(VECTOR_DOUBLE_FAULT, isr_stub_table[VECTOR_DOUBLE_FAULT], IST_DOUBLE_FAULT);
 	idt_set(VECTOR_NMI, isr_stub_table[VECTOR_NMI], IST_NMI);
 	idt_set(VECTOR_MACHINE_CHECK, isr_stub_table[VECTOR_MACHINE_CHECK], IST_MACHINE_CHECK);
+	idt_load();
+}
+
+void idt_load(void)
+{
 	struct idt_pointer ptr = { sizeof(idt) - 1, (uint64_t)idt };
 	__asm__ volatile("lidt %0" ::"m"(ptr));
 }

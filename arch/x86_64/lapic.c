@@ -1,9 +1,11 @@
 /*
  * lapic.c - interrupt controllers: the legacy 8259 PICs are remapped away
  * from the exception vectors and masked for good; the local APIC delivers
- * the timer tick (and, later, inter-processor interrupts). The timer's
- * rate is measured against the calibrated TSC in brackets, as timer.c
- * explains, and kept as an interval the tests check the tick against.
+ * the timer tick and sends the INIT and startup IPIs that start the other
+ * CPUs (lapic_send_ipi; smp.c), whose own LAPICs lapic_init_ap enables.
+ * The timer's rate is measured against the calibrated TSC in brackets, as
+ * timer.c explains, and kept as an interval the tests check the tick
+ * against.
  *
  * Register access: x2APIC (every register an MSR, 0x800 + offset / 16)
  * whenever CPUID offers it: the kernel switches the LAPIC to it if the
@@ -20,9 +22,14 @@
  * (disarmed: it fired) within a bounded wait; if not, the tick falls back
  * to the periodic timer and says why.
  *
+ * Each AP switches its own LAPIC to the boot CPU's mode (lapic_init_ap);
+ * in xAPIC mode an AP with an id above 255 cannot be addressed and is
+ * skipped (smp.c). The ICR is two 32-bit registers in xAPIC mode, one
+ * 64-bit MSR write in x2APIC mode (lapic_send_ipi).
+ *
  * QEMU 7.2's TCG offers neither x2APIC nor the TSC-deadline timer, so
  * both paths run only on real machines (and KVM); under QEMU the tests
- * check the mode choices and the periodic path.
+ * check the mode choices, the ICR encodings and the periodic path.
  */
 #include "arch/x86_64/x86.h"
 
@@ -73,6 +80,10 @@ void pic_disable(void)
 #define LAPIC_TIMER_INITIAL 0x380
 #define LAPIC_TIMER_CURRENT 0x390
 #define LAPIC_TIMER_DIVIDE 0x3e0
+#define LAPIC_ICR_LOW 0x300
+#define LAPIC_ICR_HIGH 0x310 /* xAPIC: the destination in bits 24-31 */
+#define LAPIC_ICR_DEST_SHIFT 24
+#define X2APIC_ICR_DEST_SHIFT 32 /* x2APIC: one 64-bit MSR write */
 
 #define LAPIC_ID_SHIFT 24 /* the ID register holds the APIC ID in bits 24-31 */
 #define LAPIC_SVR_ENABLE (1u << 8)
@@ -140,6 +151,59 @@ void lapic_init(void)
 	lapic_write(LAPIC_TPR, 0);
 	lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | IRQ_SPURIOUS_VECTOR);
 	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
+}
+
+void lapic_init_ap(void)
+{
+	/* The AP's LAPIC in the boot CPU's mode: the xAPIC register page
+	 * is at the same address on every CPU (each sees its own there), so
+	 * the boot CPU's mapping serves; x2APIC needs EXTD set here too. */
+	uint64_t base = rdmsr(MSR_APIC_BASE) | APIC_BASE_ENABLE;
+	if (x2apic)
+		base |= APIC_BASE_X2APIC;
+	wrmsr(MSR_APIC_BASE, base);
+	lapic_write(LAPIC_TPR, 0);
+	lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | IRQ_SPURIOUS_VECTOR);
+	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
+}
+
+bool lapic_enabled(void) { return lapic_read(LAPIC_SVR) & LAPIC_SVR_ENABLE; }
+uint32_t lapic_lvt_timer(void) { return lapic_read(LAPIC_LVT_TIMER); }
+
+uint64_t lapic_icr_value(uint32_t apic_id, uint32_t low, bool x2)
+{
+	return x2 ? (uint64_t)apic_id << X2APIC_ICR_DEST_SHIFT | low
+		  : (uint64_t)(apic_id & 0xff) << (32 + LAPIC_ICR_DEST_SHIFT) | low;
+}
+
+/*
+ * xAPIC: the destination goes to ICR high, then the write of ICR low sends;
+ * the delivery status bit stays set until the LAPIC has accepted the IPI
+ * for sending, polled here at most max_cycles of the TSC (before and after:
+ * a previous IPI still pending blocks this one). x2APIC: one MSR write of
+ * both halves, and no delivery status to poll (the bit is reserved there,
+ * the write completes when the IPI is sent).
+ */
+bool lapic_send_ipi(uint32_t apic_id, uint32_t low, uint64_t max_cycles)
+{
+	if (x2apic) {
+		wrmsr(lapic_x2apic_msr(LAPIC_ICR_LOW), lapic_icr_value(apic_id, low, true));
+		return true;
+	}
+	if (apic_id > 0xff)
+		return false;
+	uint64_t t0 = rdtsc();
+	while (lapic_read(LAPIC_ICR_LOW) & LAPIC_ICR_PENDING)
+		if (rdtsc() - t0 > max_cycles)
+			return false;
+	uint64_t v = lapic_icr_value(apic_id, low, false);
+	lapic_write(LAPIC_ICR_HIGH, (uint32_t)(v >> 32));
+	lapic_write(LAPIC_ICR_LOW, low);
+	t0 = rdtsc();
+	while (lapic_read(LAPIC_ICR_LOW) & LAPIC_ICR_PENDING)
+		if (rdtsc() - t0 > max_cycles)
+			return false;
+	return true;
 }
 
 void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }

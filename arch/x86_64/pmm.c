@@ -26,10 +26,6 @@ static size_t free_frames, managed_frames;
 static size_t search_hint; /* word index to start the next search at */
 static uint64_t max_phys;
 
-struct phys_range {
-	uint64_t start, end;
-};
-
 /* Ranges that must never be handed out, filled by pmm_init. */
 static struct phys_range reserved[4 + BOOT_MAX_MODULES];
 static size_t reserved_count;

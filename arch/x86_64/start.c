@@ -6,11 +6,14 @@
  * card, found through configuration ports, which need no mapping), the
  * boot information next (the command line and memory map live there), the
  * command line before anything it configures, GDT/IDT before the first
- * fault can happen on purpose, pmm before vmm (page tables need frames),
+ * fault can happen on purpose (with the boot CPU's per-CPU block and GS
+ * base right after: arch_cpu_index() reads %gs), pmm before vmm (page tables need frames),
  * vmm before the LAPIC (its registers are mapped uncached, the first MMIO
  * mapping), the ACPI tables (a table beyond the direct map gets a mapping),
  * the I/O APICs (listed by the MADT; every entry masked, the 8259s too)
  * and the framebuffer console (its frames and mapping), timers, then the
+ * the other CPUs (smp.c: INIT-SIPI-SIPI needs the calibrated TSC for its
+ * delays; they only idle so far), then the
  * keyboard (the FADT says whether there is an 8042; IRQ 1 goes through the
  * I/O APIC, or the timer tick polls it), then the platform summary (it
  * names the clock the timers were calibrated with).
@@ -46,6 +49,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 
 	gdt_init();
 	idt_init();
+	smp_boot_cpu_init();
 	/* Parsing what fits would drop the tail's options without a word. */
 	if (boot.cmdline_truncated) {
 		kprintf("cmdline: command line too long (the limit is %zu bytes)\n",
@@ -62,6 +66,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	ioapic_init();
 	console_fb_start();
 	timer_init();
+	smp_init();
 	i8042_init();
 	arch_print_platform();
 	arch_irq_enable();

@@ -160,6 +160,15 @@ void vmm_init(void)
 		(size_t)(__bss_end - __data_start) >> 10, (unsigned long long)(uintptr_t)boot_stack_guard);
 }
 
+uint64_t vmm_kernel_cr3(void) { return kernel_pml4_phys; }
+
+void vmm_init_ap(void)
+{
+	if (pat_has_wc)
+		pat_init(); /* the PAT is per CPU: the same entry 4 here */
+	__asm__ volatile("mov %0, %%cr0" ::"r"(read_cr0() | CR0_WP));
+}
+
 bool vmm_map(uintptr_t va, uint64_t phys, unsigned flags)
 {
 	if ((va | phys) % PAGE_SIZE || ((flags & VMM_WRITE) && (flags & VMM_EXEC)))

@@ -280,8 +280,30 @@ void console_early_replay(const console_early *e, void (*write)(void *ctx, const
 /* Interrupt stack table slots of the TSS (0: stay on the current stack). */
 enum { IST_NONE = 0, IST_DOUBLE_FAULT = 1, IST_NMI = 2, IST_MACHINE_CHECK = 3 };
 #define IST_STACKS 3 /* the slots used, 1 .. IST_STACKS */
-void gdt_init(void);
+#define IST_STACK_SIZE (16 * 1024)
+/* The 64-bit TSS (Intel SDM vol. 3A, 8.7): the IST stack tops matter. */
+struct x86_tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+/* null, code, data, TSS (two slots: a 64-bit system descriptor) */
+#define GDT_ENTRIES (GDT_INDEX(GDT_TSS) + 2)
+/* One CPU's descriptor tables. */
+typedef struct cpu_tables {
+	uint64_t gdt[GDT_ENTRIES];
+	struct x86_tss tss __attribute__((aligned(16)));
+} cpu_tables;
+/* Fills t (flat code and data, a TSS whose IST slots 1..IST_STACKS point at
+ * ist_top[]) and loads it on this CPU: lgdt, CS/DS/ES/SS reloaded, ltr. */
+void gdt_load(cpu_tables *t, const uint64_t ist_top[IST_STACKS]);
+void gdt_init(void); /* the boot CPU's, with static IST stacks */
 void idt_init(void);
+void idt_load(void); /* the shared IDT on this CPU (an AP's start) */
 
 /* Vectors (Intel SDM vol. 3A, table 6-1): 0-31 are the CPU's exceptions,
  * named here where the code treats one apart; the rest are interrupts. */
@@ -366,6 +388,24 @@ bool lapic_is_x2apic(void);
 uint32_t lapic_x2apic_msr(uint32_t reg); /* the MSR of MMIO offset reg */
 void lapic_eoi(void);
 uint32_t lapic_id(void);
+/* An AP's own LAPIC: enabled (SVR) in the boot CPU's mode, TPR 0, its
+ * timer masked. */
+void lapic_init_ap(void);
+bool lapic_enabled(void);       /* this CPU's SVR enable bit */
+uint32_t lapic_lvt_timer(void); /* this CPU's LVT timer register */
+/* Interrupt command register (Intel SDM vol. 3A, 11.6.1), low half. */
+#define LAPIC_ICR_INIT (5u << 8)
+#define LAPIC_ICR_STARTUP (6u << 8)     /* | the vector: the page number */
+#define LAPIC_ICR_PENDING (1u << 12)   /* delivery status (xAPIC only) */
+#define LAPIC_ICR_ASSERT (1u << 14)    /* the Level bit */
+#define LAPIC_ICR_LEVEL_TRIGGER (1u << 15)
+/* The ICR as one 64-bit value: x2APIC puts the 32-bit destination in bits
+ * 32-63, xAPIC its 8-bit one in bits 56-63 (ICR high bits 24-31). */
+uint64_t lapic_icr_value(uint32_t apic_id, uint32_t low, bool x2apic);
+/* Sends an IPI (ICR low = low) to apic_id; xAPIC polls the delivery
+ * status at most max_cycles of the TSC before and after. False when it
+ * stayed pending, or an id above 255 in xAPIC mode. */
+bool lapic_send_ipi(uint32_t apic_id, uint32_t low, uint64_t max_cycles);
 void lapic_timer_start(uint32_t hz);
 void timer_init(void);       /* TSC + LAPIC timer calibration, tick on */
 void timer_tick(void);       /* from the timer interrupt */
@@ -486,6 +526,9 @@ enum {
 	VMM_WRITE_COMBINING = 1 << 3,
 };
 void vmm_init(void);
+uint64_t vmm_kernel_cr3(void); /* the kernel PML4's physical address */
+/* An AP's share of vmm_init: its PAT like the boot CPU's, CR0.WP. */
+void vmm_init_ap(void);
 /* Maps the 4 KiB page va -> phys with VMM_* flags (read is implied). Fails
  * when va is already mapped or a table frame cannot be had. */
 bool vmm_map(uintptr_t va, uint64_t phys, unsigned flags);
@@ -692,3 +735,81 @@ extern char __kernel_phys_start[], __kernel_phys_end[], __kernel_end[];
 extern char boot_stack_guard[], boot_stack_bottom[], boot_stack_top[];
 size_t backtrace_from(uintptr_t rbp, uintptr_t *pcs, size_t max);
 void kmain(uint32_t magic, uint32_t info_phys);
+
+/* ---- CPUs (smp.c, trampoline.S) --------------------------------------- */
+#define SMP_MAX_CPUS 64          /* per-CPU blocks; MADT CPUs beyond: skipped */
+/* How long the boot waits for each AP to report online (smp.c: generous,
+ * as under QEMU TCG a vCPU thread can wait long for a host core). */
+#define SMP_BOOT_WAIT_MS 10000
+#define SMP_AP_STACK_SIZE (16 * 1024)
+#define MSR_GS_BASE 0xc0000101
+#define MSR_KERNEL_GS_BASE 0xc0000102
+/* One CPU's block, reached through its GS base (arch_cpu_index() reads
+ * %gs:index). Invariants: self == the block's own address; index is dense
+ * (0 = the boot CPU, then in the order the APs came online); a block
+ * below smp_online_count() belongs to a CPU that is online for good. The
+ * AP fills seen_* from its own GS base and LAPIC before it sets online;
+ * nothing else in the block changes after that but current_task and
+ * preempt_count, which are that CPU's alone. */
+typedef struct percpu {
+	struct percpu *self;     /* %gs:0 */
+	uint32_t index;
+	uint32_t apic_id;        /* the MADT's */
+	void *current_task;      /* reserved for the scheduler: unused yet */
+	int64_t preempt_count;   /* reserved for the scheduler: unused yet */
+	/* What the AP read through %gs and its LAPIC once it ran. */
+	struct percpu *seen_self;
+	uint32_t seen_index, seen_apic_id;
+	bool lapic_enabled_seen; /* its SVR enable bit read back set */
+	uint32_t lvt_timer_seen; /* its LVT timer register (masked) */
+	volatile uint32_t online; /* set last by the AP (release) */
+	uint64_t start_ns;       /* INIT to online, as the boot CPU saw it */
+	uint64_t stacks_phys;    /* stack + IST stacks, from pmm; 0: none yet */
+	cpu_tables tables;
+} percpu;
+extern percpu percpu_blocks[SMP_MAX_CPUS];
+uint32_t smp_online_count(void);
+
+/* The boot CPU's block (index 0) and GS base: right after gdt_init. */
+void smp_boot_cpu_init(void);
+/* What one start attempt did, for the boot line, the platform summary
+ * and the tests. */
+#define SMP_MAX_SKIPPED 16
+typedef struct smp_skip {
+	uint32_t apic_id;
+	const char *why;
+} smp_skip;
+typedef struct smp_report {
+	size_t started;             /* APs brought online by this call */
+	size_t already;             /* the boot CPU and APs online before */
+	smp_skip skipped[SMP_MAX_SKIPPED];
+	size_t skipped_count, skipped_dropped;
+	uint64_t wait_ns;           /* the bound on each AP's answer */
+	uint64_t slowest_ns;        /* the longest INIT-to-online of those started */
+	uint64_t trampoline_phys;   /* 0: none could be placed */
+} smp_report;
+/* Starts every enabled CPU pf lists, not yet online, until `limit` CPUs are
+ * online (the boot CPU counts): INIT, 10 ms, SIPI, 200 us, SIPI, then at
+ * most wait_ns for the AP to report online; one that does not is sent
+ * INIT again (parked), reported by APIC id and skipped. The APs then idle
+ * with interrupts off. Boot CPU, interrupts may be on. */
+void smp_start_cpus(const acpi_platform *pf, size_t limit, uint64_t wait_ns, smp_report *rep);
+/* Boot: smp_start_cpus over acpi_boot_platform with cpus= and the boot
+ * wait bound; prints the "smp:" line. After timer_init. */
+void smp_init(void);
+const smp_report *smp_boot_report(void);
+size_t smp_cpus_option(void); /* cpus= (ACPI_MAX_CPUS when not given) */
+void smp_print(void); /* the platform summary's CPU lines */
+/* A physical range [start, end). */
+typedef struct phys_range {
+	uint64_t start, end;
+} phys_range;
+/* The trampoline page: the highest 4 KiB page below 1 MiB inside an
+ * available memory-map entry (and no other entry), not page 0 and
+ * overlapping none of avoid[]. 0 when there is none. */
+uint64_t smp_choose_trampoline(const boot_memmap_entry *map, size_t n, const phys_range *avoid,
+			       size_t navoid);
+uint64_t smp_trampoline_phys(void); /* the boot's choice; 0 = none */
+/* The ranges the boot's choice avoided: boot information, EBDA ... */
+size_t smp_trampoline_avoided(phys_range *out, size_t max);
+extern const char smp_trampoline_start[], smp_trampoline_end[];

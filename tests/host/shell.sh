@@ -152,6 +152,7 @@ drive() {
 	if [ "$where" = qemu ]; then
 		step "$where.platform" "platform" "^platform: ACPI via multiboot2 tag 1[45]" \
 			"^platform: 1 CPU \(1 enabled\), APIC ids 0;" \
+			"^platform: CPUs: 1 online \(APIC ids 0\); cpus=256, none skipped" \
 			"I/O APIC \[id [0-9]+ at 0xfec00000, GSI base 0\], overrides IRQ0->GSI2" \
 			"^platform: timers: HPET at 0xfed00000, ACPI PM timer at port 0x[0-9a-f]+" \
 			"^platform: calibration: TSC rate from " "!problem"
