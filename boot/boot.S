@@ -6,10 +6,12 @@
  *
  * GRUB enters _start in 32-bit protected mode, paging off, EAX = magic,
  * EBX = physical address of the boot information. We check the magic and the
- * CPU (long mode, NX), build early page tables that map the first 1 GiB three
- * times - identity (for the jump itself), at the direct-map base
- * (HHDM_BASE, so C can reach physical memory before vmm builds the real
- * tables) and at KERNEL_VMA (where the kernel is linked) - turn on PAE, long
+ * CPU (long mode, NX), build early page tables that map the first 4 GiB
+ * (2 MiB pages) twice - identity (for the jump itself) and at the
+ * direct-map base (HHDM_BASE, so C can reach physical memory before vmm
+ * builds the real tables: GRUB puts the boot information anywhere below
+ * 4 GiB, and under UEFI on a large PC it can be above the first GiB) - and
+ * the first GiB at KERNEL_VMA (where the kernel is linked) - turn on PAE, long
  * mode, NX and paging with write protection, and jump to kmain in the higher
  * half. vmm_init() replaces these tables with the final ones.
  *
@@ -68,7 +70,7 @@ mb2_header_end:
 boot_pml4:	.skip 4096
 boot_pdpt_low:	.skip 4096
 boot_pdpt_high:	.skip 4096
-boot_pd:	.skip 4096
+boot_pd:	.skip 4 * 4096		/* four page directories: 0-4 GiB */
 boot_stack32:	.skip 1024
 boot_stack32_top:
 
@@ -118,7 +120,9 @@ _start:
 	mov	$msg_no_nx, %esi
 	jz	boot_fail
 
-	/* boot_pd: 512 x 2 MiB pages = the first 1 GiB */
+	/* boot_pd: 4 x 512 x 2 MiB pages = the first 4 GiB. Device memory
+	 * among them is uncached by the firmware's MTRRs whatever these
+	 * entries say; nothing touches it before vmm_init maps it properly. */
 	mov	$boot_pd, %edi
 	xor	%ecx, %ecx
 1:	mov	%ecx, %eax
@@ -127,12 +131,19 @@ _start:
 	mov	%eax, (%edi, %ecx, 8)
 	movl	$0, 4(%edi, %ecx, 8)
 	inc	%ecx
-	cmp	$512, %ecx
+	cmp	$(4 * 512), %ecx
 	jne	1b
 
+	/* pdpt_low[0..3]: 0..4G, one page directory each */
 	mov	$(boot_pd + PTE_P + PTE_W), %eax
-	mov	%eax, boot_pdpt_low		/* pdpt_low[0]: 0..1G */
-	mov	%eax, boot_pdpt_high + 510 * 8	/* pdpt_high[510]: -2G */
+	xor	%ecx, %ecx
+2:	mov	%eax, boot_pdpt_low(, %ecx, 8)
+	add	$4096, %eax
+	inc	%ecx
+	cmp	$4, %ecx
+	jne	2b
+	mov	$(boot_pd + PTE_P + PTE_W), %eax
+	mov	%eax, boot_pdpt_high + 510 * 8	/* pdpt_high[510]: -2G, the first GiB */
 
 	mov	$(boot_pdpt_low + PTE_P + PTE_W), %eax
 	mov	%eax, boot_pml4			/* pml4[0]: identity */

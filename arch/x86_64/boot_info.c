@@ -243,7 +243,7 @@ bool boot_info_parse_block(boot_info *b, const uint8_t *base, uint64_t info_phys
 
 bool boot_info_parse(uint64_t info_phys, char *err, size_t errlen)
 {
-	/* boot.S maps only the first GiB; GRUB puts the block below 4 GiB. */
+	/* boot.S maps the first 4 GiB; GRUB puts the block below 4 GiB. */
 	if (info_phys == 0 || info_phys + BOOT_INFO_MAX_SIZE > BOOT_EARLY_MAP_END) {
 		ksnprintf(err, errlen, "multiboot2 info at 0x%llx is not in the first %lu MiB "
 			  "boot.S maps", (unsigned long long)info_phys,

@@ -15,7 +15,6 @@
 #include "arch/x86_64/x86.h"
 
 #define LOW_MEMORY_END (1UL << 20)
-#define EARLY_HHDM_END (1UL << 30) /* boot.S maps the first 1 GiB */
 #define BITS_PER_WORD 64
 
 static uint64_t *used;    /* 1 = allocated or unavailable */
@@ -62,7 +61,7 @@ static uint64_t place_bitmaps(uint64_t bytes)
 		const boot_memmap_entry *e = &boot.memmap[i];
 		if (e->type != MEMMAP_AVAILABLE)
 			continue;
-		uint64_t end = MIN(e->base + e->length, EARLY_HHDM_END);
+		uint64_t end = MIN(e->base + e->length, BOOT_EARLY_MAP_END);
 		uint64_t at = ALIGN_UP(MAX(e->base, LOW_MEMORY_END), PAGE_SIZE);
 		while (at + bytes <= end) {
 			bool clash = false;
@@ -100,7 +99,7 @@ void pmm_init(void)
 	uint64_t bitmap_bytes = ALIGN_UP(2 * word_count * sizeof(uint64_t), PAGE_SIZE);
 	uint64_t bitmap_phys = place_bitmaps(bitmap_bytes);
 	if (!bitmap_phys)
-		panic("pmm: no room for %llu bytes of frame bitmaps below 1 GiB",
+		panic("pmm: no room for %llu bytes of frame bitmaps below 4 GiB",
 		      (unsigned long long)bitmap_bytes);
 	add_reserved(bitmap_phys, bitmap_phys + bitmap_bytes);
 	used = phys_to_virt(bitmap_phys);

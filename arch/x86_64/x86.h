@@ -109,7 +109,7 @@ enum {
 #define BOOT_MAX_MEMMAP 128
 #define BOOT_MAX_MODULES 8
 #define BOOT_INFO_MAX_SIZE (1u << 24)     /* a larger block is refused */
-#define BOOT_EARLY_MAP_END (1UL << 30)    /* boot.S maps the first 1 GiB */
+#define BOOT_EARLY_MAP_END (1UL << 32)    /* boot.S maps the first 4 GiB */
 #define BOOT_RSDP_V1_SIZE 20  /* ACPI 1.0 RSDP */
 #define BOOT_RSDP_V2_SIZE 36  /* ACPI 2.0+ XSDP */
 
