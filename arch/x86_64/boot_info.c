@@ -119,6 +119,66 @@ static void parse_rsdp(boot_info *b, const uint8_t *tag, uint32_t size, int vers
 	b->acpi.rsdt_or_xsdt_phys = version == 2 ? read_u64(r->bytes + 24) : read_u32(r->bytes + 16);
 }
 
+/* UEFI memory types (UEFI spec 2.x, EFI_MEMORY_TYPE). */
+enum {
+	EFI_LOADER_CODE = 1, EFI_LOADER_DATA = 2, EFI_BOOT_SERVICES_CODE = 3,
+	EFI_BOOT_SERVICES_DATA = 4, EFI_RUNTIME_SERVICES_CODE = 5,
+	EFI_RUNTIME_SERVICES_DATA = 6, EFI_CONVENTIONAL = 7, EFI_ACPI_RECLAIM = 9,
+	EFI_ACPI_NVS = 10, EFI_MMIO = 11, EFI_MMIO_PORT_SPACE = 12,
+};
+
+bool boot_efi_type_usable(uint32_t type)
+{
+	return type == EFI_LOADER_CODE || type == EFI_LOADER_DATA ||
+	       type == EFI_BOOT_SERVICES_CODE || type == EFI_BOOT_SERVICES_DATA ||
+	       type == EFI_CONVENTIONAL;
+}
+
+bool boot_efi_descriptor(const boot_info *b, const uint8_t *block, uint32_t i,
+			 boot_efi_desc *out)
+{
+	if (!b->efi_memmap.valid || i >= b->efi_memmap.count)
+		return false;
+	const uint8_t *d = block + b->efi_memmap.offset + (uint64_t)i * b->efi_memmap.descriptor_size;
+	/* type u32, padding u32, physical start u64, virtual start u64,
+	 * number of pages u64, attribute u64 */
+	out->type = read_u32(d);
+	out->phys = read_u64(d + 8);
+	out->pages = read_u64(d + 24);
+	out->attribute = read_u64(d + 32);
+	return true;
+}
+
+/* Tag 17: the header (descriptor size and version), then the descriptors
+ * as the firmware gave them. Summarised by what each page is once boot
+ * services have exited; a descriptor size that cannot hold a descriptor or
+ * does not divide the map leaves the tag noted but not valid. */
+static void parse_efi_memmap(boot_info *b, const uint8_t *base, const uint8_t *tag,
+			     uint32_t size, uint64_t off)
+{
+	b->efi_memmap.present = true;
+	b->efi_memmap.descriptor_size = read_u32(tag + 8);
+	b->efi_memmap.descriptor_version = read_u32(tag + 12);
+	b->efi_memmap.size = size - 16;
+	b->efi_memmap.offset = off + 16;
+	uint32_t dsize = b->efi_memmap.descriptor_size;
+	if (dsize < EFI_DESC_MIN_SIZE || b->efi_memmap.size % dsize != 0)
+		return;
+	b->efi_memmap.valid = true;
+	b->efi_memmap.count = b->efi_memmap.size / dsize;
+	for (uint32_t i = 0; i < b->efi_memmap.count; i++) {
+		boot_efi_desc d;
+		boot_efi_descriptor(b, base, i, &d);
+		uint64_t *bucket = boot_efi_type_usable(d.type) ? &b->efi_memmap.usable_pages
+			: d.type == EFI_RUNTIME_SERVICES_CODE || d.type == EFI_RUNTIME_SERVICES_DATA
+				? &b->efi_memmap.runtime_pages
+			: d.type == EFI_ACPI_RECLAIM || d.type == EFI_ACPI_NVS ? &b->efi_memmap.acpi_pages
+			: d.type == EFI_MMIO || d.type == EFI_MMIO_PORT_SPACE ? &b->efi_memmap.mmio_pages
+			: &b->efi_memmap.other_pages;
+		*bucket += d.pages;
+	}
+}
+
 bool boot_info_parse_block(boot_info *b, const uint8_t *base, uint64_t info_phys,
 			   char *err, size_t errlen)
 {
@@ -218,10 +278,7 @@ bool boot_info_parse_block(boot_info *b, const uint8_t *base, uint64_t info_phys
 			parse_rsdp(b, tag, size, 2);
 			break;
 		case MB2_TAG_EFI_MEMMAP:
-			b->efi_memmap.present = true;
-			b->efi_memmap.descriptor_size = read_u32(tag + 8);
-			b->efi_memmap.descriptor_version = read_u32(tag + 12);
-			b->efi_memmap.size = size - 16;
+			parse_efi_memmap(b, base, tag, size, off);
 			break;
 		default:
 			break; /* tags we do not use */
@@ -284,6 +341,18 @@ void boot_info_print(void)
 			(unsigned long long)boot.efi_system_table.phys, boot.efi_memmap.size,
 			boot.efi_memmap.descriptor_size,
 			boot.efi_memmap.present ? "" : " (no memory map tag)");
+	if (boot.efi_memmap.present && !boot.efi_memmap.valid)
+		kprintf("UEFI: memory map ignored: descriptor size %u cannot hold a descriptor "
+			"or divide %u bytes\n", boot.efi_memmap.descriptor_size, boot.efi_memmap.size);
+	else if (boot.efi_memmap.present)
+		kprintf("UEFI: %u descriptors: %llu MiB usable after boot services, runtime "
+			"services %llu KiB, ACPI %llu KiB, MMIO %llu KiB, other %llu KiB\n",
+			boot.efi_memmap.count,
+			(unsigned long long)(boot.efi_memmap.usable_pages * PAGE_SIZE >> 20),
+			(unsigned long long)(boot.efi_memmap.runtime_pages * PAGE_SIZE >> 10),
+			(unsigned long long)(boot.efi_memmap.acpi_pages * PAGE_SIZE >> 10),
+			(unsigned long long)(boot.efi_memmap.mmio_pages * PAGE_SIZE >> 10),
+			(unsigned long long)(boot.efi_memmap.other_pages * PAGE_SIZE >> 10));
 	kprintf("command line: \"%s\"%s\n", boot.cmdline,
 		boot.cmdline_truncated ? " (truncated)" : "");
 	uint64_t usable = 0;

@@ -172,15 +172,40 @@ typedef struct boot_info {
 		bool present;
 		uint64_t phys;
 	} efi_system_table;
-	struct { /* tag 17: noted, not copied (the block stays reserved) */
+	struct { /* tag 17: summarised; the descriptors stay in the block
+		  * (reserved from pmm), read with boot_efi_descriptor */
 		bool present;
+		bool valid;    /* descriptor size >= 40 and dividing size */
 		uint32_t size; /* bytes of descriptors */
 		uint32_t descriptor_size, descriptor_version;
+		uint64_t offset; /* of the first descriptor in the block */
+		uint32_t count;
+		/* pages (4 KiB) by what they are after ExitBootServices */
+		uint64_t usable_pages;  /* loader, boot services, conventional */
+		uint64_t runtime_pages; /* runtime services code and data */
+		uint64_t acpi_pages;    /* ACPI reclaim and NVS */
+		uint64_t mmio_pages;    /* MMIO and MMIO port space */
+		uint64_t other_pages;   /* reserved, unusable, PAL, persistent */
 	} efi_memmap;
 	boot_firmware firmware;
 } boot_info;
 
 extern boot_info boot;
+
+/* One UEFI memory descriptor (UEFI spec, EFI_MEMORY_DESCRIPTOR). */
+typedef struct boot_efi_desc {
+	uint32_t type; /* EfiConventionalMemory = 7, ... */
+	uint64_t phys, pages, attribute;
+} boot_efi_desc;
+#define EFI_DESC_MIN_SIZE 40
+/* Descriptor i of b's EFI memory map, read from the block at `block` (the
+ * boot's: phys_to_virt(boot.info_phys)). False past the end or when the
+ * tag was not valid. */
+bool boot_efi_descriptor(const boot_info *b, const uint8_t *block, uint32_t i,
+			 boot_efi_desc *out);
+/* Whether the pages of an EFI memory type are free to use once boot
+ * services have exited (loader, boot services, conventional memory). */
+bool boot_efi_type_usable(uint32_t type);
 /* Parses the multiboot2 information at info_phys (reachable through the
  * boot HHDM, so below BOOT_EARLY_MAP_END) into `boot`. Returns false with a
  * reason on a malformed structure. */

@@ -94,6 +94,16 @@ TEST(boot, info_every_tag)
 	p = mb2_tag(&m, 17, 16 + 3 * 48);
 	put32(p, 48);
 	put32(p + 4, 1);
+	/* conventional 127 MiB at 1 MiB, runtime data 64 KiB, ACPI NVS 16 KiB */
+	put32(p + 8, 7);
+	put64(p + 8 + 8, 0x100000);
+	put64(p + 8 + 24, 0x7f00);
+	put32(p + 8 + 48, 6);
+	put64(p + 8 + 48 + 8, 0x7fe00000);
+	put64(p + 8 + 48 + 24, 16);
+	put32(p + 8 + 96, 10);
+	put64(p + 8 + 96 + 8, 0x7ff00000);
+	put64(p + 8 + 96 + 24, 4);
 	mb2_end(&m);
 
 	CHECK(parse(&m, err, sizeof err));
@@ -130,7 +140,87 @@ TEST(boot, info_every_tag)
 	CHECK_EQ(parsed.efi_memmap.size, 3 * 48);
 	CHECK_EQ(parsed.efi_memmap.descriptor_size, 48);
 	CHECK_EQ(parsed.efi_memmap.descriptor_version, 1);
+	CHECK(parsed.efi_memmap.valid);
+	CHECK_EQ(parsed.efi_memmap.count, 3);
+	CHECK_EQ(parsed.efi_memmap.usable_pages, 0x7f00);
+	CHECK_EQ(parsed.efi_memmap.runtime_pages, 16);
+	CHECK_EQ(parsed.efi_memmap.acpi_pages, 4);
+	CHECK_EQ(parsed.efi_memmap.mmio_pages + parsed.efi_memmap.other_pages, 0);
+	boot_efi_desc d;
+	CHECK(boot_efi_descriptor(&parsed, m.buf, 1, &d));
+	CHECK_EQ(d.type, 6);
+	CHECK_EQ(d.phys, 0x7fe00000);
+	CHECK_EQ(d.pages, 16);
+	CHECK(!boot_efi_descriptor(&parsed, m.buf, 3, &d)); /* past the end */
 	CHECK_EQ(parsed.firmware, BOOT_FIRMWARE_UEFI);
+}
+
+/* A descriptor size that cannot hold a descriptor, or that does not
+ * divide the map: the tag is noted (UEFI firmware) but not read. */
+TEST(boot, info_efi_memmap_bad_descriptor_size)
+{
+	static mb2_builder m;
+	char err[160];
+	const uint32_t sizes[][2] = { { 32, 2 * 32 }, { 48, 100 }, { 0, 48 } };
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		mb2_begin(&m);
+		mb2_memmap(&m);
+		uint8_t *p = mb2_tag(&m, 17, 16 + sizes[i][1]);
+		put32(p, sizes[i][0]);
+		put32(p + 4, 1);
+		mb2_end(&m);
+		CHECK(parse(&m, err, sizeof err));
+		CHECK(parsed.efi_memmap.present);
+		CHECK(!parsed.efi_memmap.valid);
+		CHECK_EQ(parsed.efi_memmap.count, 0);
+		boot_efi_desc d;
+		CHECK(!boot_efi_descriptor(&parsed, m.buf, 0, &d));
+		CHECK_EQ(parsed.firmware, BOOT_FIRMWARE_UEFI);
+	}
+}
+
+/* Under UEFI GRUB builds the multiboot2 memory map from the firmware's:
+ * every available range of it lies within descriptors whose memory is
+ * usable after boot services (checked range by range, the descriptors in
+ * any order). Under a BIOS there is no EFI map at all. */
+TEST(boot, efi_memmap_covers_available_ram)
+{
+	if (!boot.efi_memmap.present) {
+		CHECK_EQ(boot.firmware, BOOT_FIRMWARE_BIOS);
+		test_log("BIOS boot: no EFI memory map");
+		return;
+	}
+	CHECK(boot.efi_memmap.valid);
+	CHECK_GT(boot.efi_memmap.usable_pages, 0);
+	const uint8_t *block = phys_to_virt(boot.info_phys);
+	uint64_t covered = 0;
+	for (size_t i = 0; i < boot.memmap_count; i++) {
+		const boot_memmap_entry *e = &boot.memmap[i];
+		if (e->type != MEMMAP_AVAILABLE)
+			continue;
+		uint64_t at = e->base, end = e->base + e->length;
+		while (at < end) {
+			bool found = false;
+			boot_efi_desc d;
+			for (uint32_t j = 0; boot_efi_descriptor(&boot, block, j, &d); j++) {
+				uint64_t dend = d.phys + d.pages * PAGE_SIZE;
+				if (boot_efi_type_usable(d.type) && d.phys <= at && at < dend) {
+					at = dend;
+					found = true;
+					break;
+				}
+			}
+			CHECK_MSG(found, "available RAM at 0x%llx (entry 0x%llx+0x%llx) is in no usable "
+				  "EFI descriptor", (unsigned long long)at, (unsigned long long)e->base,
+				  (unsigned long long)e->length);
+			if (!found)
+				return;
+		}
+		covered += e->length;
+	}
+	test_log("%u EFI descriptors cover the %llu MiB the memory map calls available",
+		 boot.efi_memmap.count, (unsigned long long)(covered >> 20));
+	CHECK_LE(covered, boot.efi_memmap.usable_pages * PAGE_SIZE);
 }
 
 TEST(boot, info_bios_minimal)
