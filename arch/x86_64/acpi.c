@@ -55,6 +55,7 @@ enum {
 	MADT_LAPIC_NMI = 4,
 	MADT_LAPIC_ADDR = 5,
 	MADT_X2APIC = 9,
+	MADT_X2APIC_NMI = 10,
 };
 
 static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
@@ -164,8 +165,23 @@ static uint8_t madt_entry_min(uint8_t type)
 	case MADT_LAPIC_NMI: return 6;
 	case MADT_LAPIC_ADDR: return 12;
 	case MADT_X2APIC: return 16;
+	case MADT_X2APIC_NMI: return 12;
 	default: return 0;
 	}
+}
+
+static void add_nmi(acpi_platform *pf, uint32_t uid, uint16_t flags, uint8_t lint)
+{
+	if (lint > 1) {
+		problem(pf, "APIC: NMI on LINT%u (only LINT0 and LINT1 exist), skipped", lint);
+		return;
+	}
+	if (pf->nmi_count < ACPI_MAX_NMIS)
+		pf->nmis[pf->nmi_count++] = (acpi_lapic_nmi){ .uid = uid, .flags = flags,
+							      .lint = lint };
+	else
+		problem(pf, "APIC: more than %d LAPIC NMI entries, the rest not listed",
+			ACPI_MAX_NMIS);
 }
 
 static void parse_madt(const uint8_t *t, uint32_t len, acpi_platform *pf)
@@ -220,10 +236,11 @@ static void parse_madt(const uint8_t *t, uint32_t len, acpi_platform *pf)
 				problem(pf, "APIC: more than %d interrupt source overrides, the "
 					"rest not listed", ACPI_MAX_OVERRIDES);
 			break;
-		case MADT_LAPIC_NMI:
-			if (pf->nmi_count < ACPI_MAX_NMIS)
-				pf->nmis[pf->nmi_count++] = (acpi_lapic_nmi){
-					.uid = e[2], .flags = rd16(e + 3), .lint = e[5] };
+		case MADT_LAPIC_NMI: /* uid 0xff: every processor */
+			add_nmi(pf, e[2] == 0xff ? ACPI_NMI_ALL_CPUS : e[2], rd16(e + 3), e[5]);
+			break;
+		case MADT_X2APIC_NMI: /* uid 0xffffffff: every processor */
+			add_nmi(pf, rd32(e + 4), rd16(e + 2), e[8]);
 			break;
 		case MADT_LAPIC_ADDR:
 			pf->lapic_addr = rd64(e + 4);

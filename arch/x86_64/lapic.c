@@ -77,6 +77,12 @@ void pic_disable(void)
 #define LAPIC_EOI 0x0b0
 #define LAPIC_SVR 0x0f0
 #define LAPIC_LVT_TIMER 0x320
+#define LAPIC_LVT_LINT0 0x350
+#define LAPIC_LVT_LINT1 0x360
+#define LAPIC_LVT_DELIVERY_NMI (4u << 8)
+#define LAPIC_LVT_ACTIVE_LOW (1u << 13)
+#define MPS_POLARITY_MASK 0x3
+#define MPS_POLARITY_LOW 0x3
 #define LAPIC_TIMER_INITIAL 0x380
 #define LAPIC_TIMER_CURRENT 0x390
 #define LAPIC_TIMER_DIVIDE 0x3e0
@@ -151,6 +157,7 @@ void lapic_init(void)
 	lapic_write(LAPIC_TPR, 0);
 	lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | IRQ_SPURIOUS_VECTOR);
 	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
+	lapic_program_nmis(&acpi_boot_platform); /* the MADT's NMI lines */
 }
 
 void lapic_init_ap(void)
@@ -165,7 +172,38 @@ void lapic_init_ap(void)
 	lapic_write(LAPIC_TPR, 0);
 	lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | IRQ_SPURIOUS_VECTOR);
 	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
+	lapic_program_nmis(&acpi_boot_platform); /* the MADT's NMI lines */
 }
+
+uint32_t lapic_nmi_lvt(uint16_t flags)
+{
+	/* Polarity 00 "conforms to the bus" (ISA: active high), 01 high,
+	 * 11 low. The trigger bits are ignored: the SDM has NMI delivery
+	 * always edge-triggered. */
+	uint32_t v = LAPIC_LVT_DELIVERY_NMI;
+	if ((flags & MPS_POLARITY_MASK) == MPS_POLARITY_LOW)
+		v |= LAPIC_LVT_ACTIVE_LOW;
+	return v;
+}
+
+int lapic_program_nmis(const struct acpi_platform *pf)
+{
+	uint32_t me = lapic_id(), uid = ACPI_NMI_ALL_CPUS;
+	for (size_t i = 0; i < pf->cpu_count; i++)
+		if (pf->cpus[i].apic_id == me)
+			uid = pf->cpus[i].uid;
+	int n = 0;
+	for (size_t i = 0; i < pf->nmi_count; i++) {
+		const acpi_lapic_nmi *m = &pf->nmis[i];
+		if (m->uid != ACPI_NMI_ALL_CPUS && m->uid != uid)
+			continue;
+		lapic_write(m->lint ? LAPIC_LVT_LINT1 : LAPIC_LVT_LINT0, lapic_nmi_lvt(m->flags));
+		n++;
+	}
+	return n;
+}
+
+uint32_t lapic_read_lint(int n) { return lapic_read(n ? LAPIC_LVT_LINT1 : LAPIC_LVT_LINT0); }
 
 bool lapic_enabled(void) { return lapic_read(LAPIC_SVR) & LAPIC_SVR_ENABLE; }
 uint32_t lapic_lvt_timer(void) { return lapic_read(LAPIC_LVT_TIMER); }

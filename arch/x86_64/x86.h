@@ -416,6 +416,14 @@ uint32_t lapic_id(void);
 /* An AP's own LAPIC: enabled (SVR) in the boot CPU's mode, TPR 0, its
  * timer masked. */
 void lapic_init_ap(void);
+/* The LVT LINTn value for an NMI line with MPS INTI flags (delivery NMI,
+ * unmasked, polarity from the flags; NMIs are always edge-triggered). */
+uint32_t lapic_nmi_lvt(uint16_t flags);
+/* Programs this CPU's LINT0/LINT1 from the MADT's NMI entries for its uid
+ * (or for every processor); returns how many it programmed. */
+struct acpi_platform;
+int lapic_program_nmis(const struct acpi_platform *pf);
+uint32_t lapic_read_lint(int n); /* LVT LINT0 or LINT1, for the tests */
 bool lapic_enabled(void);       /* this CPU's SVR enable bit */
 uint32_t lapic_lvt_timer(void); /* this CPU's LVT timer register */
 /* Interrupt command register (Intel SDM vol. 3A, 11.6.1), low half. */
@@ -609,8 +617,11 @@ typedef struct acpi_override {
 	uint32_t gsi;
 	uint16_t flags;
 } acpi_override;
+#define ACPI_NMI_ALL_CPUS 0xffffffffu
+/* The NMI line of a LAPIC (MADT types 4 and 10): LINT0 or LINT1; flags:
+ * MPS INTI polarity (bits 0-1) and trigger (2-3), as for overrides. */
 typedef struct acpi_lapic_nmi {
-	uint32_t uid; /* 0xff: every processor */
+	uint32_t uid; /* the ACPI processor uid, or ACPI_NMI_ALL_CPUS */
 	uint16_t flags;
 	uint8_t lint;
 } acpi_lapic_nmi;

@@ -133,6 +133,15 @@ static void e_nmi(entries *e, uint8_t uid, uint16_t flags, uint8_t lint)
 	ent(e, b, sizeof b);
 }
 
+static void e_x2apic_nmi(entries *e, uint32_t uid, uint16_t flags, uint8_t lint)
+{
+	uint8_t b[12] = { 10, 12 };
+	put16(b + 2, flags);
+	put32(b + 4, uid);
+	b[8] = lint;
+	ent(e, b, sizeof b);
+}
+
 static void e_lapic_addr(entries *e, uint64_t addr)
 {
 	uint8_t b[12] = { 5, 12 };
@@ -259,8 +268,60 @@ static void check_pc(void)
 	CHECK_EQ(pf.overrides[1].irq, 9);
 	CHECK_EQ(pf.overrides[1].flags, 0xd);
 	CHECK_EQ(pf.nmi_count, 1);
-	CHECK_EQ(pf.nmis[0].uid, 0xff);
+	CHECK_EQ(pf.nmis[0].uid, ACPI_NMI_ALL_CPUS); /* 0xff in a type 4 entry */
 	CHECK_EQ(pf.nmis[0].lint, 1);
+}
+
+/* NMI lines: type 4 (8-bit uid, 0xff for all) and type 10 (x2APIC, 32-bit
+ * uid, 0xffffffff for all), a LINT that does not exist refused. */
+TEST(acpi, lapic_nmi_entries)
+{
+	img_reset();
+	entries e = { .n = 0 };
+	e_lapic(&e, 0, 0, 1);
+	e_nmi(&e, 0, 0xf, 0);             /* uid 0, level, active low, LINT0 */
+	e_x2apic_nmi(&e, 0x1234, 0x5, 1); /* uid 0x1234, edge, active high */
+	e_x2apic_nmi(&e, 0xffffffff, 0, 1);
+	e_nmi(&e, 3, 0, 2);               /* LINT2: no such line */
+	uint64_t t[1] = { madt(&e) };
+	uint64_t rs = root(false, t, 1);
+	uint8_t r[36];
+	rsdp(r, 0, (uint32_t)rs, 0);
+	CHECK(acpi_parse(&img_mem, r, 20, "test", &pf));
+	CHECK_EQ(pf.nmi_count, 3);
+	CHECK_EQ(pf.nmis[0].uid, 0);
+	CHECK_EQ(pf.nmis[0].lint, 0);
+	CHECK_EQ(pf.nmis[0].flags, 0xf);
+	CHECK_EQ(pf.nmis[1].uid, 0x1234);
+	CHECK_EQ(pf.nmis[1].lint, 1);
+	CHECK_EQ(pf.nmis[1].flags, 0x5);
+	CHECK_EQ(pf.nmis[2].uid, ACPI_NMI_ALL_CPUS);
+	CHECK_EQ(pf.problem_count, 1);
+	CHECK(strstr(pf.problems[0], "LINT2") != NULL);
+	/* The LVT values: delivery mode NMI, unmasked; active low only for
+	 * polarity 11; the trigger bits never set (NMI is edge-only). */
+	CHECK_EQ(lapic_nmi_lvt(0x0), 0x400);
+	CHECK_EQ(lapic_nmi_lvt(0x5), 0x400);
+	CHECK_EQ(lapic_nmi_lvt(0xf), 0x400 | 0x2000);
+}
+
+/* QEMU's MADT puts NMI on LINT1 of every processor: the boot CPU's LINT1
+ * is programmed so (delivery NMI, unmasked). */
+TEST(acpi, boot_cpu_nmi_line)
+{
+	const acpi_platform *b = &acpi_boot_platform;
+	bool lint1_for_us = false;
+	for (size_t i = 0; i < b->nmi_count; i++)
+		if (b->nmis[i].lint == 1)
+			lint1_for_us = true;
+	if (!test_on_qemu() && !lint1_for_us) {
+		test_log("no NMI on LINT1 in this MADT");
+		return;
+	}
+	CHECK(lint1_for_us);
+	uint32_t v = lapic_read_lint(1);
+	test_log("LVT LINT1 0x%x", v);
+	CHECK_EQ(v & 0x10700, 0x400); /* NMI delivery, not masked */
 }
 
 TEST(acpi, xsdt_only)
