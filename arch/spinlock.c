@@ -224,7 +224,8 @@ static _Noreturn __attribute__((noinline, cold)) void spin_stuck(const spinlock 
 	spin_holder(l, where, sizeof where);
 #endif
 	panic("spinlock '%s' (%p): still not ours after %llu spins (spin_wait_limit): "
-	      "waiting with ticket %u, ticket %u holds it, %u queued; holder context %p%s",
+	      "waiting with ticket %u, ticket %u holds it, %u waiting (this one included); "
+	      "holder context %p%s",
 	      spin_name(l), (const void *)l, (unsigned long long)spins, mine, serving,
 	      (unsigned)(uint16_t)(next - serving - 1), (const void *)l->owner, where);
 }
