@@ -270,7 +270,7 @@ static inline bool spin_locked(const spinlock *l)
 /* Held by the running context. */
 static inline bool spin_held(const spinlock *l)
 {
-	return spin_locked(l) && l->owner == arch_current_context();
+	return l->owner == arch_current_context() && spin_locked(l);
 }
 #define ASSERT_HELD(l) ASSERT(spin_held(l))
 /* l's rank (a zeroed lock's is LOCK_RANK_SYNC) and a name for messages. */

@@ -246,8 +246,11 @@ void spin_lock(spinlock *l)
 	arch_irqflags_t irq = arch_irq_save();
 	const arch_context *me = arch_current_context();
 
-	/* Before taking a ticket: with one, this CPU would wait on itself. */
-	if (spin_locked(l) && l->owner == me)
+	/* Before taking a ticket: with one, this CPU would wait on itself.
+	 * The owner first: it is NULL in a free lock, so the common case
+	 * does not read the ticket word just after spin_unlock's 16-bit
+	 * store to it (a wider load than the store stalls its forwarding). */
+	if (l->owner == me && spin_locked(l))
 		panic("spinlock '%s': taken twice by its holder", spin_name(l));
 #ifdef TRICOLOR_DEBUG
 	uintptr_t pc = (uintptr_t)__builtin_return_address(0);
