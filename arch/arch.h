@@ -158,7 +158,8 @@ static inline unsigned arch_cpu_id(void)
  * to `serving` with a 16-bit release store (only the holder writes it; a
  * store, unlike an add on the word, cannot carry into `next` when
  * `serving` wraps). Free when the halves are equal: zeroed memory is a
- * free lock. Up to 65,535 waiters, far more than ARCH_MAX_CPUS.
+ * free lock. Up to 65,535 CPUs holding or waiting at once, far more than
+ * ARCH_MAX_CPUS.
  * Memory order: arch/spinlock.c, next to spin_lock.
  *
  * The owner is the arch context (task) that took it; spin_held() asks
@@ -252,7 +253,8 @@ typedef struct spinlock {
 	lock_rank rank;    /* its place in the lock order */
 	const char *name;  /* for messages */
 	/* while locked */
-	const arch_context *owner; /* the context holding it */
+	const arch_context *owner; /* the context holding it; written by
+				    * its holder, read by anyone (relaxed) */
 	arch_irqflags_t saved_irq; /* interrupt state before spin_lock */
 } spinlock;
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -270,7 +272,8 @@ static inline bool spin_locked(const spinlock *l)
 /* Held by the running context. */
 static inline bool spin_held(const spinlock *l)
 {
-	return l->owner == arch_current_context() && spin_locked(l);
+	return __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == arch_current_context() &&
+	       spin_locked(l);
 }
 #define ASSERT_HELD(l) ASSERT(spin_held(l))
 /* l's rank (a zeroed lock's is LOCK_RANK_SYNC) and a name for messages. */
@@ -291,9 +294,10 @@ const spinlock *spin_order_violation(const spinlock *const *held, size_t n,
  * track them and return 0. */
 size_t spin_held_locks(const spinlock **out, size_t max);
 /* Pause iterations one spin_lock may wait for its ticket before it panics
- * naming the lock and its holder. Generous (2^30: seconds on any CPU, and
- * under QEMU TCG, where a vCPU can lose the host CPU for a long time); a
- * lock held that long is a bug (a lost unlock, a deadlock across CPUs).
+ * naming the lock and its holder. Generous: 2^30 pauses are seconds to a
+ * minute, as long as the CPU's pause takes (10 to 140 cycles), and more
+ * than any stall of a vCPU under QEMU TCG; a lock held that long is a bug
+ * (a lost unlock, a deadlock across CPUs).
  * Lowered only by tests/experiments/lock_mistakes.c. */
 #define SPIN_WAIT_LIMIT_DEFAULT (1ULL << 30)
 extern uint64_t spin_wait_limit;

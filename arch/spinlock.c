@@ -178,9 +178,14 @@ uint64_t spin_wait_limit = SPIN_WAIT_LIMIT_DEFAULT;
  * compiler: they are its barriers, keeping it from moving the critical
  * section's memory accesses above the ticket or below the release (a plain
  * store would let it), and from caching `serving` in a register while it
- * spins. The 16-bit store and the 32-bit LOCK XADD overlap; both are
- * atomic on x86, so the XADD sees the store entirely or not at all (Linux
- * released its x86 ticket locks the same way).
+ * spins. The 16-bit store and the 32-bit LOCK XADD overlap: C's memory
+ * model says nothing about atomics of mixed sizes, x86 does: both are
+ * atomic, so the XADD sees the store entirely or not at all (Linux
+ * released its x86 ticket locks the same way). Interrupts go off before
+ * the ticket is taken and come back on only after the release store
+ * (arch_irq_save and arch_irq_restore are calls the compiler cannot move
+ * the atomics across), so no interrupt handler runs on this CPU while it
+ * holds a ticket or the lock.
  */
 static inline uint16_t spin_take(spinlock *l, uint16_t *serving)
 {
@@ -227,7 +232,8 @@ static _Noreturn __attribute__((noinline, cold)) void spin_stuck(const spinlock 
 	      "waiting with ticket %u, ticket %u holds it, %u waiting (this one included); "
 	      "holder context %p%s",
 	      spin_name(l), (const void *)l, (unsigned long long)spins, mine, serving,
-	      (unsigned)(uint16_t)(next - serving - 1), (const void *)l->owner, where);
+	      (unsigned)(uint16_t)(next - serving - 1),
+	      (const void *)__atomic_load_n(&l->owner, __ATOMIC_RELAXED), where);
 }
 
 /* Waits for ticket `mine` to be served; bounded by spin_wait_limit. */
@@ -250,7 +256,7 @@ void spin_lock(spinlock *l)
 	 * The owner first: it is NULL in a free lock, so the common case
 	 * does not read the ticket word just after spin_unlock's 16-bit
 	 * store to it (a wider load than the store stalls its forwarding). */
-	if (l->owner == me && spin_locked(l))
+	if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == me && spin_locked(l))
 		panic("spinlock '%s': taken twice by its holder", spin_name(l));
 #ifdef TRICOLOR_DEBUG
 	uintptr_t pc = (uintptr_t)__builtin_return_address(0);
@@ -259,7 +265,7 @@ void spin_lock(spinlock *l)
 	uint16_t serving, mine = spin_take(l, &serving);
 	if (serving != mine)
 		spin_wait(l, mine);
-	l->owner = me;
+	__atomic_store_n(&l->owner, me, __ATOMIC_RELAXED);
 	l->saved_irq = irq;
 #ifdef TRICOLOR_DEBUG
 	spin_push(l, pc);
@@ -280,7 +286,7 @@ void spin_unlock(spinlock *l)
 		      "'%s' is still held", spin_name(l),
 		      spin_name(spin_cpus[arch_cpu_id()].held[0]));
 #endif
-	l->owner = NULL;
+	__atomic_store_n(&l->owner, NULL, __ATOMIC_RELAXED);
 	spin_pass(l);
 	arch_irq_restore(irq);
 }
