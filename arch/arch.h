@@ -139,12 +139,29 @@ static inline unsigned arch_cpu_id(void)
 /* ---- spinlocks and the lock order ------------------------------------- */
 /*
  * The kernel's one lock type, for every layer from here up (mm/ takes them
- * before the first task exists). IRQ-safe: spin_lock disables interrupts
- * first (the previous state is saved in the lock and restored by
- * spin_unlock), then takes the flag with an atomic exchange, so a holder is
- * never preempted and an interrupt handler can never spin on a lock its own
- * CPU holds. On one CPU the flag is never contended; with SMP the same code
- * spins. Not recursive: taking a lock its holder already holds panics.
+ * before the first task exists). A ticket lock: fair under contention,
+ * CPUs get the lock in the order they asked for it (FIFO), so none can
+ * starve. IRQ-safe: spin_lock disables interrupts first (the previous state
+ * is saved in the lock and restored by spin_unlock), then takes a ticket,
+ * so a holder is never preempted and an interrupt handler can never spin
+ * on a lock its own CPU holds. Not recursive: taking a lock its holder
+ * already holds panics (checked before the ticket is taken, so the CPU
+ * never waits on itself); a wait longer than spin_wait_limit pause
+ * iterations panics too, naming the lock and its holder: no wait is ever
+ * silently infinite.
+ *
+ * The ticket word: two 16-bit halves in one 32-bit word, `serving` (the
+ * ticket that holds the lock) low and `next` (the next ticket to hand out)
+ * high. spin_lock takes a ticket with one fetch-and-add of 1 << 16 on the
+ * whole word (a carry out of `next` falls off the word's top), then spins
+ * with pause reading `serving` until it is its ticket; spin_unlock adds one
+ * to `serving` with a 16-bit release store (only the holder writes it; a
+ * store, unlike an add on the word, cannot carry into `next` when
+ * `serving` wraps). Free when the halves are equal: zeroed memory is a
+ * free lock. Up to 65,535 CPUs holding or waiting at once, far more than
+ * ARCH_MAX_CPUS.
+ * Memory order: arch/spinlock.c, next to spin_lock.
+ *
  * The owner is the arch context (task) that took it; spin_held() asks
  * "held by the running context", which is what ASSERT_HELD checks in every
  * function named *_locked. The scheduler hands sched_lock from the task
@@ -226,22 +243,37 @@ typedef struct lock_rank_info {
 extern const lock_rank_info lock_ranks[LOCK_RANK_COUNT];
 
 typedef struct spinlock {
-	uint32_t locked;   /* 0 or 1, taken by atomic exchange */
+	union {
+		uint32_t word; /* both halves: the fetch-and-add, snapshots */
+		struct {
+			uint16_t serving; /* the ticket holding the lock */
+			uint16_t next;    /* the next ticket handed out */
+		} half;
+	} ticket;          /* free when serving == next (zeroed: free) */
 	lock_rank rank;    /* its place in the lock order */
 	const char *name;  /* for messages */
 	/* while locked */
-	const arch_context *owner; /* the context holding it */
+	const arch_context *owner; /* the context holding it; written by
+				    * its holder, read by anyone (relaxed) */
 	arch_irqflags_t saved_irq; /* interrupt state before spin_lock */
 } spinlock;
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "spinlock: `serving` must be the low half of the ticket word");
 
 #define SPINLOCK_INIT(name_, rank_) { .rank = (rank_), .name = (name_) }
 void spin_lock(spinlock *l);
 void spin_unlock(spinlock *l);
+/* Locked, by anyone: the two halves of one snapshot differ. */
+static inline bool spin_locked(const spinlock *l)
+{
+	uint32_t w = __atomic_load_n(&l->ticket.word, __ATOMIC_RELAXED);
+	return (uint16_t)w != (uint16_t)(w >> 16);
+}
 /* Held by the running context. */
 static inline bool spin_held(const spinlock *l)
 {
-	return __atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
-	       l->owner == arch_current_context();
+	return __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == arch_current_context() &&
+	       spin_locked(l);
 }
 #define ASSERT_HELD(l) ASSERT(spin_held(l))
 /* l's rank (a zeroed lock's is LOCK_RANK_SYNC) and a name for messages. */
@@ -261,6 +293,23 @@ const spinlock *spin_order_violation(const spinlock *const *held, size_t n,
  * into out (up to max) and returns how many it holds. Other builds do not
  * track them and return 0. */
 size_t spin_held_locks(const spinlock **out, size_t max);
+/* Pause iterations one spin_lock may wait for its ticket before it panics
+ * naming the lock and its holder. Generous: 2^30 pauses are seconds to a
+ * minute, as long as the CPU's pause takes (10 to 140 cycles), and more
+ * than any stall of a vCPU under QEMU TCG; a lock held that long is a bug
+ * (a lost unlock, a deadlock across CPUs).
+ * Lowered only by tests/experiments/lock_mistakes.c. */
+#define SPIN_WAIT_LIMIT_DEFAULT (1ULL << 30)
+extern uint64_t spin_wait_limit;
+/* For tests: the ticket half of a lock alone (no interrupts, owner, order
+ * check or held stack), to queue simulated CPUs on a lock from one CPU.
+ * spin_ticket_take takes the next ticket without waiting for it and
+ * returns it; spin_ticket_serving is the ticket now holding the lock;
+ * spin_ticket_pass hands the lock to the next ticket (spin_unlock's
+ * release). */
+uint16_t spin_ticket_take(spinlock *l);
+uint16_t spin_ticket_serving(const spinlock *l);
+void spin_ticket_pass(spinlock *l);
 
 /* ---- faults ----------------------------------------------------------- */
 /* Fault kinds use the x86 exception vector numbers on every arch. */

@@ -1,6 +1,7 @@
 /*
- * arch/spinlock.c - the spinlock (arch/arch.h) and the lock-rank table.
- * Portable: both arches build it over their own arch_irq_* and contexts.
+ * arch/spinlock.c - the spinlock (arch/arch.h: a ticket lock) and the
+ * lock-rank table. Portable: both arches build it over their own arch_irq_*
+ * and contexts (both are x86-64: the memory-order argument at spin_lock).
  * In TRICOLOR_DEBUG builds it also keeps, per CPU, the stack of locks the
  * CPU holds, and checks every acquisition against the lock order written
  * next to the rank enum in arch/arch.h.
@@ -130,6 +131,23 @@ size_t spin_held_locks(const spinlock **out, size_t max)
 	arch_irq_restore(irq);
 	return n;
 }
+
+/* For a stuck wait: which CPU's held stack has l, and where it took it. */
+static void spin_holder(const spinlock *l, char *buf, size_t n)
+{
+	for (unsigned cpu = 0; cpu < ARCH_MAX_CPUS; cpu++) {
+		const struct spin_cpu *c = &spin_cpus[cpu];
+		for (size_t i = 0; i < c->n && i < SPIN_HELD_MAX; i++) {
+			if (c->held[i] != l)
+				continue;
+			char at[96];
+			ksnprintf(buf, n, ", on CPU %u, taken at %s", cpu,
+				  spin_where(at, sizeof at, c->taken_at[i]));
+			return;
+		}
+	}
+	ksnprintf(buf, n, ", in no CPU's held stack");
+}
 #else
 size_t spin_held_locks(const spinlock **out, size_t max)
 {
@@ -139,20 +157,115 @@ size_t spin_held_locks(const spinlock **out, size_t max)
 }
 #endif
 
+uint64_t spin_wait_limit = SPIN_WAIT_LIMIT_DEFAULT;
+
+/*
+ * Memory order. Taking the lock is an acquire: nothing the critical section
+ * reads or writes may happen before the ticket is ours. Dropping it is a
+ * release: everything the critical section did is visible before the next
+ * ticket holder can see `serving` move. The next holder's acquire (the
+ * fetch-and-add when the lock was free, else the load that saw its ticket
+ * come up) reads what our release store wrote, so it sees our writes.
+ *
+ * On x86 (TSO) the hardware gives this for free: the fetch-and-add is a
+ * LOCK XADD, a full barrier; ordinary loads are not reordered with later
+ * loads or stores (so the spinning MOV is an acquire) and ordinary stores
+ * are not reordered with earlier loads or stores (so the 16-bit MOV of the
+ * release is a release). The only reordering x86 does, a later load
+ * passing an earlier store, can at worst move a load after spin_unlock
+ * into the critical section, which is harmless, so no MFENCE is needed.
+ * The __ATOMIC_ACQUIRE / __ATOMIC_RELEASE orders are there for the
+ * compiler: they are its barriers, keeping it from moving the critical
+ * section's memory accesses above the ticket or below the release (a plain
+ * store would let it), and from caching `serving` in a register while it
+ * spins. The 16-bit store and the 32-bit LOCK XADD overlap: C's memory
+ * model says nothing about atomics of mixed sizes, x86 does: both are
+ * atomic, so the XADD sees the store entirely or not at all (Linux
+ * released its x86 ticket locks the same way). Interrupts go off before
+ * the ticket is taken and come back on only after the release store
+ * (arch_irq_save and arch_irq_restore are calls the compiler cannot move
+ * the atomics across), so no interrupt handler runs on this CPU while it
+ * holds a ticket or the lock.
+ */
+static inline uint16_t spin_take(spinlock *l, uint16_t *serving)
+{
+	uint32_t w = __atomic_fetch_add(&l->ticket.word, 1U << 16, __ATOMIC_ACQUIRE);
+	*serving = (uint16_t)w;
+	return (uint16_t)(w >> 16);
+}
+
+static inline void spin_pass(spinlock *l)
+{
+	uint16_t s = __atomic_load_n(&l->ticket.half.serving, __ATOMIC_RELAXED);
+	__atomic_store_n(&l->ticket.half.serving, (uint16_t)(s + 1), __ATOMIC_RELEASE);
+}
+
+uint16_t spin_ticket_take(spinlock *l)
+{
+	uint16_t serving;
+	return spin_take(l, &serving);
+}
+
+uint16_t spin_ticket_serving(const spinlock *l)
+{
+	return __atomic_load_n(&l->ticket.half.serving, __ATOMIC_ACQUIRE);
+}
+
+void spin_ticket_pass(spinlock *l)
+{
+	spin_pass(l);
+}
+
+/* A wait past spin_wait_limit: names the lock, the tickets and the holder
+ * (its context; in debug builds the CPU holding it and where it took it). */
+static _Noreturn __attribute__((noinline, cold)) void spin_stuck(const spinlock *l,
+								  uint16_t mine,
+								  uint64_t spins)
+{
+	uint32_t w = __atomic_load_n(&l->ticket.word, __ATOMIC_RELAXED);
+	uint16_t serving = (uint16_t)w, next = (uint16_t)(w >> 16);
+	char where[128] = "";
+#ifdef TRICOLOR_DEBUG
+	spin_holder(l, where, sizeof where);
+#endif
+	panic("spinlock '%s' (%p): still not ours after %llu spins (spin_wait_limit): "
+	      "waiting with ticket %u, ticket %u holds it, %u waiting (this one included); "
+	      "holder context %p%s",
+	      spin_name(l), (const void *)l, (unsigned long long)spins, mine, serving,
+	      (unsigned)(uint16_t)(next - serving - 1),
+	      (const void *)__atomic_load_n(&l->owner, __ATOMIC_RELAXED), where);
+}
+
+/* Waits for ticket `mine` to be served; bounded by spin_wait_limit. */
+static __attribute__((noinline)) void spin_wait(spinlock *l, uint16_t mine)
+{
+	uint64_t spins = 0;
+	while (__atomic_load_n(&l->ticket.half.serving, __ATOMIC_ACQUIRE) != mine) {
+		arch_cpu_relax(); /* another CPU holds it (not with one CPU) */
+		if (++spins >= spin_wait_limit)
+			spin_stuck(l, mine, spins);
+	}
+}
+
 void spin_lock(spinlock *l)
 {
 	arch_irqflags_t irq = arch_irq_save();
 	const arch_context *me = arch_current_context();
 
-	if (__atomic_load_n(&l->locked, __ATOMIC_RELAXED) && l->owner == me)
+	/* Before taking a ticket: with one, this CPU would wait on itself.
+	 * The owner first: it is NULL in a free lock, so the common case
+	 * does not read the ticket word just after spin_unlock's 16-bit
+	 * store to it (a wider load than the store stalls its forwarding). */
+	if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == me && spin_locked(l))
 		panic("spinlock '%s': taken twice by its holder", spin_name(l));
 #ifdef TRICOLOR_DEBUG
 	uintptr_t pc = (uintptr_t)__builtin_return_address(0);
 	spin_check_order(l, pc);
 #endif
-	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
-		arch_cpu_relax(); /* another CPU holds it (not with one CPU) */
-	l->owner = me;
+	uint16_t serving, mine = spin_take(l, &serving);
+	if (serving != mine)
+		spin_wait(l, mine);
+	__atomic_store_n(&l->owner, me, __ATOMIC_RELAXED);
 	l->saved_irq = irq;
 #ifdef TRICOLOR_DEBUG
 	spin_push(l, pc);
@@ -161,7 +274,7 @@ void spin_lock(spinlock *l)
 
 void spin_unlock(spinlock *l)
 {
-	ASSERT(l->locked && l->owner == arch_current_context());
+	ASSERT(spin_held(l));
 	arch_irqflags_t irq = l->saved_irq;
 #ifdef TRICOLOR_DEBUG
 	spin_pop(l);
@@ -173,7 +286,7 @@ void spin_unlock(spinlock *l)
 		      "'%s' is still held", spin_name(l),
 		      spin_name(spin_cpus[arch_cpu_id()].held[0]));
 #endif
-	l->owner = NULL;
-	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&l->owner, NULL, __ATOMIC_RELAXED);
+	spin_pass(l);
 	arch_irq_restore(irq);
 }

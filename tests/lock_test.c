@@ -1,9 +1,12 @@
 /*
  * lock_test.c - the spinlock and the lock order (arch/arch.h,
- * arch/spinlock.c): the order check's decisions (rank, the same-rank
- * address rule, zeroed locks), owner and spin_held, the interrupt state
- * across nested locks, and in TRICOLOR_DEBUG builds the per-CPU stack of
- * held locks the check reads. A violation panics, which no test can catch:
+ * arch/spinlock.c): the tickets (handed out and served in order, across
+ * the 16-bit wrap; other CPUs are simulated by taking and passing tickets
+ * by hand), the order check's decisions (rank, the same-rank address rule,
+ * zeroed locks), owner and spin_held, the interrupt state across nested
+ * locks released in any order, and in TRICOLOR_DEBUG builds the per-CPU
+ * stack of held locks the check reads. A violation, a lock taken twice and
+ * a wait past spin_wait_limit panic, which no test can catch:
  * tests/host/harness.sh boots tests/experiments/lock_mistakes.c in a debug
  * build to see those panics. No CHECK runs while a lock is held (a failed
  * CHECK ends the test at once and would leave it held): values are taken
@@ -18,6 +21,97 @@
 static const spinlock *violation(const spinlock *const *held, size_t n, const spinlock *l)
 {
 	return spin_order_violation(held, n, l);
+}
+
+TEST(lock, tickets_are_served_in_order)
+{
+	spinlock l = SPINLOCK_INIT("t fifo", LOCK_RANK_SYNC);
+	CHECK(!spin_locked(&l));
+	CHECK_EQ(spin_ticket_serving(&l), 0);
+
+	/* We hold it (ticket 0); three simulated CPUs queue behind us. */
+	spin_lock(&l);
+	uint16_t a = spin_ticket_take(&l), b = spin_ticket_take(&l), c = spin_ticket_take(&l);
+	uint16_t s_ours = spin_ticket_serving(&l);
+	bool held_ours = spin_held(&l);
+	spin_unlock(&l);
+	CHECK_EQ(a, 1);
+	CHECK_EQ(b, 2);
+	CHECK_EQ(c, 3);
+	CHECK_EQ(s_ours, 0);
+	CHECK(held_ours);
+	/* Our release hands it to the first in the queue, not to anyone
+	 * later, and it stays locked (by a, not by us). */
+	CHECK_EQ(spin_ticket_serving(&l), a);
+	CHECK(spin_locked(&l));
+	CHECK(!spin_held(&l));
+	/* A newcomer queues behind c. */
+	uint16_t d = spin_ticket_take(&l);
+	CHECK_EQ(d, 4);
+	uint16_t order[4];
+	for (int i = 0; i < 4; i++) {
+		order[i] = spin_ticket_serving(&l);
+		spin_ticket_pass(&l);
+	}
+	CHECK_EQ(order[0], a);
+	CHECK_EQ(order[1], b);
+	CHECK_EQ(order[2], c);
+	CHECK_EQ(order[3], d);
+	/* Everyone is through: free, and the next spin_lock gets it at once
+	 * with the next ticket. */
+	CHECK(!spin_locked(&l));
+	spin_lock(&l);
+	uint16_t s_again = spin_ticket_serving(&l);
+	bool held_again = spin_held(&l);
+	spin_unlock(&l);
+	CHECK_EQ(s_again, 5);
+	CHECK(held_again);
+	CHECK(!spin_locked(&l));
+	CHECK_EQ(spin_ticket_serving(&l), 6);
+}
+
+TEST(lock, tickets_wrap_at_16_bits)
+{
+	/* Both halves wrap at 2^16 on their own: handing out ticket 0xffff
+	 * carries off the word's top, and passing it on must not carry
+	 * into `next` (an add on the whole word would, leaving the lock
+	 * locked for ever). */
+	spinlock l = SPINLOCK_INIT("t wrap", LOCK_RANK_SYNC);
+	l.ticket.half.serving = l.ticket.half.next = 0xfffe;
+	CHECK(!spin_locked(&l));
+	uint16_t served[4];
+	bool held[4], free_after[4];
+	for (int i = 0; i < 4; i++) {
+		spin_lock(&l);
+		served[i] = spin_ticket_serving(&l);
+		held[i] = spin_held(&l);
+		spin_unlock(&l);
+		free_after[i] = !spin_locked(&l);
+		if (!free_after[i])
+			break; /* a spin_lock now would wait for ever */
+	}
+	static const uint16_t want[4] = { 0xfffe, 0xffff, 0, 1 };
+	for (int i = 0; i < 4; i++) {
+		CHECK_MSG(free_after[i], "not free after release %d (serving %u, next %u)", i,
+			  l.ticket.half.serving, l.ticket.half.next);
+		CHECK(held[i]);
+		CHECK_EQ(served[i], want[i]);
+	}
+	CHECK_EQ(l.ticket.half.serving, 2);
+	CHECK_EQ(l.ticket.half.next, 2);
+
+	/* A queue across the wrap is served in order too. */
+	l.ticket.half.serving = l.ticket.half.next = 0xffff;
+	uint16_t t0 = spin_ticket_take(&l), t1 = spin_ticket_take(&l);
+	CHECK_EQ(t0, 0xffff);
+	CHECK_EQ(t1, 0);
+	CHECK_EQ(spin_ticket_serving(&l), t0);
+	spin_ticket_pass(&l);
+	CHECK_EQ(spin_ticket_serving(&l), t1);
+	CHECK(spin_locked(&l));
+	spin_ticket_pass(&l);
+	CHECK(!spin_locked(&l));
+	CHECK_EQ(l.ticket.half.next, 1);
 }
 
 TEST(lock, order_follows_rank)
@@ -124,6 +218,17 @@ TEST(lock, zeroed_lock_ranks_as_sync_object)
 	CHECK(violation(hz, 1, &cond) == &zero);
 	CHECK(violation(hy, 1, &zero) == &sync);  /* two sync objects */
 
+	/* A zeroed lock is a free lock and works as one. */
+	CHECK(!spin_locked(&zero));
+	CHECK(!spin_held(&zero));
+	spin_lock(&zero);
+	bool zheld = spin_held(&zero), zoff = !arch_irq_enabled();
+	spin_unlock(&zero);
+	CHECK(zheld);
+	CHECK(zoff);
+	CHECK(!spin_locked(&zero));
+	CHECK(arch_irq_enabled());
+
 	/* And a zeroed mutex works. */
 	mutex m;
 	memset(&m, 0, sizeof m);
@@ -141,26 +246,28 @@ TEST(lock, owner_is_the_running_context)
 	spin_lock(&l);
 	bool held = spin_held(&l);
 	const struct arch_context *owner = l.owner;
-	uint32_t locked = l.locked;
+	bool locked = spin_locked(&l);
 	spin_unlock(&l);
 	CHECK(held);
 	CHECK(owner == arch_current_context());
 	CHECK(owner == task_context(task_self()));
-	CHECK_EQ(locked, 1);
+	CHECK(locked);
 	CHECK(!spin_held(&l));
+	CHECK(!spin_locked(&l));
 	CHECK(l.owner == NULL);
-	CHECK_EQ(l.locked, 0);
 
 	/* Locked by another context (as a lock another task holds would be
 	 * on SMP): not held by us. */
 	arch_context other = { 0 };
 	spinlock theirs = SPINLOCK_INIT("t theirs", LOCK_RANK_SYNC);
-	theirs.locked = 1;
+	CHECK_EQ(spin_ticket_take(&theirs), 0);
 	theirs.owner = &other;
+	CHECK(spin_locked(&theirs));
 	CHECK(!spin_held(&theirs));
 	/* Unlocked with a stale owner: not held either. */
-	theirs.locked = 0;
+	spin_ticket_pass(&theirs);
 	theirs.owner = arch_current_context();
+	CHECK(!spin_locked(&theirs));
 	CHECK(!spin_held(&theirs));
 }
 
@@ -216,6 +323,57 @@ TEST(lock, interrupt_state_restored_by_the_last_release)
 	spin_unlock(&a);
 	bool still_off = !arch_irq_enabled();
 	arch_irq_restore(irq);
+	CHECK(still_off);
+	CHECK(arch_irq_enabled());
+}
+
+/* Three nested locks, released middle first, then innermost, then
+ * outermost; then the hand-over sched_block_on does (the outer lock's
+ * saved state given to the inner one, the outer released first). Records
+ * whether interrupts were off after each step. */
+static void nested_release_any_order(bool off[6])
+{
+	spinlock a = SPINLOCK_INIT("t a", LOCK_RANK_SYNC);
+	spinlock b = SPINLOCK_INIT("t b", LOCK_RANK_SCHED);
+	spinlock c = SPINLOCK_INIT("t c", LOCK_RANK_MHEAP);
+	spin_lock(&a);
+	spin_lock(&b);
+	spin_lock(&c);
+	spin_unlock(&b);
+	off[0] = !arch_irq_enabled();
+	spin_unlock(&c);
+	off[1] = !arch_irq_enabled();
+	spin_unlock(&a);
+	off[2] = !arch_irq_enabled();
+
+	spin_lock(&a);
+	spin_lock(&b);
+	off[3] = !arch_irq_enabled();
+	b.saved_irq = a.saved_irq;
+	a.saved_irq = 0; /* stay off: b still held */
+	spin_unlock(&a);
+	off[4] = !arch_irq_enabled();
+	spin_unlock(&b);
+	off[5] = !arch_irq_enabled();
+}
+
+TEST(lock, nested_release_in_any_order_keeps_interrupts_off_until_the_last)
+{
+	bool off[6];
+	CHECK(arch_irq_enabled());
+	nested_release_any_order(off);
+	for (int i = 0; i < 6; i++)
+		CHECK_MSG(off[i] == (i != 2 && i != 5), "step %d: interrupts %s", i,
+			  off[i] ? "off" : "on");
+	CHECK(arch_irq_enabled());
+
+	/* Interrupts off before the first lock: off after every step. */
+	arch_irqflags_t irq = arch_irq_save();
+	nested_release_any_order(off);
+	bool still_off = !arch_irq_enabled();
+	arch_irq_restore(irq);
+	for (int i = 0; i < 6; i++)
+		CHECK_MSG(off[i], "step %d: interrupts on", i);
 	CHECK(still_off);
 	CHECK(arch_irq_enabled());
 }

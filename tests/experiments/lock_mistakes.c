@@ -7,7 +7,11 @@
  *      names both locks and where each was taken);
  *   2  releases the outer of two nested locks first, which would turn
  *      interrupts back on with the inner one held (debug builds);
- *   3  takes a lock it already holds (every build).
+ *   3  takes a lock it already holds (every build);
+ *   4  waits for a lock another CPU never releases (simulated: its ticket
+ *      taken by hand for a made-up holder context), with spin_wait_limit
+ *      lowered to 2^16 so the bounded wait ends quickly (every build: the
+ *      panic names the lock, the tickets and the holder).
  * Without a debug build mistakes 1 and 2 go unnoticed and the experiment
  * returns 1; 0 means no mistake was asked for.
  */
@@ -15,7 +19,7 @@
 #include "lib/lib.h"
 
 static int64_t lock_mistake;
-CMDLINE_INT(lock_mistake, "lock_mistake", 0, 3,
+CMDLINE_INT(lock_mistake, "lock_mistake", 0, 4,
 	    "lock_mistakes.c: which mistake to make (see the file)");
 
 static spinlock outer = SPINLOCK_INIT("experiment outer", LOCK_RANK_SYNC);
@@ -41,6 +45,14 @@ int experiment(void)
 		spin_lock(&outer);
 		spin_lock(&outer);
 		break;
+	case 4: {
+		static arch_context holder;
+		spin_ticket_take(&outer);
+		outer.owner = &holder;
+		spin_wait_limit = 1 << 16;
+		spin_lock(&outer);
+		break;
+	}
 	default:
 		return 0;
 	}

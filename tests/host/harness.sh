@@ -2,8 +2,9 @@
 # tests/host/harness.sh - checks the host side of the QEMU harness: that bad
 # command lines, kernel faults, stack overflows (the boot stack's, and a task
 # frame larger than the gap below its stack), the spinlock's checks (lock
-# order, early interrupts, recursion: a debug build) and experiment results
-# all come out as the right exit status and message; that awkward command lines
+# order, early interrupts, recursion, a wait past its bound: a debug build)
+# and experiment results all come out as the right exit status and message;
+# that awkward command lines
 # reach the kernel byte for byte through GRUB or are refused by
 # tools/mkiso.sh; that a GRUB which never starts the kernel fails fast with
 # a message (under BIOS and UEFI); that qemu-run leaves no temporary files;
@@ -91,6 +92,9 @@ check lock.release_turns_interrupts_on_early 2 \
 	"kernel panic" -- lock_exp 2
 check lock.taken_twice 2 "spinlock 'experiment outer': taken twice by its holder" "kernel panic" \
 	-- lock_exp 3
+check lock.wait_is_bounded 2 \
+	"spinlock 'experiment outer' \(0x[0-9a-f]+\): still not ours after 65536 spins \(spin_wait_limit\): waiting with ticket 1, ticket 0 holds it, 1 waiting \(this one included\); holder context 0x[0-9a-f]+, in no CPU's held stack" \
+	"spin_lock\+0x" "kernel panic" -- lock_exp 4
 check tests.unknown_selection 2 "no test matches 'nosuch'" \
 	-- make -s test-qemu TESTS=nosuch
 
