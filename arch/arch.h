@@ -118,22 +118,44 @@ void arch_clear_stack(uintptr_t lo, uint64_t keep);
 /* The context start-up runs on (kmain / main); the scheduler turns it
  * into the first task. */
 arch_context *arch_boot_context(void);
-/* The context running now (on this CPU: one today), as arch_context_switch
- * last set it. Inline: every spinlock operation asks. */
+/* The context running now on this CPU, as arch_context_switch last set it
+ * (x86: the per-CPU block's slot, read through %gs, so an AP running a
+ * cross-CPU call is its own idle context, never CPU 0's task; hosted: the
+ * one global). Inline: every spinlock operation asks. arch_running_context
+ * is the boot CPU's (the scheduler's CPU). */
 extern arch_context *arch_running_context;
+#ifndef TRICOLOR_HOSTED
+/* Offsets in x86's per-CPU block (arch/x86_64/x86.h: percpu; pinned in
+ * smp.c). The boot CPU's GS base is set first thing in kmain. */
+#define ARCH_PERCPU_INDEX 8
+#define ARCH_PERCPU_RUNNING 16
+#endif
 static inline arch_context *arch_current_context(void)
 {
+#ifdef TRICOLOR_HOSTED
 	return arch_running_context;
+#else
+	arch_context *c;
+	__asm__ volatile("movq %%gs:%c1, %0" : "=r"(c) : "i"(ARCH_PERCPU_RUNNING));
+	return c;
+#endif
 }
 
 /* ---- CPUs --------------------------------------------------------------- */
-/* CPUs the per-CPU structures are sized for. One runs today. */
+/* CPUs the per-CPU structures are sized for (x86 starts no more). */
 #define ARCH_MAX_CPUS 8
-/* The running CPU, < ARCH_MAX_CPUS: always 0 until SMP brings up others
- * (then it reads the per-CPU area). Meaningful with interrupts off. */
+/* The running CPU, < ARCH_MAX_CPUS: x86 reads the dense index from the
+ * per-CPU block through %gs (the same as arch_cpu_index()); hosted: 0.
+ * Meaningful with interrupts off (or on a CPU that runs no tasks). */
 static inline unsigned arch_cpu_id(void)
 {
+#ifdef TRICOLOR_HOSTED
 	return 0;
+#else
+	uint32_t v;
+	__asm__ volatile("movl %%gs:%c1, %0" : "=r"(v) : "i"(ARCH_PERCPU_INDEX));
+	return v;
+#endif
 }
 
 /* ---- spinlocks and the lock order ------------------------------------- */

@@ -61,6 +61,8 @@ void arch_context_switch(arch_context *from, arch_context *to)
 	ASSERT(!arch_irq_enabled());
 	ASSERT(from == arch_running_context);
 	arch_running_context = to;
+	/* The per-CPU slot arch_current_context() reads (CPU 0's). */
+	__asm__ volatile("movq %0, %%gs:%c1" ::"r"(to), "i"(ARCH_PERCPU_RUNNING) : "memory");
 	x86_switch_stacks(&from->sp, to->sp);
 }
 

@@ -235,7 +235,7 @@ static void (*volatile irq_handlers[VECTOR_COUNT])(void);
 void idt_set_irq_handler(uint8_t vector, void (*fn)(void))
 {
 	if (vector < VECTOR_EXCEPTIONS || vector == IRQ_TIMER_VECTOR ||
-	    vector == IRQ_SPURIOUS_VECTOR)
+	    vector == IRQ_CALL_VECTOR || vector == IRQ_SPURIOUS_VECTOR)
 		panic("idt_set_irq_handler: vector %u is not for device interrupts", vector);
 	irq_handlers[vector] = fn;
 }
@@ -269,6 +269,10 @@ void trap_dispatch(trap_frame *tf)
 		lapic_eoi();
 		lapic_timer_rearm(); /* deadline mode: the next tick */
 		timer_tick();
+		return;
+	case IRQ_CALL_VECTOR:
+		smp_call_handle(); /* runs the request, interrupts off */
+		lapic_eoi();
 		return;
 	case IRQ_SPURIOUS_VECTOR:
 		return; /* no EOI for a spurious LAPIC interrupt */

@@ -19,12 +19,20 @@
  * sent INIT again (so it cannot wake later on a reused stack), reported by
  * APIC id and skipped. Every wait is bounded and says what it waited for.
  *
- * What the APs do then: nothing yet. They halt with interrupts off; the
- * scheduler, the timer tick and every interrupt stay on CPU 0.
- * arch_cpu_count() says how many CPUs are online, not how many run tasks.
+ * What the APs do then: run cross-CPU calls, nothing else. Each idles in
+ * `sti; hlt` with only IRQ_CALL_VECTOR able to reach it (its LAPIC timer
+ * masked, the I/O APIC routes nothing to it); smp_call_start (CPU 0 only)
+ * publishes a request in the target's block and sends that IPI, the
+ * target's handler runs it with interrupts off and marks it done, and
+ * smp_call_wait waits for that, bounded. The scheduler, the timer tick and
+ * every device interrupt stay on CPU 0. arch_cpu_count() says how many
+ * CPUs are online, not how many run tasks. An AP is its own lock owner
+ * (its block's idle_context is what arch_current_context() reads there)
+ * and keeps its own DEBUG held-lock stack (arch_cpu_id() is its index).
  *
  * Locking: the start-up runs on the boot CPU only (boot, and the tests);
- * the blocks of online CPUs are written by their own CPU alone.
+ * the blocks of online CPUs are written by their own CPU alone, except the
+ * call request fields, written by CPU 0 under the handshake below.
  */
 #include "arch/x86_64/trampoline.h"
 #include "arch/x86_64/x86.h"
@@ -32,6 +40,9 @@
 #include <stddef.h>
 
 _Static_assert(offsetof(percpu, self) == 0, "%gs:0 is the self pointer");
+_Static_assert(offsetof(percpu, index) == ARCH_PERCPU_INDEX, "arch_cpu_id() reads it");
+_Static_assert(offsetof(percpu, running) == ARCH_PERCPU_RUNNING,
+	       "arch_current_context() reads it");
 
 #define LOW_MEMORY_END (1UL << 20)
 #define EBDA_FLOOR 0x80000     /* the EBDA and the BIOS area above it: avoided */
@@ -86,6 +97,7 @@ void smp_boot_cpu_init(void)
 	c->self = c;
 	c->index = 0;
 	c->online = 1;
+	c->running = arch_running_context; /* the boot context */
 	set_gs_base(c);
 }
 
@@ -170,9 +182,166 @@ static _Noreturn void smp_ap_main(percpu *c)
 	c->lvt_timer_seen = lapic_lvt_timer();
 	__atomic_store_n(&c->online, 1, __ATOMIC_RELEASE);
 	/* Not a scheduler CPU yet: nothing is routed here and the LAPIC
-	 * timer is masked; halt for good. */
+	 * timer is masked, so only a call IPI (or an NMI) wakes it. sti's
+	 * one-instruction shadow: an IPI that arrived while the handler ran
+	 * (interrupts off) waits in the IRR and is taken on hlt, not lost. */
 	for (;;)
-		__asm__ volatile("cli; hlt");
+		__asm__ volatile("sti; hlt" ::: "memory");
+}
+
+/*
+ * The cross-CPU call. The handshake, per target block c:
+ *
+ *   caller (CPU 0)                        target (its call-IPI handler)
+ *   claim: CAS call_claimed 0 -> 1
+ *   c->call_fn, c->call_arg = fn, arg
+ *   store-release c->call_seq = s          load-acquire call_seq (== s)
+ *   MFENCE, then the IPI (ICR write)       if s != call_done: fn(arg)
+ *                                          store-release call_done = s
+ *   load-acquire call_done == s ... done   EOI
+ *   clear call_claimed
+ *
+ * Release/acquire pairs: the caller's release of call_seq and the target's
+ * acquire of it order fn/arg (and whatever the caller wrote for fn to read)
+ * before the target reads them; the target's release of call_done and the
+ * caller's acquire of it order everything fn wrote before the caller reads
+ * its results. On x86 (TSO) plain MOVs already give both (stores are not
+ * reordered with earlier stores, loads not with later loads or stores);
+ * the atomics are there for the compiler.
+ *
+ * The one fence: the request is a store, and the IPI must not overtake
+ * it. In xAPIC mode the ICR is an uncached MMIO store, kept behind earlier
+ * stores; in x2APIC mode it is a WRMSR, which the SDM says is not
+ * serializing for the x2APIC registers, so the interrupt could reach the
+ * target while call_seq still sits in this CPU's store buffer; the target
+ * would see an old call_seq, do nothing, and halt until the bound. An
+ * MFENCE (a SEQ_CST fence) before the send drains the store buffer (Linux
+ * does the same before an x2APIC ICR write). No other store-then-load of
+ * another location matters: the caller's load of call_done needs only to
+ * see the target's store eventually, and a stale IPI (one per request,
+ * but the handler compares sequence numbers, not IPIs) does nothing.
+ */
+static void call_why(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void call_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	if (!why || !whylen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	kvsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+static const char *fn_name(void (*fn)(void *), char *buf, size_t n)
+{
+	uintptr_t off;
+	const char *name = arch_symbolize((uintptr_t)fn, &off);
+	if (name)
+		ksnprintf(buf, n, "%s+0x%lx", name, (unsigned long)off);
+	else
+		ksnprintf(buf, n, "%p", (void *)(uintptr_t)fn);
+	return buf;
+}
+
+bool smp_call_start(unsigned cpu, void (*fn)(void *), void *arg, char *why, size_t whylen)
+{
+	uint32_t me = arch_cpu_index(), n = arch_cpu_count();
+	if (me != 0) {
+		call_why(why, whylen, "smp_call: only CPU 0 sends calls (this is CPU %u)", me);
+		return false;
+	}
+	if (cpu >= n) {
+		call_why(why, whylen, "smp_call: CPU %u is not online (%u CPU%s online)", cpu, n,
+			 n == 1 ? "" : "s");
+		return false;
+	}
+	if (cpu == me) {
+		call_why(why, whylen, "smp_call: CPU %u is the calling CPU", cpu);
+		return false;
+	}
+	percpu *c = &percpu_blocks[cpu];
+	uint32_t expect = 0;
+	if (!__atomic_compare_exchange_n(&c->call_claimed, &expect, 1, false, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED)) {
+		char name[96];
+		call_why(why, whylen,
+			 "smp_call: CPU %u (APIC id %u) has call #%llu (%s) in flight, done up to #%llu",
+			 cpu, c->apic_id, (unsigned long long)c->call_seq,
+			 fn_name(c->call_fn, name, sizeof name),
+			 (unsigned long long)__atomic_load_n(&c->call_done, __ATOMIC_ACQUIRE));
+		return false;
+	}
+	c->call_fn = fn;
+	c->call_arg = arg;
+	__atomic_store_n(&c->call_seq, c->call_seq + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* before the ICR write: see above */
+	uint64_t icr_wait = arch_cycles_per_sec() / 1000000 * ICR_WAIT_US;
+	arch_irqflags_t irq = arch_irq_save(); /* the xAPIC ICR is two writes */
+	bool sent = lapic_send_ipi(c->apic_id, LAPIC_ICR_ASSERT | IRQ_CALL_VECTOR, icr_wait);
+	arch_irq_restore(irq);
+	if (!sent) {
+		/* Left claimed: the IPI may still arrive and run it. */
+		call_why(why, whylen,
+			 "smp_call: the call IPI to CPU %u (APIC id %u) stayed pending (ICR delivery "
+			 "status); call #%llu left in flight",
+			 cpu, c->apic_id, (unsigned long long)c->call_seq);
+		return false;
+	}
+	return true;
+}
+
+bool smp_call_wait(unsigned cpu, uint64_t timeout_ns, char *why, size_t whylen)
+{
+	if (cpu >= arch_cpu_count() || cpu == 0) {
+		call_why(why, whylen, "smp_call: no call can be in flight to CPU %u", cpu);
+		return false;
+	}
+	percpu *c = &percpu_blocks[cpu];
+	if (!__atomic_load_n(&c->call_claimed, __ATOMIC_ACQUIRE)) {
+		call_why(why, whylen, "smp_call: no call in flight to CPU %u", cpu);
+		return false;
+	}
+	uint64_t seq = c->call_seq; /* ours: only CPU 0 writes it */
+	uint64_t limit = (uint64_t)((unsigned __int128)timeout_ns * arch_cycles_per_sec() / 1000000000);
+	uint64_t t0 = arch_cycles();
+	while (__atomic_load_n(&c->call_done, __ATOMIC_ACQUIRE) != seq) {
+		if (arch_cycles() - t0 > limit) {
+			char name[96];
+			call_why(why, whylen,
+				 "smp_call: CPU %u (APIC id %u) did not finish call #%llu (%s, arg %p) "
+				 "within %llu ms: done up to #%llu, %llu call IPIs taken there; the "
+				 "call stays in flight",
+				 cpu, c->apic_id, (unsigned long long)seq,
+				 fn_name(c->call_fn, name, sizeof name), c->call_arg,
+				 (unsigned long long)(timeout_ns / 1000000),
+				 (unsigned long long)__atomic_load_n(&c->call_done, __ATOMIC_ACQUIRE),
+				 (unsigned long long)__atomic_load_n(&c->call_ipis, __ATOMIC_RELAXED));
+			return false;
+		}
+		arch_cpu_relax();
+	}
+	__atomic_store_n(&c->call_claimed, 0, __ATOMIC_RELEASE);
+	return true;
+}
+
+bool smp_call_on(unsigned cpu, void (*fn)(void *), void *arg, uint64_t timeout_ns, char *why,
+		 size_t whylen)
+{
+	return smp_call_start(cpu, fn, arg, why, whylen) &&
+	       smp_call_wait(cpu, timeout_ns, why, whylen);
+}
+
+void smp_call_handle(void)
+{
+	percpu *c = &percpu_blocks[arch_cpu_index()];
+	__atomic_store_n(&c->call_ipis, c->call_ipis + 1, __ATOMIC_RELAXED);
+	uint64_t seq = __atomic_load_n(&c->call_seq, __ATOMIC_ACQUIRE);
+	if (seq == c->call_done)
+		return; /* nothing new: a stale or repeated IPI */
+	c->call_fn(c->call_arg);
+	c->calls_handled++;
+	__atomic_store_n(&c->call_done, seq, __ATOMIC_RELEASE);
 }
 
 static void skip(smp_report *rep, uint32_t apic_id, const char *why)
@@ -279,6 +448,7 @@ void smp_start_cpus(const acpi_platform *pf, size_t limit, uint64_t wait_ns, smp
 		c->index = n;
 		c->apic_id = cpu->apic_id;
 		c->stacks_phys = stacks;
+		c->running = &c->idle_context;
 		if (!mapped) {
 			/* Identity, executable, for the instant paging goes on. */
 			if (!vmm_map(trampoline_page, trampoline_page, VMM_EXEC)) {
@@ -334,7 +504,7 @@ void smp_init(void)
 	}
 	kprintf("smp: %u CPU%s online (APIC ids ", n, n == 1 ? "" : "s");
 	print_ids();
-	kprintf("); the APs idle: the scheduler runs on CPU 0\n");
+	kprintf("); the APs idle (cross-CPU calls only): the scheduler runs on CPU 0\n");
 	kprintf("smp: trampoline at 0x%llx, %s ICR; slowest AP online %llu us after its INIT"
 		" (wait bound %u ms)\n",
 		(unsigned long long)trampoline_page, lapic_is_x2apic() ? "x2APIC" : "xAPIC",
@@ -349,7 +519,7 @@ void smp_print(void)
 	uint32_t n = arch_cpu_count();
 	kprintf("platform: CPUs: %u online (APIC ids ", n);
 	print_ids();
-	kprintf(")%s; cpus=%lld", n > 1 ? ", the APs halted (no tasks on them yet)" : "",
+	kprintf(")%s; cpus=%lld", n > 1 ? ", the APs idle (cross-CPU calls only, no tasks yet)" : "",
 		(long long)cpus_limit);
 	if (boot_report.skipped_count == 0)
 		kprintf(", none skipped\n");

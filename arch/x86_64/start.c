@@ -1,13 +1,14 @@
 /*
  * start.c - kmain, where boot/boot.S lands in the higher half: brings the
  * machine up in dependency order and hands over to the portable
- * kernel_main(). Order matters: the base library's machine hooks first,
+ * kernel_main(). Order matters: the boot CPU's per-CPU block and GS base
+ * first of all (every spinlock reads its CPU index and running context
+ * through %gs), the base library's machine hooks next,
  * the console next (to report anything; the serial console may be a PCI
  * card, found through configuration ports, which need no mapping), the
  * boot information next (the command line and memory map live there), the
  * command line before anything it configures, GDT/IDT before the first
- * fault can happen on purpose (with the boot CPU's per-CPU block and GS
- * base right after: arch_cpu_index() reads %gs), pmm before vmm (page tables need frames),
+ * fault can happen on purpose, pmm before vmm (page tables need frames),
  * vmm before the LAPIC (its registers are mapped uncached, the first MMIO
  * mapping), the ACPI tables (a table beyond the direct map gets a mapping),
  * the I/O APICs (listed by the MADT; every entry masked, the 8259s too)
@@ -32,6 +33,10 @@ static bool vga_text_mode(void)
 
 void kmain(uint32_t magic, uint32_t info_phys)
 {
+	/* First: every spinlock reads the CPU index and running context
+	 * through the GS base (the GDT load below keeps it: %gs is not
+	 * reloaded). */
+	smp_boot_cpu_init();
 	lib_set_machine(&arch_machine);
 	serial_init();
 	/* tools/qemu-run.sh takes a line starting "tricolor: " as the sign
@@ -49,7 +54,6 @@ void kmain(uint32_t magic, uint32_t info_phys)
 
 	gdt_init();
 	idt_init();
-	smp_boot_cpu_init();
 	/* Parsing what fits would drop the tail's options without a word. */
 	if (boot.cmdline_truncated) {
 		kprintf("cmdline: command line too long (the limit is %zu bytes)\n",

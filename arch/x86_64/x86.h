@@ -345,6 +345,7 @@ enum {
 #define IRQ_TIMER_VECTOR 0x30  /* LAPIC timer */
 #define IRQ_KEYBOARD_VECTOR 0x31 /* ISA IRQ 1 through the I/O APIC (i8042) */
 #define IRQ_TEST_VECTOR 0x3f   /* the tests' own (tests/x86/ioapic_test.c) */
+#define IRQ_CALL_VECTOR 0xf0   /* cross-CPU call IPI (smp.c: smp_call_start) */
 #define IRQ_SPURIOUS_VECTOR 0xff
 
 /* The register frame isr.S builds on every interrupt and exception, lowest
@@ -359,8 +360,8 @@ typedef struct trap_frame {
 void trap_dispatch(trap_frame *tf); /* called from isr.S */
 /* Device interrupts: fn runs for every interrupt on `vector` (interrupts
  * off), then the LAPIC gets its EOI. NULL removes the handler; a vector
- * below VECTOR_EXCEPTIONS, or IRQ_TIMER_VECTOR / IRQ_SPURIOUS_VECTOR
- * (handled apart), is refused with a panic. An interrupt on a vector
+ * below VECTOR_EXCEPTIONS, or IRQ_TIMER_VECTOR / IRQ_CALL_VECTOR /
+ * IRQ_SPURIOUS_VECTOR (handled apart), is refused with a panic. An interrupt on a vector
  * without a handler is reported and acknowledged. */
 void idt_set_irq_handler(uint8_t vector, void (*fn)(void));
 /* Prints a trap frame: vector name, error code (decoded for #PF, with CR2),
@@ -773,7 +774,9 @@ size_t backtrace_from(uintptr_t rbp, uintptr_t *pcs, size_t max);
 void kmain(uint32_t magic, uint32_t info_phys);
 
 /* ---- CPUs (smp.c, trampoline.S) --------------------------------------- */
-#define SMP_MAX_CPUS 64          /* per-CPU blocks; MADT CPUs beyond: skipped */
+/* Per-CPU blocks; MADT CPUs beyond: skipped. No more than the arch's
+ * per-CPU structures (spinlock debug stacks, mcaches) are sized for. */
+#define SMP_MAX_CPUS ARCH_MAX_CPUS
 /* How long the boot waits for each AP to report online (smp.c: generous,
  * as under QEMU TCG a vCPU thread can wait long for a host core). */
 #define SMP_BOOT_WAIT_MS 10000
@@ -786,11 +789,26 @@ void kmain(uint32_t magic, uint32_t info_phys);
  * below smp_online_count() belongs to a CPU that is online for good. The
  * AP fills seen_* from its own GS base and LAPIC before it sets online;
  * nothing else in the block changes after that but current_task and
- * preempt_count, which are that CPU's alone. */
+ * preempt_count, which are that CPU's alone, `running`, and the call_*
+ * handshake (smp.c, next to smp_call_start). */
 typedef struct percpu {
 	struct percpu *self;     /* %gs:0 */
-	uint32_t index;
+	uint32_t index;          /* %gs:ARCH_PERCPU_INDEX: arch_cpu_id() */
 	uint32_t apic_id;        /* the MADT's */
+	/* %gs:ARCH_PERCPU_RUNNING: arch_current_context(). The boot CPU:
+	 * the task's (arch_context_switch); an AP: its idle_context. */
+	arch_context *running;
+	arch_context idle_context; /* an AP's identity as a lock owner */
+	/* The cross-CPU call (smp.c). call_fn/call_arg and call_seq are
+	 * written by the caller (CPU 0) only, call_done by this CPU only;
+	 * call_claimed: a call is in flight (caller's). */
+	void (*call_fn)(void *);
+	void *call_arg;
+	uint64_t call_seq;       /* the last request published (release) */
+	uint64_t call_done;      /* the last request finished (release) */
+	uint32_t call_claimed;
+	uint64_t calls_handled;  /* by this CPU: requests run */
+	uint64_t call_ipis;      /* by this CPU: call IPIs taken */
 	void *current_task;      /* reserved for the scheduler: unused yet */
 	int64_t preempt_count;   /* reserved for the scheduler: unused yet */
 	/* What the AP read through %gs and its LAPIC once it ran. */
@@ -836,6 +854,20 @@ void smp_init(void);
 const smp_report *smp_boot_report(void);
 size_t smp_cpus_option(void); /* cpus= (ACPI_MAX_CPUS when not given) */
 void smp_print(void); /* the platform summary's CPU lines */
+/* The cross-CPU call (smp.c has the handshake): runs fn(arg) on online CPU
+ * `cpu` in its call-IPI handler, interrupts off. Only CPU 0 calls, to
+ * another CPU, one call in flight per target. smp_call_start publishes the
+ * request and sends IRQ_CALL_VECTOR; smp_call_wait waits at most
+ * timeout_ns for the target to mark it done; smp_call_on is both. False
+ * with the reason in why: refused (not online, the calling CPU, not from
+ * CPU 0, a call still in flight: nothing sent), the IPI not delivered, or
+ * the timeout (the CPU, its APIC id and the request named; the call stays
+ * in flight, so later calls to that CPU are refused). */
+bool smp_call_start(unsigned cpu, void (*fn)(void *), void *arg, char *why, size_t whylen);
+bool smp_call_wait(unsigned cpu, uint64_t timeout_ns, char *why, size_t whylen);
+bool smp_call_on(unsigned cpu, void (*fn)(void *), void *arg, uint64_t timeout_ns, char *why,
+		 size_t whylen);
+void smp_call_handle(void); /* the IRQ_CALL_VECTOR handler (idt.c) */
 /* A physical range [start, end). */
 typedef struct phys_range {
 	uint64_t start, end;
